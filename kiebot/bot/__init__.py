@@ -1,0 +1,1 @@
+"""The conversation: screens, keyboards and texts (ru, en). No SQL, no HTTP."""

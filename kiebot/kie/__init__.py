@@ -1,0 +1,1 @@
+"""A typed Kie.ai API client. Imports nothing from the rest of kiebot."""
