@@ -1,0 +1,183 @@
+"""The only door to PostgreSQL: a typed wrapper over triopg (asyncpg under trio-asyncio).
+
+Nothing from triopg or asyncpg leaks out of ``store/``: callers get :class:`Database`,
+:class:`Conn` and plain ``Record`` mappings, and driver failures that mean "the database is not
+reachable" become :class:`DatabaseUnavailable` (the webhook turns that into 503 + Retry-After, so
+Telegram retries and no update is lost).
+
+Everything here must run inside ``trio_asyncio.open_loop()`` (triopg issue #16). The pool is for
+normal work; :meth:`Database.dedicated` opens a connection that never returns to the pool, for the
+leadership advisory lock and for LISTEN — asyncpg's pool reset runs ``pg_advisory_unlock_all()``
+and ``UNLISTEN *`` when a connection is released (asyncpg ``connection.get_reset_query``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
+
+import asyncpg
+import trio
+import triopg
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[str, Any]
+
+# Errors that mean "the server is not there", as opposed to a bad query.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    TimeoutError,
+)
+
+UniqueViolation = asyncpg.exceptions.UniqueViolationError
+SerializationFailure = asyncpg.exceptions.SerializationError
+DeadlockDetected = asyncpg.exceptions.DeadlockDetectedError
+CheckViolation = asyncpg.exceptions.CheckViolationError
+PostgresError = asyncpg.exceptions.PostgresError
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL cannot be reached right now; the caller should retry later (never lose data)."""
+
+
+@contextlib.contextmanager
+def _translate() -> Any:
+    try:
+        yield
+    except _UNAVAILABLE as err:
+        raise DatabaseUnavailable(type(err).__name__) from err
+
+
+async def _init_connection(conn: Any) -> None:
+    """asyncio-side connection set-up: jsonb/json as Python objects."""
+    for typ in ("jsonb", "json"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class Conn:
+    """One connection (pooled or dedicated) with typed query helpers."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        with _translate():
+            return cast(str, await self._raw.execute(sql, *args))
+
+    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        with _translate():
+            await self._raw.executemany(sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        with _translate():
+            return cast(list[Record], await self._raw.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        with _translate():
+            return cast("Record | None", await self._raw.fetchrow(sql, *args))
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        with _translate():
+            return await self._raw.fetchval(sql, *args)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
+        """A transaction on this connection; commit on exit, rollback on error (exit is shielded)."""
+        with _translate():
+            async with self._raw.transaction(isolation=isolation):
+                yield self
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channel: str, max_buffer_size: int = 64) -> AsyncIterator[trio.MemoryReceiveChannel[Any]]:
+        """LISTEN on ``channel``; payloads (or ``NOTIFY_OVERFLOW``) arrive on the returned channel.
+        Only meaningful on a dedicated connection."""
+        with _translate():
+            async with self._raw.listen(channel, max_buffer_size=max_buffer_size) as receive:
+                yield receive
+
+    def is_closed(self) -> bool:
+        return bool(self._raw.is_closed())
+
+    def terminate(self) -> None:
+        """Drop the socket at once (tests use it to simulate a lost connection)."""
+        self._raw.terminate()
+
+
+NOTIFY_OVERFLOW = triopg.NOTIFY_OVERFLOW
+
+
+class Database:
+    """A connection pool plus a way to open dedicated connections.
+
+    Use :meth:`open` (an async context manager) inside ``trio_asyncio.open_loop()``.
+    """
+
+    def __init__(self, url: str, pool: Any) -> None:
+        self.url = url
+        self._pool = pool
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncIterator[Database]:
+        with _translate():
+            async with triopg.create_pool(
+                url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+            ) as pool:
+                yield cls(url, pool)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        with _translate():
+            async with self._pool.acquire() as raw:
+                yield Conn(raw)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
+        """Acquire a pooled connection and run one transaction on it."""
+        async with self.connection() as conn, conn.transaction(isolation=isolation):
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[Conn]:
+        """A connection outside the pool (advisory locks, LISTEN); closed on exit."""
+        with _translate():
+            async with triopg.connect(self.url) as raw:
+                await raw.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+                yield Conn(raw)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self.connection() as conn:
+            return await conn.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        async with self.connection() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def ping(self) -> bool:
+        """True when a pooled connection answers ``SELECT 1`` within 2 s."""
+        with trio.move_on_after(2):
+            try:
+                return bool(await self.fetchval("SELECT 1") == 1)
+            except DatabaseUnavailable:
+                return False
+        return False
