@@ -102,10 +102,60 @@ class Conn:
     @contextlib.asynccontextmanager
     async def listen(self, channel: str, max_buffer_size: int = 64) -> AsyncIterator[trio.MemoryReceiveChannel[Any]]:
         """LISTEN on ``channel``; payloads (or ``NOTIFY_OVERFLOW``) arrive on the returned channel.
-        Only meaningful on a dedicated connection."""
-        with _translate():
-            async with self._raw.listen(channel, max_buffer_size=max_buffer_size) as receive:
+
+        Only meaningful on a dedicated connection (the pool's reset runs ``UNLISTEN *``). When the
+        connection is lost the channel ends (``trio.EndOfChannel``), so a listener learns at once
+        that it must reconnect instead of waiting forever for notifications that cannot come.
+        When more than ``max_buffer_size`` payloads wait unread, newer ones are dropped and one
+        ``NOTIFY_OVERFLOW`` marks the gap (as triopg's own ``listen`` does).
+        """
+        if max_buffer_size < 1:
+            raise ValueError("max_buffer_size must be at least 1")
+        send, receive = trio.open_memory_channel[Any](max_buffer_size + 1)
+
+        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            try:
+                stats = send.statistics()
+                if stats.current_buffer_used == stats.max_buffer_size - 1:
+                    send.send_nowait(NOTIFY_OVERFLOW)
+                send.send_nowait(payload)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                pass  # buffer full (overflow already marked) or listener gone
+
+        def on_lost(_conn: Any) -> None:
+            send.close()
+
+        async with receive:
+            with _translate():
+                await self._raw.add_listener(channel, on_notify)
+            self._raw.add_termination_listener(on_lost)
+            try:
                 yield receive
+            finally:
+                self._raw.remove_termination_listener(on_lost)
+                send.close()
+                if not self._raw.is_closed():
+                    with trio.CancelScope(shield=True), trio.move_on_after(5), contextlib.suppress(*_UNAVAILABLE):
+                        await self._raw.remove_listener(channel, on_notify)
+
+    def lost_event(self) -> trio.Event:
+        """An event set as soon as the server or the network drops this connection.
+
+        asyncpg notices a terminated backend (``pg_terminate_backend``, a server restart, a reset
+        socket) without a query in flight and calls its termination listeners; the leadership
+        service uses this to step down at once instead of at its next heartbeat. Meant for
+        dedicated connections: a pooled one outlives its ``Conn``.
+        """
+        event = trio.Event()
+        if self._raw.is_closed():
+            event.set()
+        else:
+            self._raw.add_termination_listener(lambda _conn: event.set())
+        return event
+
+    def backend_pid(self) -> int:
+        """The PostgreSQL backend process id serving this connection (``pg_backend_pid()``)."""
+        return int(self._raw.get_server_pid())
 
     def is_closed(self) -> bool:
         return bool(self._raw.is_closed())
@@ -153,8 +203,9 @@ class Database:
     async def dedicated(self) -> AsyncIterator[Conn]:
         """A connection outside the pool (advisory locks, LISTEN); closed on exit."""
         with _translate():
-            async with triopg.connect(self.url) as raw:
-                await raw.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            async with triopg.connect(self.url, command_timeout=60) as raw:
+                for typ in ("jsonb", "json"):
+                    await raw.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
                 yield Conn(raw)
 
     async def execute(self, sql: str, *args: Any) -> str:
