@@ -137,9 +137,7 @@ class HoldAlreadySettled(MoneyError):
         self.outcome = outcome
 
 
-_ENTRY_COLUMNS = (
-    "id, user_id, kind, amount, held_delta, idempotency_key, hold_ref, job_id, payment, admin_id, reason, created_at"
-)
+_ENTRY_COLUMNS = "id, user_id, kind, amount, held_delta, idempotency_key, hold_ref, job_id, payment, admin_id, reason, created_at"
 
 
 def _entry(row: Record) -> LedgerEntry:
@@ -241,7 +239,9 @@ async def _apply(conn: Conn, change: _Change, account: _Locked) -> Posting:
         if existing is None:  # pragma: no cover - ON CONFLICT implies the row exists
             raise IdempotencyConflict(change.key)
         return _repeat(change, existing, account)
-    return Posting(entry=_entry(row), balance=int(row["new_balance"]), held=int(row["new_held"]), repeated=False)
+    return Posting(
+        entry=_entry(row), balance=int(row["new_balance"]), held=int(row["new_held"]), repeated=False
+    )
 
 
 async def _post_balance_change(conn: Conn, change: _Change) -> Posting:
@@ -277,7 +277,14 @@ async def credit(
     if kind not in CREDIT_KINDS:
         raise ValueError(f"not a credit kind: {kind!r}")
     change = _Change(
-        user_id=user_id, kind=kind, amount=amount, held_delta=0, key=key, payment=payment, admin_id=admin_id, reason=reason
+        user_id=user_id,
+        kind=kind,
+        amount=amount,
+        held_delta=0,
+        key=key,
+        payment=payment,
+        admin_id=admin_id,
+        reason=reason,
     )
     return await _post_balance_change(conn, change)
 
@@ -302,7 +309,14 @@ async def debit(
     if kind not in DEBIT_KINDS:
         raise ValueError(f"not a debit kind: {kind!r}")
     change = _Change(
-        user_id=user_id, kind=kind, amount=-amount, held_delta=0, key=key, payment=payment, admin_id=admin_id, reason=reason
+        user_id=user_id,
+        kind=kind,
+        amount=-amount,
+        held_delta=0,
+        key=key,
+        payment=payment,
+        admin_id=admin_id,
+        reason=reason,
     )
     return await _post_balance_change(conn, change)
 
@@ -316,7 +330,13 @@ async def adjust(conn: Conn, user_id: int, delta: int, *, key: str, admin_id: in
     if not isinstance(delta, int) or delta == 0:
         raise ValueError(f"delta must be a non-zero number of kopecks, got {delta!r}")
     change = _Change(
-        user_id=user_id, kind="admin_adjust", amount=delta, held_delta=0, key=key, admin_id=admin_id, reason=reason
+        user_id=user_id,
+        kind="admin_adjust",
+        amount=delta,
+        held_delta=0,
+        key=key,
+        admin_id=admin_id,
+        reason=reason,
     )
     return await _post_balance_change(conn, change)
 
@@ -342,7 +362,13 @@ async def hold(conn: Conn, user_id: int, amount: int, *, ref: str, job_id: int |
     """
     _positive(amount)
     change = _Change(
-        user_id=user_id, kind="hold", amount=0, held_delta=amount, key=hold_key(ref), hold_ref=ref, job_id=job_id
+        user_id=user_id,
+        kind="hold",
+        amount=0,
+        held_delta=amount,
+        key=hold_key(ref),
+        hold_ref=ref,
+        job_id=job_id,
     )
     async with conn.transaction():
         account = await _lock_account(conn, user_id)
@@ -380,7 +406,13 @@ _OUTCOME = {"capture": "captured", "release": "released"}
 
 
 async def _settle(
-    conn: Conn, user_id: int, ref: str, kind: Literal["capture", "release"], *, job_id: int | None, reason: str | None
+    conn: Conn,
+    user_id: int,
+    ref: str,
+    kind: Literal["capture", "release"],
+    *,
+    job_id: int | None,
+    reason: str | None,
 ) -> Posting:
     async with conn.transaction():
         account = await _lock_account(conn, user_id)

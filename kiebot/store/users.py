@@ -167,4 +167,3 @@ async def user_counts(conn: Conn, now: datetime) -> UserCounts:
     )
     assert row is not None
     return UserCounts(**{k: int(row[k]) for k in UserCounts.__struct_fields__})
-

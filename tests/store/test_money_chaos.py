@@ -223,7 +223,9 @@ async def test_ledger_survives_concurrency_duplicates_and_killed_connections(db:
             negative = await conn.fetchval("SELECT count(*) FROM accounts WHERE balance < 0 OR held < 0")
             assert negative == 0
 
-    print(f"\nchaos: acknowledged={len(run.acknowledged)} repeats={run.repeats} refusals={run.refusals} self_killed={len(run.self_killed_keys)} lost={run.lost_connections} killer={kills[0]} snapshots={run.snapshots_checked}")
+    print(
+        f"\nchaos: acknowledged={len(run.acknowledged)} repeats={run.repeats} refusals={run.refusals} self_killed={len(run.self_killed_keys)} lost={run.lost_connections} killer={kills[0]} snapshots={run.snapshots_checked}"
+    )
     # The run really exercised what it claims to.
     assert run.snapshots_checked >= 5
     assert len(run.self_killed_keys) >= 10

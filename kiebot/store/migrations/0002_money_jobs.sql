@@ -162,7 +162,7 @@ CREATE INDEX jobs_created_at_idx ON jobs (created_at);
 CREATE TABLE job_transitions (
     id          bigserial PRIMARY KEY,
     job_id      bigint NOT NULL REFERENCES jobs (id),
-    from_state  text NOT NULL,
+    from_state  text,          -- NULL for the creation of the job
     to_state    text NOT NULL,
     at          timestamptz NOT NULL DEFAULT now(),
     note        text

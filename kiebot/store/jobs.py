@@ -1,0 +1,441 @@
+"""Jobs: one row per generation, moved through a guarded state machine, with its money settled in
+the same transaction as the state change.
+
+::
+
+    queued → submitting → submitted → succeeded → delivered
+       │          │  ↺ queued (retry)     │            │
+       └──────────┴──────────┴────────────┴──→ failed | timed_out      (cancelled: from queued only)
+
+* :func:`create_job` inserts the job and holds its quote (or claims a free use) in ONE transaction,
+  idempotent by the confirm button's key: a double tap returns the first job and holds once.
+* :func:`transition` refuses illegal moves (:class:`IllegalTransition`); moving to the state the
+  job is already in is a no-op returning False, so a duplicated Kie callback or a second worker
+  failing the same job changes nothing. Every exit without a result (failed, cancelled,
+  timed_out) releases the hold or returns the free use; ``delivered`` captures the hold — in the
+  same transaction as the state change, so a crash can never leave a finished job with money held
+  (the original bot's orphaned holds, reference §5.1 and §9 item 13).
+* Workers take jobs with :func:`claim_jobs` (``FOR UPDATE SKIP LOCKED`` plus a lease): concurrent
+  claims never overlap, and a dead worker's job is claimable again once its lease expires.
+
+The job's hold uses ``ref = str(job.id)``, so its ledger keys are ``hold:<id>``, ``capture:<id>`` and
+``release:<id>``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from kiebot.store import free_tier, money
+from kiebot.store.db import Conn, Record
+
+JobState = Literal[
+    "queued", "submitting", "submitted", "succeeded", "delivered", "failed", "cancelled", "timed_out"
+]
+ACTIVE_STATES: tuple[JobState, ...] = ("queued", "submitting", "submitted", "succeeded")
+FINAL_STATES: frozenset[str] = frozenset(("delivered", "failed", "cancelled", "timed_out"))
+EXITS_WITHOUT_RESULT: frozenset[str] = frozenset(("failed", "cancelled", "timed_out"))
+ALLOWED: Mapping[str, frozenset[str]] = {
+    "queued": frozenset(("submitting", "cancelled", "failed", "timed_out")),
+    "submitting": frozenset(("submitted", "queued", "failed", "timed_out")),
+    "submitted": frozenset(("succeeded", "failed", "timed_out")),
+    "succeeded": frozenset(("delivered", "failed", "timed_out")),
+}
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    user_id: int
+    chat_id: int
+    model_id: str
+    kind: str
+    params: dict[str, Any]
+    quote_kopecks: int
+    credits: float
+    fx_rate: float
+    markup: float
+    free: bool
+    dry_run: bool
+    request_id: str
+    idempotency_key: str
+    callback_token: str
+    kie_task_id: str | None
+    state: str
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    deadline_at: datetime
+    progress_message_id: int | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    delivered_at: datetime | None
+
+    def __repr__(self) -> str:
+        # The callback token is the secret in Kie's callback URL: keep it out of logs and reprs.
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "callback_token"
+        )
+        return f"Job({fields}, callback_token=***)"
+
+    @property
+    def holds_money(self) -> bool:
+        """Whether creating this job held money (free and dry-run jobs never do)."""
+        return not self.free and not self.dry_run and self.quote_kopecks > 0
+
+    @property
+    def hold_ref(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class CreatedJob(msgspec.Struct, frozen=True, kw_only=True):
+    job: Job
+    created: bool  # False: the key was already used (a double tap) and ``job`` is the first one
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    from_state: str | None
+    to_state: str
+    at: datetime
+    note: str | None
+
+
+class JobError(Exception):
+    """Base of the typed refusals of this module; nothing was written when one is raised."""
+
+
+class UnknownJob(JobError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"no job {job_id}")
+        self.job_id = job_id
+
+
+class IllegalTransition(JobError):
+    def __init__(self, job_id: int, from_state: str, to_state: str) -> None:
+        super().__init__(f"job {job_id}: {from_state} → {to_state} is not allowed")
+        self.job_id = job_id
+        self.from_state = from_state
+        self.to_state = to_state
+
+
+class LeaseLost(JobError):
+    """The worker's lease was taken over (it expired and another worker claimed the job)."""
+
+    def __init__(self, job_id: int, owner: str, holder: str | None) -> None:
+        super().__init__(f"job {job_id}: lease held by {holder!r}, not {owner!r}")
+        self.job_id = job_id
+        self.owner = owner
+        self.holder = holder
+
+
+_COLUMNS = ", ".join(Job.__struct_fields__)
+
+
+def _job(row: Record) -> Job:
+    return Job(**{k: row[k] for k in Job.__struct_fields__})
+
+
+async def _db_now(conn: Conn) -> datetime:
+    value: datetime = await conn.fetchval("SELECT now()")
+    return value
+
+
+async def create_job(
+    conn: Conn,
+    *,
+    user_id: int,
+    chat_id: int,
+    model_id: str,
+    kind: str,
+    params: Mapping[str, Any],
+    quote_kopecks: int,
+    idempotency_key: str,
+    timeout_s: float,
+    credits: float = 0.0,
+    fx_rate: float = 0.0,
+    markup: float = 0.0,
+    free: bool = False,
+    dry_run: bool = False,
+    request_id: str = "",
+    free_limits: free_tier.FreeLimits | None = None,
+    now: datetime | None = None,
+) -> CreatedJob:
+    """Freeze the quote on a new ``queued`` job and hold it (or claim a free use), atomically.
+
+    Raises:
+        money.InsufficientFunds: the balance does not cover the quote; no job is created.
+        free_tier.FreeLimitReached: no free use left; no job is created.
+        money.IdempotencyConflict: the key belongs to another user's job.
+    """
+    if free and free_limits is None:
+        raise ValueError("a free job needs free_limits")
+    if quote_kopecks < 0:
+        raise ValueError("quote_kopecks must be ≥ 0")
+    async with conn.transaction():
+        now = now or await _db_now(conn)
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO jobs (user_id, chat_id, model_id, kind, params, quote_kopecks, credits, fx_rate, markup,
+                              free, dry_run, request_id, idempotency_key, callback_token, deadline_at,
+                              created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING {_COLUMNS}
+            """,
+            user_id,
+            chat_id,
+            model_id,
+            kind,
+            dict(params),
+            quote_kopecks,
+            credits,
+            fx_rate,
+            markup,
+            free,
+            dry_run,
+            request_id,
+            idempotency_key,
+            secrets.token_urlsafe(24),
+            now + timedelta(seconds=timeout_s),
+            now,
+        )
+        if row is None:
+            existing = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM jobs WHERE idempotency_key = $1", idempotency_key
+            )
+            assert existing is not None  # ON CONFLICT implies it exists
+            job = _job(existing)
+            if job.user_id != user_id:
+                raise money.IdempotencyConflict(idempotency_key)
+            return CreatedJob(job=job, created=False)
+        job = _job(row)
+        await _record_transition(conn, job.id, None, "queued", "created")
+        if free:
+            assert free_limits is not None
+            await free_tier.claim_free_use(
+                conn, user_id, model_id, job.id, now, free_limits.daily, free_limits.hourly
+            )
+        elif job.holds_money:
+            await money.hold(conn, user_id, quote_kopecks, ref=job.hold_ref, job_id=job.id)
+        return CreatedJob(job=job, created=True)
+
+
+async def _record_transition(
+    conn: Conn, job_id: int, from_state: str | None, to_state: str, note: str | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO job_transitions (job_id, from_state, to_state, note) VALUES ($1, $2, $3, $4)",
+        job_id,
+        from_state,
+        to_state,
+        note,
+    )
+
+
+async def transition(
+    conn: Conn,
+    job_id: int,
+    to: JobState,
+    *,
+    owner: str | None = None,
+    note: str | None = None,
+    kie_task_id: str | None = None,
+    result: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bool:
+    """Move the job to ``to`` and settle its money when ``to`` ends it; False if already there.
+
+    ``owner``: the worker's name; when given, the job must still be leased to it.
+
+    Raises:
+        UnknownJob, IllegalTransition, LeaseLost: nothing was written.
+    """
+    if to == "submitted" and not kie_task_id:
+        raise ValueError("moving to submitted needs the Kie task id")
+    if to == "succeeded" and result is None:
+        raise ValueError("moving to succeeded needs the result")
+    async with conn.transaction():
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+        if row is None:
+            raise UnknownJob(job_id)
+        job = _job(row)
+        if job.state == to:
+            return False
+        if to not in ALLOWED.get(job.state, frozenset()):
+            raise IllegalTransition(job_id, job.state, to)
+        if owner is not None and job.lease_owner != owner:
+            raise LeaseLost(job_id, owner, job.lease_owner)
+        final = to in FINAL_STATES
+        await conn.execute(
+            """
+            UPDATE jobs SET
+                state = $2,
+                updated_at = now(),
+                kie_task_id = coalesce($3, kie_task_id),
+                result = coalesce($4::jsonb, result),
+                error_code = coalesce($5, error_code),
+                error_message = coalesce($6, error_message),
+                finished_at = CASE WHEN $7 THEN now() ELSE finished_at END,
+                delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
+                lease_owner = CASE WHEN $7 OR $2 = 'queued' THEN NULL ELSE lease_owner END,
+                lease_expires_at = CASE WHEN $7 OR $2 = 'queued' THEN NULL ELSE lease_expires_at END
+            WHERE id = $1
+            """,
+            job_id,
+            to,
+            kie_task_id,
+            None if result is None else dict(result),
+            error_code,
+            error_message,
+            final,
+        )
+        await _record_transition(conn, job_id, job.state, to, note or error_code)
+        if to in EXITS_WITHOUT_RESULT:
+            if job.free:
+                await free_tier.return_free_use(conn, job_id)
+            elif job.holds_money:
+                await money.release(
+                    conn, job.user_id, ref=job.hold_ref, job_id=job_id, reason=error_code or to
+                )
+        elif to == "delivered" and job.holds_money:
+            await money.capture(conn, job.user_id, ref=job.hold_ref, job_id=job_id)
+        return True
+
+
+async def claim_jobs(
+    conn: Conn,
+    worker: str,
+    states: Iterable[JobState],
+    limit: int,
+    lease_s: float,
+    *,
+    now: datetime | None = None,
+) -> list[Job]:
+    """Lease up to ``limit`` jobs in ``states`` that nobody holds (or whose lease expired).
+
+    ``FOR UPDATE SKIP LOCKED`` makes concurrent claimers pass over each other's rows instead of
+    waiting, so their claims never overlap. Each claim counts an attempt. ``now`` defaults to the
+    database clock, which every instance shares.
+    """
+    rows = await conn.fetch(
+        f"""
+        WITH c AS (
+            SELECT id FROM jobs
+            WHERE state = ANY($2::text[])
+              AND (lease_expires_at IS NULL OR lease_expires_at <= coalesce($5, now()))
+            ORDER BY id
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE jobs j SET lease_owner = $1,
+                          lease_expires_at = coalesce($5, now()) + make_interval(secs => $4),
+                          attempts = j.attempts + 1
+        FROM c WHERE j.id = c.id
+        RETURNING {", ".join("j." + c for c in Job.__struct_fields__)}
+        """,
+        worker,
+        list(states),
+        limit,
+        lease_s,
+        now,
+    )
+    return sorted((_job(r) for r in rows), key=lambda j: j.id)
+
+
+async def renew_lease(
+    conn: Conn, job_id: int, worker: str, lease_s: float, *, now: datetime | None = None
+) -> bool:
+    """Extend the worker's lease; False when the job is no longer leased to it (stop working on it)."""
+    status = await conn.execute(
+        """
+        UPDATE jobs SET lease_expires_at = coalesce($4, now()) + make_interval(secs => $3)
+        WHERE id = $1 AND lease_owner = $2
+        """,
+        job_id,
+        worker,
+        lease_s,
+        now,
+    )
+    return status == "UPDATE 1"
+
+
+async def release_lease(conn: Conn, job_id: int, worker: str) -> bool:
+    """Let go of a job without changing its state (e.g. on shutdown), so another worker can take it."""
+    status = await conn.execute(
+        "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+        job_id,
+        worker,
+    )
+    return status == "UPDATE 1"
+
+
+async def set_progress_message(conn: Conn, job_id: int, message_id: int) -> None:
+    """Remember the chat message that shows this job's progress (edited as it advances)."""
+    await conn.execute("UPDATE jobs SET progress_message_id = $2 WHERE id = $1", job_id, message_id)
+
+
+async def get_job(conn: Conn, job_id: int) -> Job | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1", job_id)
+    return None if row is None else _job(row)
+
+
+async def find_by_task_id(conn: Conn, kie_task_id: str) -> Job | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE kie_task_id = $1", kie_task_id)
+    return None if row is None else _job(row)
+
+
+async def find_by_callback_token(conn: Conn, callback_token: str) -> Job | None:
+    """The job a Kie callback URL belongs to; compare tokens in SQL only (an index lookup)."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE callback_token = $1", callback_token)
+    return None if row is None else _job(row)
+
+
+async def recent_jobs(conn: Conn, user_id: int, limit: int = 20) -> list[Job]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2", user_id, limit
+    )
+    return [_job(r) for r in rows]
+
+
+async def job_history(conn: Conn, job_id: int) -> list[Transition]:
+    """The job's states with their times, oldest first."""
+    rows = await conn.fetch(
+        "SELECT from_state, to_state, at, note FROM job_transitions WHERE job_id = $1 ORDER BY id", job_id
+    )
+    return [
+        Transition(from_state=r["from_state"], to_state=r["to_state"], at=r["at"], note=r["note"])
+        for r in rows
+    ]
+
+
+async def jobs_needing_reconcile(
+    conn: Conn, now: datetime, *, stale_after_s: float = 120.0, limit: int = 100
+) -> list[Job]:
+    """Jobs that may be stuck: past their deadline and not finished, or ``submitted`` with no news
+    (no state change) for ``stale_after_s`` — the reconciler polls Kie or times them out."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM jobs
+        WHERE state IN ('queued', 'submitting', 'submitted', 'succeeded')
+          AND (deadline_at <= $1 OR (state = 'submitted' AND updated_at <= $2))
+        ORDER BY id
+        LIMIT $3
+        """,
+        now,
+        now - timedelta(seconds=stale_after_s),
+        limit,
+    )
+    return [_job(r) for r in rows]
