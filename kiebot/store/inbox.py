@@ -1,0 +1,476 @@
+"""The ``updates`` inbox: no Telegram update is lost, and one chat's updates run one at a time, in order.
+
+Flow (DESIGN.md "An update"): the webhook or the poller calls :func:`put` and only then answers
+Telegram (200, or the next ``getUpdates`` offset); dispatch workers on any number of instances call
+:func:`claim`, handle each update, then :func:`done` or :func:`fail`.
+
+Guarantees, and how they are kept:
+
+* **Stored before acknowledged.** :func:`put` is an ``INSERT … ON CONFLICT DO NOTHING`` on the
+  ``update_id`` primary key: Telegram's redeliveries are recognised (it returns False) and never
+  stored twice.
+* **One update of a chat at a time, in ``update_id`` order.** A chat's next update is the lowest
+  unfinished one; it is claimable only while no update of that chat is claimed. The partial unique
+  index ``updates_one_claim_per_chat`` makes "two claimed updates of one chat" impossible at the
+  database level; :func:`claim` retries the rare statement that loses that race.
+* **No double processing at once, no orphan.** A claim holds a lease (``lease_expires_at``) and a
+  random ``claim_token``; a worker that dies leaves its claim to expire and another worker retakes
+  it. :func:`done` and :func:`fail` only act with the current token, so a late worker whose lease
+  was retaken cannot finish someone else's claim (and unblock the chat too early).
+* **A poisoned update cannot block its chat.** Each claim counts an attempt; :func:`fail` (or a
+  lease expiring again) after ``max_attempts`` parks the update as ``failed`` and the chat moves on.
+* **Throughput.** :func:`claim` takes the next update of up to ``limit`` distinct chats in one
+  round trip (``FOR UPDATE SKIP LOCKED`` with the limit applied after skipping, so concurrent
+  claimers share the backlog instead of colliding on the same heads); :func:`done` and
+  :func:`fail` are single statements. An insert fires ``NOTIFY kiebot_updates`` (trigger in
+  0001_core.sql, delivered on commit); :func:`open_wakeups` turns that into wake-ups for idle
+  dispatchers on a dedicated connection.
+
+Processing is at-least-once (a handler may run again after a crash or an expired lease); money
+effects are made exactly-once by the ledger's idempotency keys, not here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+import trio
+
+from kiebot.logs import redact
+from kiebot.store.db import Conn, Database, DatabaseUnavailable, DeadlockDetected, Record, UniqueViolation
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "kiebot_updates"
+"""NOTIFY channel fired (empty payload) when updates are inserted."""
+
+DEFAULT_LEASE_S = 60.0
+"""How long a claim stays exclusive. Handlers answer fast and push long work (generations) to jobs;
+a handler that needs longer calls :func:`extend_lease`."""
+
+DEFAULT_MAX_ATTEMPTS = 5
+RETENTION_DAYS = 7
+_MAX_ERROR_CHARS = 2000
+_CLAIM_RETRIES = 5
+
+Source = Literal["webhook", "polling", "sandbox", "test"]
+FailOutcome = Literal["retry", "parked", "lost"]
+
+
+class InboxItem(msgspec.Struct, frozen=True):
+    """One update to store (:func:`put_many`)."""
+
+    update_id: int
+    chat_key: int
+    kind: str
+    raw: bytes | str | Mapping[str, Any]
+    source: str
+
+
+class ClaimedUpdate(msgspec.Struct, frozen=True):
+    """An update this worker now owns until ``lease_expires_at``; finish it with ``token``."""
+
+    update_id: int
+    chat_key: int
+    kind: str
+    raw: bytes
+    source: str
+    attempts: int
+    token: str
+    received_at: datetime
+    lease_expires_at: datetime
+
+
+class ParkedUpdate(msgspec.Struct, frozen=True):
+    update_id: int
+    chat_key: int
+    kind: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    finished_at: datetime
+
+
+class InboxStats(msgspec.Struct, frozen=True):
+    """For metrics: ``pending`` waiting, ``claimed`` in flight, ``parked`` failed for good (last 7
+    days), and the age of the oldest unfinished update (the inbox lag; 0 when empty)."""
+
+    pending: int
+    claimed: int
+    parked: int
+    oldest_pending_age_s: float
+
+
+def _raw_text(raw: bytes | str | Mapping[str, Any]) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8")
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+
+
+async def put(
+    conn: Conn, update_id: int, chat_key: int, kind: str, raw: bytes | str | Mapping[str, Any], source: str
+) -> bool:
+    """Store one update; True when it is new, False for a redelivery (nothing changes then).
+
+    ``raw`` is the update's JSON (the webhook body as received, or a decoded mapping). It is stored
+    as ``jsonb`` so a parked update can be inspected with SQL; invalid JSON raises
+    ``kiebot.store.db.PostgresError`` — validate before storing. ``chat_key`` serialises handling:
+    the chat id, or the user id for updates without a chat (inline and pre-checkout queries).
+    """
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO updates (update_id, chat_key, kind, raw, source)
+        VALUES ($1, $2, $3, $4::text::jsonb, $5)
+        ON CONFLICT (update_id) DO NOTHING
+        RETURNING true
+        """,
+        update_id,
+        chat_key,
+        kind,
+        _raw_text(raw),
+        source,
+    )
+    return bool(inserted)
+
+
+async def put_many(conn: Conn, items: Sequence[InboxItem]) -> int:
+    """Store a batch (a ``getUpdates`` page) in one statement; returns how many were new."""
+    if not items:
+        return 0
+    inserted = await conn.fetchval(
+        """
+        WITH ins AS (
+            INSERT INTO updates (update_id, chat_key, kind, raw, source)
+            SELECT u, c, k, r::jsonb, s
+            FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(u, c, k, r, s)
+            ON CONFLICT (update_id) DO NOTHING
+            RETURNING 1
+        )
+        SELECT count(*) FROM ins
+        """,
+        [i.update_id for i in items],
+        [i.chat_key for i in items],
+        [i.kind for i in items],
+        [_raw_text(i.raw) for i in items],
+        [i.source for i in items],
+    )
+    return int(inserted)
+
+
+# Heads: each chat's lowest unfinished update, claimable when pending, not delayed, and no update of
+# the chat is claimed; plus claims whose lease expired (at most one per chat, by the unique index).
+# The locking SELECT re-checks status on the row it locks (READ COMMITTED re-evaluates its WHERE on
+# the newest row version), so a row another worker claimed or finished meanwhile is skipped, and
+# its LIMIT counts only rows actually locked.
+_CLAIM_SQL = """
+WITH heads AS (
+    SELECT DISTINCT ON (chat_key) update_id, chat_key, status, not_before
+    FROM updates
+    WHERE status IN ('pending', 'claimed')
+    ORDER BY chat_key, update_id
+), ready AS (
+    SELECT h.update_id FROM heads h
+    WHERE h.status = 'pending'
+      AND (h.not_before IS NULL OR h.not_before <= now())
+      AND NOT EXISTS (SELECT 1 FROM updates c WHERE c.chat_key = h.chat_key AND c.status = 'claimed')
+    UNION ALL
+    SELECT update_id FROM updates WHERE status = 'claimed' AND lease_expires_at <= now()
+), locked AS (
+    SELECT u.update_id, u.attempts >= $3 AS exhausted
+    FROM updates u
+    WHERE u.update_id IN (SELECT update_id FROM ready)
+      AND (
+            (u.status = 'pending' AND (u.not_before IS NULL OR u.not_before <= now()))
+         OR (u.status = 'claimed' AND u.lease_expires_at <= now())
+      )
+    ORDER BY u.update_id
+    LIMIT $1
+    FOR UPDATE OF u SKIP LOCKED
+)
+UPDATE updates u SET
+    status           = CASE WHEN l.exhausted THEN 'failed' ELSE 'claimed' END,
+    attempts         = CASE WHEN l.exhausted THEN u.attempts ELSE u.attempts + 1 END,
+    claim_token      = CASE WHEN l.exhausted THEN NULL ELSE gen_random_uuid() END,
+    claimed_by       = CASE WHEN l.exhausted THEN u.claimed_by ELSE $2 END,
+    lease_expires_at = CASE WHEN l.exhausted THEN NULL ELSE now() + make_interval(secs => $4) END,
+    not_before       = NULL,
+    last_error       = CASE WHEN l.exhausted
+                            THEN 'lease expired on attempt ' || u.attempts || ' (worker ' || coalesce(u.claimed_by, '?') || ')'
+                            ELSE u.last_error END,
+    finished_at      = CASE WHEN l.exhausted THEN now() ELSE NULL END
+FROM locked l
+WHERE u.update_id = l.update_id
+RETURNING u.update_id, u.chat_key, u.kind, u.raw::text AS raw, u.source, u.attempts, u.status,
+          u.claim_token::text AS token, u.received_at, u.lease_expires_at
+"""
+
+
+def _claimed(row: Record) -> ClaimedUpdate:
+    return ClaimedUpdate(
+        update_id=row["update_id"],
+        chat_key=row["chat_key"],
+        kind=row["kind"],
+        raw=row["raw"].encode("utf-8"),
+        source=row["source"],
+        attempts=row["attempts"],
+        token=row["token"],
+        received_at=row["received_at"],
+        lease_expires_at=row["lease_expires_at"],
+    )
+
+
+async def claim(
+    conn: Conn,
+    worker: str,
+    *,
+    limit: int = 16,
+    lease_s: float = DEFAULT_LEASE_S,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> list[ClaimedUpdate]:
+    """Claim the next update of up to ``limit`` distinct chats, oldest first, in one round trip.
+
+    Run it outside an explicit transaction (it is one statement; its row locks end with it).
+    ``worker`` names the claimer in the row (for operators). An expired claim that already used
+    ``max_attempts`` is parked as failed instead of being handed out again (a handler that keeps
+    crashing the process must not block its chat forever). Returns an empty list when nothing is
+    claimable right now.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    rows: list[Record] = []
+    for attempt in range(_CLAIM_RETRIES):
+        try:
+            rows = await conn.fetch(_CLAIM_SQL, limit, worker, max_attempts, float(lease_s))
+            break
+        except (UniqueViolation, DeadlockDetected):
+            # Another claimer took a different update of one of our chats in the same instant
+            # (possible only when an older update arrives late). Nothing was written; try again.
+            log.debug("inbox claim raced, retrying", extra={"attempt": attempt + 1})
+            await trio.lowlevel.checkpoint()
+    else:
+        log.warning("inbox claim kept racing with other claimers; claimed nothing this round")
+    claimed = [_claimed(r) for r in rows if r["status"] == "claimed"]
+    for row in rows:
+        if row["status"] == "failed":
+            log.error(
+                "inbox update parked after repeated lease expiry",
+                extra={"update_id": row["update_id"], "attempts": row["attempts"]},
+            )
+    claimed.sort(key=lambda c: c.update_id)
+    return claimed
+
+
+async def done(conn: Conn, update_id: int, token: str) -> bool:
+    """Mark a claimed update handled; False when the claim was lost (lease expired and retaken)."""
+    result = await conn.fetchval(
+        """
+        UPDATE updates
+        SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
+        WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
+        RETURNING true
+        """,
+        update_id,
+        token,
+    )
+    return bool(result)
+
+
+async def fail(
+    conn: Conn,
+    update_id: int,
+    token: str,
+    error: str,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    retry_delay_s: float = 0.0,
+) -> FailOutcome:
+    """Record a failed attempt: ``"retry"`` (pending again, not before ``retry_delay_s``; its chat
+    waits for it), ``"parked"`` (attempts used up: failed for good, the chat moves on), or
+    ``"lost"`` (the claim was no longer ours; nothing changed). ``error`` is stored redacted."""
+    message = redact(error)[:_MAX_ERROR_CHARS]
+    outcome = await conn.fetchval(
+        """
+        UPDATE updates SET
+            status           = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'pending' END,
+            finished_at      = CASE WHEN attempts >= $3 THEN now() ELSE NULL END,
+            not_before       = CASE WHEN attempts >= $3 THEN NULL ELSE now() + make_interval(secs => $5) END,
+            claim_token      = NULL,
+            lease_expires_at = NULL,
+            last_error       = $4
+        WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
+        RETURNING status
+        """,
+        update_id,
+        token,
+        max_attempts,
+        message,
+        float(retry_delay_s),
+    )
+    if outcome is None:
+        return "lost"
+    if outcome == "failed":
+        log.error("inbox update parked after %d attempts", max_attempts, extra={"update_id": update_id})
+        return "parked"
+    return "retry"
+
+
+async def extend_lease(conn: Conn, update_id: int, token: str, lease_s: float) -> bool:
+    """Push a claim's expiry to ``lease_s`` from now; False when the claim was already lost."""
+    result = await conn.fetchval(
+        """
+        UPDATE updates SET lease_expires_at = now() + make_interval(secs => $3)
+        WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
+        RETURNING true
+        """,
+        update_id,
+        token,
+        float(lease_s),
+    )
+    return bool(result)
+
+
+async def stats(conn: Conn) -> InboxStats:
+    """Counts for metrics and /readyz (pending, in flight, parked in the retention window, lag)."""
+    row = await conn.fetchrow(
+        """
+        SELECT
+            (SELECT count(*) FROM updates WHERE status = 'pending') AS pending,
+            (SELECT count(*) FROM updates WHERE status = 'claimed') AS claimed,
+            (SELECT count(*) FROM updates WHERE status = 'failed') AS parked,
+            coalesce((SELECT extract(epoch FROM now() - min(received_at))
+                      FROM updates WHERE status IN ('pending', 'claimed')), 0)::float8 AS lag
+        """
+    )
+    assert row is not None
+    return InboxStats(row["pending"], row["claimed"], row["parked"], max(0.0, float(row["lag"])))
+
+
+async def list_parked(conn: Conn, *, limit: int = 50) -> list[ParkedUpdate]:
+    """The most recently parked updates, newest first (admin diagnostics)."""
+    rows = await conn.fetch(
+        """
+        SELECT update_id, chat_key, kind, attempts, last_error, received_at, finished_at
+        FROM updates WHERE status = 'failed' ORDER BY finished_at DESC LIMIT $1
+        """,
+        limit,
+    )
+    return [ParkedUpdate(**dict(r)) for r in rows]
+
+
+async def requeue(conn: Conn, update_id: int) -> bool:
+    """Give a parked update a fresh set of attempts (after fixing the bug that poisoned it)."""
+    result = await conn.fetchval(
+        """
+        UPDATE updates SET status = 'pending', attempts = 0, finished_at = NULL, not_before = NULL
+        WHERE update_id = $1 AND status = 'failed'
+        RETURNING true
+        """,
+        update_id,
+    )
+    return bool(result)
+
+
+async def cleanup(conn: Conn, *, older_than_days: float = RETENTION_DAYS, batch: int = 5000) -> int:
+    """Delete done and parked updates finished more than ``older_than_days`` ago; returns the count.
+
+    Deletes in batches of ``batch`` rows so a large backlog never holds long locks. Telegram never
+    redelivers an update after 24 h, so forgetting its id after 7 days cannot cause a duplicate.
+    """
+    total = 0
+    while True:
+        deleted = await conn.fetchval(
+            """
+            WITH gone AS (
+                DELETE FROM updates WHERE update_id IN (
+                    SELECT update_id FROM updates
+                    WHERE status IN ('done', 'failed')
+                      AND finished_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                )
+                RETURNING 1
+            )
+            SELECT count(*) FROM gone
+            """,
+            float(older_than_days) * 86400.0,
+            batch,
+        )
+        total += int(deleted)
+        if deleted < batch:
+            return total
+
+
+class Wakeups:
+    """Wake-ups from ``NOTIFY kiebot_updates`` on one dedicated connection, for any number of waiters.
+
+    A notification is only a hint: waiters must still poll with a timeout, because a notification
+    can be missed while a listener reconnects. Open with :func:`open_wakeups`.
+    """
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[Any]) -> None:
+        self._receive = receive
+        self._lock = trio.Lock()
+        self._generation = 0
+        self._broken = False
+
+    @property
+    def generation(self) -> int:
+        """How many batches of notifications arrived so far."""
+        return self._generation
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait for a notification arriving after this call: True if one came, False on timeout.
+
+        Raises:
+            DatabaseUnavailable: the listening connection was lost; reopen the listener.
+        """
+        seen = self._generation
+        with trio.move_on_after(timeout_s):
+            while self._generation == seen:
+                async with self._lock:
+                    if self._generation != seen:
+                        break
+                    await self._read()
+            return True
+        return False
+
+    async def _read(self) -> None:
+        if self._broken:
+            raise DatabaseUnavailable("inbox listener connection lost")
+        try:
+            await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            self._broken = True
+            raise DatabaseUnavailable("inbox listener connection lost") from None
+        while True:  # fold everything already queued into this wake-up
+            try:
+                self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        self._generation += 1
+
+
+@contextlib.asynccontextmanager
+async def open_wakeups(db: Database, *, channel: str = CHANNEL) -> AsyncIterator[Wakeups]:
+    """LISTEN for inbox inserts on a dedicated connection (the pool's reset would ``UNLISTEN *``).
+
+    Typical dispatcher loop::
+
+        async with inbox.open_wakeups(db) as wakeups:
+            while True:
+                async with db.connection() as conn:
+                    batch = await inbox.claim(conn, worker, limit=16)
+                if not batch:
+                    await wakeups.wait(poll_s)   # NOTIFY, or poll anyway after poll_s
+                    continue
+                ...
+    """
+    async with db.dedicated() as conn, conn.listen(channel, max_buffer_size=16) as receive:
+        yield Wakeups(receive)
