@@ -3,30 +3,25 @@ the next-available time — all at explicit instants, never the wall clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import trio
 
-import kiebot.store as store_pkg
 from kiebot.store import free_tier, jobs, users
 from kiebot.store.db import Conn, Database
 
-_SQL = (Path(store_pkg.__file__).parent / "migrations" / "0002_money_jobs.sql").read_text()
 T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
 LIMITS = free_tier.FreeLimits(daily=5, hourly=2)
 MIN = timedelta(minutes=1)
 
 
 @pytest.fixture
-async def db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
-    async with Database.open(database_url, max_size=10) as database:
-        await database.execute(_SQL)
-        async with database.connection() as conn:
-            await users.touch_user(conn, 1, first_name="Ann")
-        yield database
+async def db(store_db: Database) -> Database:
+    """A fresh database with every migration applied by the real runner (tests/store/conftest.py)."""
+    async with store_db.connection() as conn:
+        await users.touch_user(conn, 1, first_name="Ann")
+    return store_db
 
 
 _keys = iter(range(10**6))

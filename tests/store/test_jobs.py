@@ -3,32 +3,27 @@ with the state change, leases and SKIP LOCKED claims."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.lowlevel
 
-import kiebot.store as store_pkg
 from kiebot.store import free_tier, jobs, money, users
 from kiebot.store.db import Conn, Database
 
-_SQL = (Path(store_pkg.__file__).parent / "migrations" / "0002_money_jobs.sql").read_text()
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
-    async with Database.open(database_url, max_size=12) as database:
-        await database.execute(_SQL)
-        async with database.connection() as conn:
-            for user_id in (1, 2):
-                await users.touch_user(conn, user_id, first_name=f"u{user_id}")
-            await money.credit(conn, 1, 1000, kind="welcome", key="welcome:1")
-        yield database
+async def db(store_db: Database) -> Database:
+    """A fresh database with every migration applied by the real runner (tests/store/conftest.py)."""
+    async with store_db.connection() as conn:
+        for user_id in (1, 2):
+            await users.touch_user(conn, user_id, first_name=f"u{user_id}")
+        await money.credit(conn, 1, 1000, kind="welcome", key="welcome:1")
+    return store_db
 
 
 async def _create(conn: Conn, key: str, *, user_id: int = 1, quote: int = 300, **kw: Any) -> jobs.CreatedJob:

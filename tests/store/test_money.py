@@ -4,24 +4,18 @@ the database's own last line of defence, and a seeded model-based run compared s
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
 
-import kiebot.store as store_pkg
 from kiebot.store import money, users
 from kiebot.store.db import CheckViolation, Conn, Database, PostgresError
 
-_SQL = (Path(store_pkg.__file__).parent / "migrations" / "0002_money_jobs.sql").read_text()
-
 
 @pytest.fixture
-async def db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
-    async with Database.open(database_url, max_size=12) as database:
-        await database.execute(_SQL)
-        yield database
+async def db(store_db: Database) -> Database:
+    """A fresh database with every migration applied by the real runner (tests/store/conftest.py)."""
+    return store_db
 
 
 async def _users(conn: Conn, *ids: int) -> None:

@@ -15,18 +15,14 @@ the ledger exactly once, every self-killed operation left no trace.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
 import trio
 
-import kiebot.store as store_pkg
 from kiebot.store import money, users
 from kiebot.store.db import Conn, Database, DatabaseUnavailable
-
-_SQL = (Path(store_pkg.__file__).parent / "migrations" / "0002_money_jobs.sql").read_text()
 
 SEED = 7_340_021
 USERS = list(range(101, 105))
@@ -35,10 +31,9 @@ OPS_PER_WORKER = 70
 
 
 @pytest.fixture
-async def db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
-    async with Database.open(database_url, min_size=2, max_size=WORKERS + 2) as database:
-        await database.execute(_SQL)
-        yield database
+async def db(store_db: Database) -> Database:
+    """A fresh database with every migration applied by the real runner (tests/store/conftest.py)."""
+    return store_db
 
 
 Op = Callable[[Conn], Awaitable[money.Posting]]
