@@ -70,15 +70,12 @@ async def test_duplicate_successful_payment_credits_once(db: Database) -> None:
     with trio.fail_after(10):
         async with db.connection() as conn:
             order = await payments.create_order(conn, 1, stars=100, kopecks=10_000, now=T0)
-            kw = {
-                "user_id": 1,
-                "charge_id": "ch_1",
-                "payload": order.payload,
-                "stars": 100,
-                "kopecks": 10_000,
-            }
-            first = await payments.record_stars_payment(conn, **kw)  # type: ignore[arg-type]
-            again = await payments.record_stars_payment(conn, **kw)  # type: ignore[arg-type]
+            first = await payments.record_stars_payment(
+                conn, user_id=1, charge_id="ch_1", payload=order.payload, stars=100, kopecks=10_000
+            )
+            again = await payments.record_stars_payment(
+                conn, user_id=1, charge_id="ch_1", payload=order.payload, stars=100, kopecks=10_000
+            )
             assert (first.credited, first.balance) == (True, 10_000)
             assert (again.credited, again.balance) == (False, 10_000)
             assert again.payment == first.payment
