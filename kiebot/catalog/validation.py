@@ -112,7 +112,7 @@ def _number(raw: object, *, integer: bool) -> int | float:
     if isinstance(raw, bool):
         raise _Bad("wrong_type", "number")
     if isinstance(raw, int):
-        return raw
+        return raw if integer else float(raw)
     if isinstance(raw, float) and not integer and math.isfinite(raw):
         return raw
     if isinstance(raw, str):
@@ -157,7 +157,7 @@ def _resolve(spec: ModelSpec, params: Mapping[str, object]) -> tuple[dict[str, S
         if p.wire in values or p.type == "const":
             continue
         if p.default is not None:
-            values[p.wire] = p.default
+            values[p.wire] = float(p.default) if p.type == "float" and not isinstance(p.default, str) else p.default
         elif p.required and p.wire not in params:
             issues.append(_issue(p, "required"))
     return values, issues
