@@ -334,6 +334,9 @@ class FakeKie:
     async def _guard(self, endpoint: Endpoint) -> tuple[Response | None, float]:
         """Count, check the key, apply a scripted fault. Returns (early answer, delay after work)."""
         self._count()
+        # Read the whole body before any answer: answering early leaves unread bytes on a
+        # keep-alive connection, and the client's next request on it would stall.
+        await request.get_data(True, False, False)
         if not self._authorized():
             return self._error(401, UNAUTHORIZED_MSG), 0.0
         fault = self._take_fault(endpoint)
@@ -410,7 +413,10 @@ class FakeKie:
             problems = check_market_body(body)
             if problems:
                 return problems
-            problems = [f"input.{p}" if not p.startswith("input") else p for p in self._extra(body["model"], body["input"])]
+            problems = [
+                f"input.{p}" if not p.startswith("input") else p
+                for p in self._extra(body["model"], body["input"])
+            ]
             return problems
         rules = check_veo_body if family == "veo" else check_suno_body
         problems = rules(body)
@@ -430,13 +436,20 @@ class FakeKie:
         price = self.pricer(family, model, payload) if self.pricer else None
         return DEFAULT_PRICES[kind] if price is None else price
 
-    def _new_task(self, family: Family, model: str, body: dict[str, Any], kind: Kind, price: float) -> FakeTask:
+    def _new_task(
+        self, family: Family, model: str, body: dict[str, Any], kind: Kind, price: float
+    ) -> FakeTask:
         outcome: Outcome = "success"
         message, code, duration = "", "", None
         for script in self._scripts:
             if script.matches(model):
                 script.times -= 1
-                outcome, message, code, duration = script.outcome, script.message, script.fail_code, script.duration_s
+                outcome, message, code, duration = (
+                    script.outcome,
+                    script.message,
+                    script.fail_code,
+                    script.duration_s,
+                )
                 break
         self._scripts = [s for s in self._scripts if s.times > 0]
         prefix = {"market": "task_", "veo": "veo_task_", "suno": "suno_"}[family]
@@ -496,7 +509,9 @@ class FakeKie:
         url = task.callback_url
         if not url or self._http is None:
             return
-        body = json.dumps(callback_body(task, self.base_url), ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(
+            callback_body(task, self.base_url), ensure_ascii=False, separators=(",", ":")
+        ).encode()
         for attempt in range(self.callback_attempts):
             headers = {"Content-Type": "application/json"}
             if self.hmac_key:
@@ -547,7 +562,9 @@ class FakeKie:
     # ---- uploads (https://docs.kie.ai/file-upload-api/quickstart) ---------------------------
 
     def _store(self, upload_path: str, file_name: str, data: bytes, mime: str) -> Response:
-        folder = "/".join(_SAFE_NAME.sub("_", part) for part in upload_path.split("/") if part not in ("", ".", ".."))
+        folder = "/".join(
+            _SAFE_NAME.sub("_", part) for part in upload_path.split("/") if part not in ("", ".", "..")
+        )
         name = _SAFE_NAME.sub("_", file_name) or secrets.token_hex(8)
         key = f"{folder}/{name}" if folder else name
         self.uploads[key] = StoredFile(data, mime)
@@ -559,7 +576,9 @@ class FakeKie:
             "mimeType": mime,
             "uploadedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         }
-        return self._json({"success": True, "code": 200, "msg": "File uploaded successfully", "data": data_out})
+        return self._json(
+            {"success": True, "code": 200, "msg": "File uploaded successfully", "data": data_out}
+        )
 
     async def _upload_stream(self) -> Response:
         early, _ = await self._guard("upload")
@@ -621,13 +640,21 @@ class FakeKie:
 
     # ---- files -----------------------------------------------------------------------------
 
-    async def _result_file(self, task_id: str, name: str) -> Response:
+    async def _file_fault(self) -> Response | None:
+        """Count a file download and apply a scripted ``file`` fault (a bare status, or a delay)."""
         self._count()
         fault = self._take_fault("file")
-        if fault is not None:
-            await trio.sleep(fault.delay_s)
-            if fault.status is not None:
-                return Response(fault.message, status=fault.status, content_type="text/plain")
+        if fault is None:
+            return None
+        await trio.sleep(fault.delay_s)
+        if fault.status is None:
+            return None
+        return Response(fault.message, status=fault.status, content_type="text/plain")
+
+    async def _result_file(self, task_id: str, name: str) -> Response:
+        faulted = await self._file_fault()
+        if faulted is not None:
+            return faulted
         task = self.tasks.get(task_id)
         if task is None or not any(url.endswith(f"/{name}") for url in self._ready_urls(task)):
             return Response("Not found", status=404, content_type="text/plain")
@@ -648,7 +675,9 @@ class FakeKie:
         return []
 
     async def _uploaded_file(self, key: str) -> Response:
-        self._count()
+        faulted = await self._file_fault()
+        if faulted is not None:
+            return faulted
         stored = self.uploads.get(key)
         if stored is None:
             return Response("Not found", status=404, content_type="text/plain")
