@@ -5,9 +5,9 @@ that no error carries the API key."""
 from __future__ import annotations
 
 import socket
-from functools import partial
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import httpx
 import pytest
@@ -268,12 +268,13 @@ async def test_hang_up_after_sending_is_outcome_unknown_but_reads_retry(
 
 
 @pytest.fixture
-def closed_port() -> Iterator[int]:
+def closed_port() -> int:
+    """A local port nobody listens on (bound, read, released)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     sock.close()
-    yield port
+    return port
 
 
 async def test_refused_connection_is_safe_to_retry(make_kie: object, closed_port: int) -> None:
