@@ -111,7 +111,7 @@ async def queue_depth(conn: Conn) -> dict[str, int]:
         "SELECT state, count(*) AS n FROM jobs WHERE state = ANY($1::text[]) GROUP BY state",
         list(ACTIVE_STATES),
     )
-    depth = dict.fromkeys(ACTIVE_STATES, 0)
+    depth: dict[str, int] = dict.fromkeys(ACTIVE_STATES, 0)
     depth.update({r["state"]: int(r["n"]) for r in rows})
     return depth
 
