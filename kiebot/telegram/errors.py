@@ -143,6 +143,11 @@ class NetworkError(TelegramError):
         self.maybe_sent = maybe_sent
 
 
+class InvalidResponse(TelegramError):
+    """Telegram answered 200 but the body is not a result this client can read. The call may have
+    taken effect, so it is never retried."""
+
+
 class FileTooLarge(TelegramError):
     """A download exceeded its byte limit (Telegram serves at most 20 MB to bots)."""
 
