@@ -14,6 +14,7 @@ every problem raised as :class:`FxError` — a caller falls back to ``FX_RUB_PER
 which is also the rate offline (``TEST_MODE``), when no network call is made at all.
 
 The HTTP client is injected (an ``httpx.AsyncClient``), so tests point it at a local server.
+httpx and trio are imported only by the fetch, so pricing stays a cheap import.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import httpx
 import msgspec
-import trio
+
+if TYPE_CHECKING:
+    import httpx
 
 CBR_DAILY_URL: Final = "https://www.cbr.ru/scripts/XML_daily.asp"
 USD_VALUTE_ID: Final = "R01235"
@@ -112,6 +114,9 @@ async def fetch_cbr_rate(
         FxError: on a network problem, a non-200 answer, an oversized or malformed body, or when
             ``timeout_s`` seconds pass.
     """
+    import httpx  # imported here so that pricing (and `registry check`) start fast
+    import trio
+
     try:
         with trio.fail_after(timeout_s):
             async with client.stream("GET", url, timeout=timeout_s) as response:
