@@ -269,7 +269,7 @@ class FakeKie:
         config.bind = [f"{host}:{port}"]
         config.accesslog = None
         config.errorlog = logging.getLogger("kiebot.testing.fake_kie.http")
-        config.graceful_timeout = 0.2
+        config.graceful_timeout = 0.01
         async with httpx.AsyncClient(timeout=self.callback_timeout_s) as http, trio.open_nursery() as nursery:
             self._http = http
             self._nursery = nursery

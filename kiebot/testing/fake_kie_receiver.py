@@ -70,7 +70,7 @@ class CallbackReceiver:
         config.bind = ["127.0.0.1:0"]
         config.accesslog = None
         config.errorlog = logging.getLogger("kiebot.testing.fake_kie_receiver.http")
-        config.graceful_timeout = 0.2
+        config.graceful_timeout = 0.01
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(hypercorn.trio.serve, self._app, config)
             self.base_url = binds[0].rstrip("/")
