@@ -184,6 +184,26 @@ def quote(
     )
 
 
+def wire_credits(spec: ModelSpec, wire_input: Mapping[str, object]) -> Decimal:
+    """The credits Kie bills for a wire body of ``spec`` (what a fake Kie debits per task).
+
+    ``wire_input`` is the market ``input`` or the flat veo/suno body. Metered models count the
+    text of text-billed models; other quantities are unknown from the body and taken at their
+    maximum.
+
+    Raises:
+        PricingError: when the body's price-changing values are not a priced combination.
+    """
+    chosen = {name: wire_input[name] for name in spec.pricing.by if name in wire_input}
+    sku, _ = find_sku(spec, chosen)
+    units = 1
+    if spec.pricing.metered:
+        text = wire_input.get(spec.prompt.wire) if spec.prompt else None
+        measured = billing_quantity(spec, prompt=text) if isinstance(text, str) else None
+        units = min(measured, spec.pricing.quantity_max) if measured else spec.pricing.quantity_max
+    return sku.credits * units
+
+
 def _decimal(value: Number) -> Decimal:
     if isinstance(value, FxRate):
         return value.rub_per_usd

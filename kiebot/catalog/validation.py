@@ -175,7 +175,8 @@ def combination_issues(spec: ModelSpec, values: Mapping[str, object]) -> list[In
     return issues
 
 
-def _same(value: object, expected: str | bool) -> bool:
+def _same(value: object, expected: Scalar | None) -> bool:
+    """Equal and of the same JSON type: ``0`` is not ``false`` and ``80.0`` is not ``80`` on the wire."""
     return type(value) is type(expected) and value == expected
 
 
@@ -347,14 +348,14 @@ def _wire_media_issues(m: MediaSpec, raw: object, *, present: bool) -> list[Inpu
 
 def _wire_param_issue(spec: ModelSpec, p: ParamSpec, raw: object, body: Mapping[str, object]) -> InputIssue | None:
     if p.type == "const":
-        allowed = {p.value, *p.when_media.values()}
+        allowed: list[Scalar] = [v for v in (p.value, *p.when_media.values()) if v is not None]
         expected = p.value
         for media_wire, value in p.when_media.items():
             if body.get(media_wire):
                 expected = value
-        if raw not in allowed:
+        if not any(_same(raw, v) for v in allowed):
             return _issue(p, "not_allowed", limit=", ".join(_text(v) for v in allowed), actual=raw)
-        if raw != expected:
+        if not _same(raw, expected):
             return _issue(p, "invalid_combination", actual=raw)
         return None
     wire_type_ok = {

@@ -24,6 +24,7 @@ from kiebot.pricing import (
     kopecks_for,
     price_range,
     quote,
+    wire_credits,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -213,3 +214,13 @@ def test_kopecks_equal_a_high_precision_decimal_ceiling(credits: Decimal, quanti
         ctx.prec = 60
         expected = (credits * quantity * Decimal("0.005") * fx * markup * 100).to_integral_value(rounding=decimal.ROUND_CEILING)
     assert kopecks_for(credits * quantity, fx=str(fx), markup=str(markup)) == int(expected)
+
+
+def test_credits_of_a_wire_body() -> None:
+    assert wire_credits(REGISTRY.require("kling-2.6/text-to-video"), {"prompt": "p", "duration": "10", "sound": True}) == 220
+    assert wire_credits(REGISTRY.require("kling-2.6/text-to-video"), {"prompt": "p"}) == 55
+    assert wire_credits(REGISTRY.require("veo3.1-quality"), {"model": "veo3", "prompt": "p"}) == 250
+    assert wire_credits(REGISTRY.require("elevenlabs/text-to-speech-turbo-2-5"), {"text": "a" * 2500}) == 18
+    assert wire_credits(REGISTRY.require("elevenlabs/audio-isolation"), {"audio_url": "https://f/a"}) == 120
+    with pytest.raises(PricingError):
+        wire_credits(REGISTRY.require("hailuo/2-3-image-to-video-pro"), {"duration": "10", "resolution": "1080P"})

@@ -221,6 +221,10 @@ def test_wire_validation_of_flat_bodies() -> None:
     assert validate_wire_body(veo, {**with_images, "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"}) == []
     assert [(i.field, i.code) for i in validate_wire_body(veo, {**good, "generationType": "REFERENCE_2_VIDEO"})] == [("generationType", "not_allowed")]
     suno = REGISTRY.require("suno-v4.5")
+    ok = {"model": "V4_5", "prompt": "song", "customMode": False, "instrumental": False}
+    assert validate_wire_body(suno, ok) == []
+    assert [(i.field, i.code) for i in validate_wire_body(suno, {**ok, "customMode": 0})] == [("customMode", "not_allowed")]
+    assert [(i.field, i.code) for i in validate_wire_body(suno, {**ok, "customMode": True})] == [("customMode", "not_allowed")]
     body = {"model": "V4_5", "prompt": "x" * 501, "customMode": False, "instrumental": False}
     issues = validate_wire_body(suno, body)
     assert [(i.field, i.code) for i in issues] == [("prompt", "too_long")]
