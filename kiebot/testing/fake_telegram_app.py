@@ -105,12 +105,14 @@ def create_app(state: State) -> QuartTrio:
             params = await read_params()
             record = _record(name, params)
             state.requests.append(record)
+            state.bus.touch()
             body = await _call(state, name, params)
             status = 200
         except BotApiError as exc:
             body, status = exc.envelope(), exc.error_code
         if record is not None:
             record.status, record.description = status, body.get("description")
+            state.bus.touch()
         return json_response(body, status)
 
     @app.route("/file/bot<token>/<path:file_path>")

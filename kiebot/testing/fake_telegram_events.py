@@ -44,6 +44,10 @@ class EventBus:
             else:
                 alive.append(channel)
         self._subscribers = alive
+        self.touch()
+
+    def touch(self) -> None:
+        """Wake the waiters without an event for subscribers (e.g. a Bot API call was recorded)."""
         self._changed.set()
         self._changed = trio.Event()
 

@@ -21,6 +21,7 @@ use it) and deleting the webhook after ~23 h of 410 answers.
 from __future__ import annotations
 
 import math
+from http import HTTPStatus
 
 import httpx
 import msgspec
@@ -41,6 +42,13 @@ def backoff(attempt: int, retry_after: float | None) -> float:
     if attempt <= 1:
         return 0.0
     return min(2.0 ** (attempt - 1), MAX_BACKOFF)
+
+
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -150,6 +158,6 @@ class WebhookRunner:
         if 200 <= response.status_code < 300:
             return None, None
         return (
-            f"Wrong response from the webhook: {response.status_code} {response.reason_phrase}",
+            f"Wrong response from the webhook: {_status_line(response.status_code)}",
             _retry_after(response),
         )
