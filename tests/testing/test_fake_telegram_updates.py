@@ -4,6 +4,7 @@ back-off and Retry-After, getWebhookInfo), against a tiny webhook receiver of ou
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -173,8 +174,8 @@ async def test_allowed_updates_is_remembered_and_filters_new_updates(
 async def test_a_second_poller_terminates_the_first(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     results: dict[str, tuple[int, dict[str, Any]]] = {}
 
-    async def poll(name: str, timeout: int) -> None:
-        results[name] = await call(client, fake, "getUpdates", timeout=timeout)
+    async def poll(name: str, seconds: int) -> None:
+        results[name] = await call(client, fake, "getUpdates", timeout=seconds)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -316,7 +317,7 @@ async def test_webhook_back_off_doubles_and_honours_retry_after(
         fake.send_text(A, "second")
         await fake.wait_for(lambda: len(receiver.done) == 2, timeout=200)
     times = [h.at for h in receiver.hits]
-    gaps = [round(later - earlier) for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [round(later - earlier) for earlier, later in itertools.pairwise(times)]
     # first failure retried at once, then 2 s, 4 s; then Retry-After: 30 instead of the back-off
     assert gaps[:3] == [0, 2, 4]
     assert gaps[4] == 30
