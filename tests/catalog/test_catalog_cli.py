@@ -71,7 +71,6 @@ def test_registry_check_fails_on_a_missing_registry(tmp_path: Path) -> None:
     assert "cannot read the registry" in result.stderr
 
 
-@pytest.mark.slow  # two interpreter start-ups
 def test_registry_check_validates_the_free_tier_override() -> None:
     ids = "z-image,google/nano-banana,google/imagen4-fast,recraft/remove-background,flux-2/pro-text"
     result = run("registry", "check", FREE_TIER_MODEL_IDS=ids)
@@ -127,7 +126,6 @@ def test_diff_reports_a_changed_price_a_missing_sku_and_a_new_model(tmp_path: Pa
     assert '"Runway Aleph" $0.55' in out
 
 
-@pytest.mark.slow  # two interpreter start-ups
 def test_diff_refuses_a_file_that_is_not_a_price_list(tmp_path: Path) -> None:
     listing = tmp_path / "kie.txt"
     listing.write_text("Suno, Generate Music|0.06\nthis line has no price\n", encoding="utf-8")

@@ -15,6 +15,8 @@ import trio
 
 from kiebot.fx import FxCache, FxError, FxRate, fallback_rate, fetch_cbr_rate, parse_cbr_daily
 
+pytestmark = pytest.mark.timeout(30)
+
 SAMPLE = (Path(__file__).parents[1] / "data" / "fx" / "XML_daily.xml").read_bytes()
 FALLBACK = fallback_rate(78.0)
 
