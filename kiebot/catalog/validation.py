@@ -146,8 +146,14 @@ def _resolve(spec: ModelSpec, params: Mapping[str, object]) -> tuple[dict[str, S
     values: dict[str, Scalar] = {}
     for wire, raw in params.items():
         p = spec.param(wire)
-        if p is None or p.type == "const":
+        if p is None:
             issues.append(InputIssue(field=wire, code="unknown_field", actual=_short(raw)))
+            continue
+        if p.type == "const":
+            # Not a choice: tolerated when it repeats the fixed value (a wire body read back).
+            fixed = [v for v in (p.value, *p.when_media.values()) if v is not None]
+            if not any(_same(raw, v) for v in fixed):
+                issues.append(_issue(p, "not_allowed", limit=", ".join(_text(v) for v in fixed), actual=raw))
             continue
         try:
             values[wire] = _coerce(p, raw)

@@ -220,6 +220,8 @@ def test_credits_of_a_wire_body() -> None:
     assert wire_credits(REGISTRY.require("kling-2.6/text-to-video"), {"prompt": "p", "duration": "10", "sound": True}) == 220
     assert wire_credits(REGISTRY.require("kling-2.6/text-to-video"), {"prompt": "p"}) == 55
     assert wire_credits(REGISTRY.require("veo3.1-quality"), {"model": "veo3", "prompt": "p"}) == 250
+    veo_body = {"prompt": "p", "imageUrls": ["https://f/1"], "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO", "enableTranslation": True}
+    assert quote(REGISTRY.require("veo3.1-fast"), {k: v for k, v in veo_body.items() if k != "prompt" and k != "imageUrls"}, fx="78", markup="2").credits == 60
     assert wire_credits(REGISTRY.require("elevenlabs/text-to-speech-turbo-2-5"), {"text": "a" * 2500}) == 18
     assert wire_credits(REGISTRY.require("elevenlabs/audio-isolation"), {"audio_url": "https://f/a"}) == 120
     with pytest.raises(PricingError):

@@ -172,8 +172,9 @@ def test_enum_values_and_booleans_from_callback_text() -> None:
 def test_unknown_inputs_and_hidden_consts_are_refused() -> None:
     spec = REGISTRY.require("google/imagen4")
     issues = validate_request(spec, {"seed": "1", "num_images": "4"}, prompt="p", media={"image_urls": [JPEG]})
-    assert [(i.field, i.code) for i in issues] == [("seed", "unknown_field"), ("num_images", "unknown_field"), ("image_urls", "unknown_field")]
+    assert [(i.field, i.code) for i in issues] == [("seed", "unknown_field"), ("num_images", "not_allowed"), ("image_urls", "unknown_field")]
     assert render_issue(issues[0], "en") == "«seed»: this model does not take this input."
+    assert validate_request(spec, {"num_images": "1"}, prompt="p", media={}) == []
 
 
 def test_hailuo_refuses_10_seconds_at_1080p_naming_duration() -> None:
