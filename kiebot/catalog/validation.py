@@ -117,9 +117,12 @@ def _number(raw: object, *, integer: bool) -> int | float:
         return raw
     if isinstance(raw, str):
         try:
-            return int(raw.strip()) if integer else float(raw.strip())
+            number = int(raw.strip()) if integer else float(raw.strip())
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):
+                return number
     raise _Bad("wrong_type", "integer" if integer else "number")
 
 

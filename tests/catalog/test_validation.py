@@ -211,6 +211,17 @@ def test_optional_prompt_of_avatars_may_be_empty() -> None:
     assert validate_request(spec, {}, prompt=None, media={"image_url": [JPEG], "audio_url": [MP3]}) == []
 
 
+def test_hidden_numbers_are_parsed_and_bounded() -> None:
+    spec = REGISTRY.require("kling/v2-5-turbo-text-to-video-pro")
+    assert validate_request(spec, {"cfg_scale": "0.7"}, prompt="p", media={}) == []
+    for bad, code in (("nan", "wrong_type"), ("inf", "wrong_type"), ("1.5", "out_of_range"), (True, "wrong_type"), ("x", "wrong_type")):
+        (issue,) = validate_request(spec, {"cfg_scale": bad}, prompt="p", media={})
+        assert (issue.field, issue.code) == ("cfg_scale", code), bad
+    (issue,) = validate_request(spec, {"cfg_scale": 2}, prompt="p", media={})
+    assert issue.limit == "0–1"
+    assert render_issue(issue, "en") == "«cfg_scale»: 2 is outside the allowed range 0–1."
+
+
 def test_labels_for_wizard_buttons() -> None:
     kling = REGISTRY.require("kling-2.6/text-to-video")
     sound = kling.param("sound")

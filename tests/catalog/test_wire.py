@@ -247,6 +247,7 @@ def test_wire_validation_of_numbers_and_urls() -> None:
     assert [(i.field, i.code) for i in validate_wire_input(tts, {"text": "hi", "speed": 2})] == [("speed", "out_of_range")]
     assert [(i.field, i.code) for i in validate_wire_input(tts, {"text": "hi", "stability": True})] == [("stability", "wrong_type")]
     assert validate_wire_input(tts, {"text": "hi", "stability": 1}) == []
+    assert [(i.field, i.code) for i in validate_wire_input(tts, {"text": "hi", "stability": float("nan")})] == [("stability", "wrong_type")]
     sora = REGISTRY.require("sora-watermark-remover")
     assert validate_wire_input(sora, {"video_url": SORA_LINK}) == []
     assert [(i.field, i.code) for i in validate_wire_input(sora, {"video_url": "https://evil.example/p/s_1"})] == [("video_url", "bad_url")]
