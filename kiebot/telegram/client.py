@@ -63,7 +63,7 @@ from kiebot.telegram.types import (
     Update,
     User,
     WebhookInfo,
-    update_decoder,
+    decode_update_lenient,
 )
 from kiebot.telegram.webhook import validate_secret_token
 
@@ -314,7 +314,9 @@ class TelegramClient:
         fields this module does not know yet). ``timeout`` is clamped to 50 s (the server's own cap)
         and the HTTP read timeout is set above it, so a long poll is never cut short by httpx.
         ``allowed_updates=None`` keeps the previous setting; ``[]`` means all but chat_member and
-        reactions."""
+        reactions. An update whose payload does not fit our types is returned as a bare
+        ``Update(update_id)`` (kind "unknown") with its raw JSON, so one odd update cannot stall
+        polling."""
         poll = None if timeout is None else max(0, min(int(timeout), MAX_POLL_TIMEOUT))
         raws = await self.call(
             "getUpdates",
@@ -331,9 +333,14 @@ class TelegramClient:
         batch = []
         for raw in raws:
             try:
-                batch.append((update_decoder.decode(raw), bytes(raw)))
+                update = decode_update_lenient(raw)
             except msgspec.DecodeError:
-                raise InvalidResponse("getUpdates", 200, "an update without a valid update_id") from None
+                # No update_id: it can be neither stored nor confirmed. Never seen from Telegram.
+                log.error("getUpdates returned an item without update_id; skipped")
+                continue
+            if update.kind == "unknown":
+                log.debug("update of an unknown or unreadable kind", extra={"update_id": update.update_id})
+            batch.append((update, bytes(raw)))
         return batch
 
     async def set_webhook(

@@ -812,6 +812,24 @@ def decode_update(data: bytes | str) -> Update:
     return update_decoder.decode(data)
 
 
+class _UpdateId(msgspec.Struct):
+    update_id: int
+
+
+_update_id_decoder: Final = msgspec.json.Decoder(_UpdateId)
+
+
+def decode_update_lenient(data: bytes | str) -> Update:
+    """Like :func:`decode_update`, but an update whose payload no longer matches these types (a field
+    whose type Telegram changed) still yields ``Update(update_id=...)`` with ``kind == "unknown"``,
+    so it can be stored and confirmed instead of blocking intake forever. Raises
+    ``msgspec.DecodeError`` only for malformed JSON or a missing ``update_id``."""
+    try:
+        return update_decoder.decode(data)
+    except msgspec.ValidationError:
+        return Update(update_id=_update_id_decoder.decode(data).update_id)
+
+
 def encode(obj: object) -> bytes:
     """JSON-encode any wire object (Structs omit unset fields)."""
     return json_encoder.encode(obj)

@@ -24,6 +24,7 @@ from kiebot.telegram.types import (
     Update,
     User,
     decode_update,
+    decode_update_lenient,
     encode,
 )
 
@@ -343,3 +344,16 @@ def test_star_transactions_decode_with_loose_partners() -> None:
     assert result.transactions[1].receiver.user is not None
     assert result.transactions[3].source is not None
     assert result.transactions[3].source.type == "some_future_partner"
+
+
+def test_lenient_decoding_keeps_the_update_id() -> None:
+    odd = b'{"update_id": 9, "message": {"message_id": "x", "date": 1, "chat": {"id": 1}}}'
+    with pytest.raises(msgspec.ValidationError):
+        decode_update(odd)
+    update = decode_update_lenient(odd)
+    assert (update.update_id, update.kind) == (9, "unknown")
+    assert decode_update_lenient((MODERN / "start_command.json").read_bytes()).kind == "message"
+    with pytest.raises(msgspec.DecodeError):
+        decode_update_lenient(b'{"message": {}}')
+    with pytest.raises(msgspec.DecodeError):
+        decode_update_lenient(b"[oops")
