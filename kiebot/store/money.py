@@ -19,11 +19,15 @@ Concurrency and idempotency (what the original bot got wrong: orphaned holds, no
 Stars credits — see the reference's §5 and §9):
 
 * Each operation first locks the user's account row (``SELECT ... FOR UPDATE``), so operations on
-  one user are serialised, and only then — in a *new* statement, hence a fresh READ COMMITTED
-  snapshot that sees whatever the previous lock holder committed — looks its idempotency key up.
-  Two concurrent calls with one key therefore produce one effect; the loser gets the winner's
-  entry back (``repeated=True``), not an error. The same key with another user, kind or amount is
-  an :class:`IdempotencyConflict`.
+  one user are serialised. Only then, in *later* statements (each with a fresh READ COMMITTED
+  snapshot that sees whatever the previous lock holder committed), is the key considered: the
+  ledger row is inserted with ``ON CONFLICT (idempotency_key) DO NOTHING`` together with the
+  account update in one statement, and when the key turns out to exist the existing entry is read
+  and returned instead (``repeated=True``). A refusal (not enough money) first checks whether the
+  key was already applied, so a repeat returns the first outcome even if the balance moved since.
+  Two concurrent calls with one key therefore produce one effect and the loser gets the winner's
+  entry back, not an error. The same key with another user, kind or amount is an
+  :class:`IdempotencyConflict`.
 * A hold is identified by a ``ref`` (the job id); its rows use the keys ``hold:<ref>``,
   ``capture:<ref>`` and ``release:<ref>``. A partial unique index allows one settlement per ref,
   so a hold is captured or released at most once and never both, even if the code were wrong.
@@ -196,6 +200,15 @@ class _Change(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+async def _repeat_or_refuse(conn: Conn, change: _Change, account: _Locked, error: MoneyError) -> Posting:
+    """The operation would be refused with ``error``; but if its key was already applied, return
+    that first outcome instead — a repeat must not fail because the balance moved since."""
+    existing = await _by_key(conn, change.key)
+    if existing is None:
+        raise error
+    return _repeat(change, existing, account)
+
+
 def _repeat(change: _Change, entry: LedgerEntry, account: _Locked) -> Posting:
     if not change.matches(entry):
         raise IdempotencyConflict(change.key)
@@ -233,8 +246,9 @@ async def _apply(conn: Conn, change: _Change, account: _Locked) -> Posting:
         change.reason,
     )
     if row is None:
-        # The key was committed meanwhile by a transaction on *another* account (same-account
-        # callers are serialised by the lock and would have found it above).
+        # The key exists: a repeat of this very operation (committed before we got the account
+        # lock), or a use of the key by another operation (maybe on another account) — _repeat
+        # tells them apart. Nothing was written by this statement.
         existing = await _by_key(conn, change.key)
         if existing is None:  # pragma: no cover - ON CONFLICT implies the row exists
             raise IdempotencyConflict(change.key)
@@ -248,11 +262,10 @@ async def _post_balance_change(conn: Conn, change: _Change) -> Posting:
     """Credit, debit or adjust: touches ``balance`` only; a debit may not overdraw."""
     async with conn.transaction():
         account = await _lock_account(conn, change.user_id)
-        existing = await _by_key(conn, change.key)
-        if existing is not None:
-            return _repeat(change, existing, account)
         if change.amount < 0 and account.balance < -change.amount:
-            raise InsufficientFunds(-change.amount, account.balance)
+            return await _repeat_or_refuse(
+                conn, change, account, InsufficientFunds(-change.amount, account.balance)
+            )
         return await _apply(conn, change, account)
 
 
@@ -372,11 +385,8 @@ async def hold(conn: Conn, user_id: int, amount: int, *, ref: str, job_id: int |
     )
     async with conn.transaction():
         account = await _lock_account(conn, user_id)
-        existing = await _by_key(conn, change.key)
-        if existing is not None:
-            return _repeat(change, existing, account)
         if account.balance < amount:
-            raise InsufficientFunds(amount, account.balance)
+            return await _repeat_or_refuse(conn, change, account, InsufficientFunds(amount, account.balance))
         return await _apply(conn, change, account)
 
 
