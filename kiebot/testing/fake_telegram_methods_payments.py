@@ -99,12 +99,12 @@ async def answer_pre_checkout_query(state: State, params: Params) -> bool:
     if not params.has("ok"):
         raise missing("ok")
     ok = params.flag("ok")
-    query = state.stars.precheckouts.get(query_id)
-    if query is None or query.answered.is_set() or query.expired:
-        raise bad_request(E.QUERY_TOO_OLD)
     error_message = params.text("error_message")
     if not ok and not error_message:
         raise bad_request(E.ERROR_MESSAGE_EMPTY)
+    query = state.stars.precheckouts.get(query_id)
+    if query is None or query.answered.is_set() or query.expired:
+        raise bad_request(E.QUERY_TOO_OLD)
     query.ok, query.error_message = ok, None if ok else error_message
     query.answered.set()
     state.publish(
