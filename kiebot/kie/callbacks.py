@@ -112,7 +112,9 @@ def _veo(envelope: Envelope) -> TaskStatus:
         return veo_status(record)
     media = record.info or record.response
     urls = tuple(u for u in (media.result_urls or []) if u) if media else ()
-    return TaskStatus(task_id=task_id, state="succeeded", result_urls=urls, raw_state=f"callback:{envelope.code}")
+    return TaskStatus(
+        task_id=task_id, state="succeeded", result_urls=urls, raw_state=f"callback:{envelope.code}"
+    )
 
 
 def _suno(envelope: Envelope) -> TaskStatus:

@@ -271,7 +271,9 @@ class KieClient:
         refuse_telegram_file_urls(kie_url, "url")
         content = ENCODER.encode({"url": kie_url})
         what = "download-url"
-        envelope = await self._read(lambda: self._api_request("POST", DOWNLOAD_URL_PATH, content=content), what)
+        envelope = await self._read(
+            lambda: self._api_request("POST", DOWNLOAD_URL_PATH, content=content), what
+        )
         try:
             return TEXT_DECODER.decode(envelope.data)
         except msgspec.DecodeError as exc:
@@ -295,7 +297,11 @@ class KieClient:
         """Upload small bytes as a base64 data URL (``POST /api/file-base64-upload``)."""
         encoded = base64.b64encode(data).decode("ascii")
         content = ENCODER.encode(
-            {"base64Data": f"data:{mime_type};base64,{encoded}", "uploadPath": upload_path, "fileName": file_name}
+            {
+                "base64Data": f"data:{mime_type};base64,{encoded}",
+                "uploadPath": upload_path,
+                "fileName": file_name,
+            }
         )
         return await self._upload(
             lambda: self._upload_request(UPLOAD_BASE64_PATH, content=content), "upload (base64)"
@@ -308,7 +314,9 @@ class KieClient:
         """
         refuse_telegram_file_urls(url, "url")
         content = ENCODER.encode({"fileUrl": url, "uploadPath": upload_path, "fileName": file_name})
-        return await self._upload(lambda: self._upload_request(UPLOAD_URL_PATH, content=content), "upload (url)")
+        return await self._upload(
+            lambda: self._upload_request(UPLOAD_URL_PATH, content=content), "upload (url)"
+        )
 
     async def _upload(self, build: Callable[[], httpx.Request], what: str) -> str:
         envelope = await self._read(build, what)
@@ -358,13 +366,21 @@ class KieClient:
 
     def _api_request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
         return self._http.build_request(
-            method, self._api_url + path, headers=self._headers(json=method == "POST"), timeout=self._timeout, **kwargs
+            method,
+            self._api_url + path,
+            headers=self._headers(json=method == "POST"),
+            timeout=self._timeout,
+            **kwargs,
         )
 
     def _upload_request(self, path: str, **kwargs: Any) -> httpx.Request:
         json_body = "content" in kwargs
         return self._http.build_request(
-            "POST", self._upload_url + path, headers=self._headers(json=json_body), timeout=self._upload_timeout, **kwargs
+            "POST",
+            self._upload_url + path,
+            headers=self._headers(json=json_body),
+            timeout=self._upload_timeout,
+            **kwargs,
         )
 
     def _headers(self, *, json: bool) -> dict[str, str]:
@@ -416,7 +432,9 @@ class KieClient:
         if code == 200:  # an HTTP error status around a "success" body: trust HTTP
             code = response.status_code
         message = self._scrub(envelope.text)
-        raise error_for_code(code, f"{what}: {message}" if message else what, http_status=response.status_code)
+        raise error_for_code(
+            code, f"{what}: {message}" if message else what, http_status=response.status_code
+        )
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***")[:_MAX_MESSAGE]
@@ -464,4 +482,3 @@ async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-

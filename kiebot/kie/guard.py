@@ -40,4 +40,6 @@ def refuse_telegram_file_urls(value: object, path: str = "body") -> None:
     """Raise ValueError (naming the field, not the URL) if ``value`` holds a Telegram file URL."""
     found = find_telegram_file_url(value, path)
     if found:
-        raise ValueError(f"refusing to send a Telegram file URL to Kie (in {found}); upload the bytes instead")
+        raise ValueError(
+            f"refusing to send a Telegram file URL to Kie (in {found}); upload the bytes instead"
+        )

@@ -49,15 +49,18 @@ from quart_trio import QuartTrio
 from kiebot.kie.guard import find_telegram_file_url
 from kiebot.kie.types import Family
 from kiebot.testing import kie_media
+from kiebot.testing.fake_kie_registry import registry_pricer, registry_profile, registry_validator
 from kiebot.testing.fake_kie_rules import (
     DEFAULT_PRICES,
     DURATIONS_S,
     Kind,
+    Profile,
+    Profiler,
     Validator,
     check_market_body,
     check_suno_body,
     check_veo_body,
-    kind_of_model,
+    guess_profile,
     prompt_of,
 )
 from kiebot.testing.fake_kie_tasks import FakeTask, Fault, Outcome, Script, callback_body, record_body
@@ -68,8 +71,6 @@ UNAUTHORIZED_MSG: Final = "You do not have access permissions"
 Endpoint = Literal["create", "record", "credit", "download-url", "upload", "file"]
 #: ``pricer(family, model, payload) -> credits`` (None: use the default for the task's kind).
 Pricer = Callable[[str, str, Mapping[str, Any]], float | None]
-#: ``kinder(family, model) -> kind`` (None: guess from the model id).
-Kinder = Callable[[str, str], Kind | None]
 
 _CREATE_ROUTES: Final[dict[str, Family]] = {
     "/api/v1/jobs/createTask": "market",
@@ -131,7 +132,11 @@ class FakeKie:
         hmac_key: when set, callbacks carry Kie's HMAC headers.
         validator: extra input rules, ``validator(model, payload) -> problems`` (market: the
             ``input``; Veo/Suno: the flat body). Structure and Veo/Suno limits are always checked.
-        pricer / kinder: credits and output kind per task (defaults: by kind, guessed from the id).
+            The default judges market inputs by the catalogue (``registry/models.toml``), as Kie
+            would; ``None`` accepts any market input.
+        pricer / profiler: credits per task, and what it returns (kind of file, files per
+            run). The defaults read the catalogue; without an answer (or with ``None``) a task
+            costs by kind (image 4, video 60, audio 12) and its kind is guessed from the id.
         credits: the starting balance; each success costs its price; a create that cannot be
             paid gets 402.
         rate_limit: ``(creates, seconds)`` per key before 429, or None.
@@ -148,9 +153,9 @@ class FakeKie:
         api_key: str,
         speed: float = 1.0,
         hmac_key: str | None = None,
-        validator: Validator | None = None,
-        pricer: Pricer | None = None,
-        kinder: Kinder | None = None,
+        validator: Validator | None = registry_validator,
+        pricer: Pricer | None = registry_pricer,
+        profiler: Profiler | None = registry_profile,
         credits: float = 100_000.0,
         rate_limit: tuple[int, float] | None = (20, 10.0),
         callback_attempts: int = 3,
@@ -163,7 +168,7 @@ class FakeKie:
         self.hmac_key = hmac_key
         self.validator = validator
         self.pricer = pricer
-        self.kinder = kinder
+        self.profiler = profiler
         self.credits = float(credits)
         self.rate_limit = rate_limit
         self.callback_attempts = max(1, callback_attempts)
@@ -394,11 +399,11 @@ class FakeKie:
             return self._error(429, _DEFAULT_MESSAGES[429])
         model = str(body.get("model") or ("veo3_fast" if family == "veo" else ""))
         payload: Mapping[str, Any] = body["input"] if family == "market" else body
-        kind = self._kind(family, model)
-        price = self._price(family, model, payload, kind)
+        profile = (self.profiler(family, model) if self.profiler else None) or guess_profile(family, model)
+        price = self._price(family, model, payload, profile.kind)
         if self.credits < price:
             return self._error(402, _DEFAULT_MESSAGES[402])
-        task = self._new_task(family, model, body, kind, price)
+        task = self._new_task(family, model, body, profile, price)
         assert self._nursery is not None, "FakeKie.serve() is not running"
         if self.early_callbacks and task.outcome != "never":
             await self._run(task, instant=True)  # the callback arrives before this answer
@@ -413,11 +418,7 @@ class FakeKie:
             problems = check_market_body(body)
             if problems:
                 return problems
-            problems = [
-                f"input.{p}" if not p.startswith("input") else p
-                for p in self._extra(body["model"], body["input"])
-            ]
-            return problems
+            return self._extra(body["model"], body["input"])
         rules = check_veo_body if family == "veo" else check_suno_body
         problems = rules(body)
         return problems or self._extra(str(body.get("model", "")), body)
@@ -425,19 +426,12 @@ class FakeKie:
     def _extra(self, model: str, payload: Mapping[str, Any]) -> list[str]:
         return list(self.validator(model, payload)) if self.validator else []
 
-    def _kind(self, family: Family, model: str) -> Kind:
-        if family == "veo":
-            return "video"
-        if family == "suno":
-            return "audio"
-        return (self.kinder(family, model) if self.kinder else None) or kind_of_model(model)
-
     def _price(self, family: Family, model: str, payload: Mapping[str, Any], kind: Kind) -> float:
         price = self.pricer(family, model, payload) if self.pricer else None
         return DEFAULT_PRICES[kind] if price is None else price
 
     def _new_task(
-        self, family: Family, model: str, body: dict[str, Any], kind: Kind, price: float
+        self, family: Family, model: str, body: dict[str, Any], profile: Profile, price: float
     ) -> FakeTask:
         outcome: Outcome = "success"
         message, code, duration = "", "", None
@@ -458,12 +452,13 @@ class FakeKie:
             family=family,
             model=model,
             body=body,
-            kind=kind,
+            kind=profile.kind,
+            results=profile.results,
             prompt=prompt_of(family, body),
             outcome=outcome,
             fail_code=code,
             fail_message=message,
-            duration_s=duration if duration is not None else DURATIONS_S[kind] * self.speed,
+            duration_s=duration if duration is not None else DURATIONS_S[profile.kind] * self.speed,
             price_credits=price,
         )
         self.tasks[task.task_id] = task

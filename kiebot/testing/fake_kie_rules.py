@@ -9,9 +9,20 @@ joined into the 422 message like Kie's ("prompt is required").
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 Kind = Literal["image", "video", "audio"]
+
+
+class Profile(NamedTuple):
+    """What a model returns: the kind of file and how many per run (Suno: 2 tracks)."""
+
+    kind: Kind
+    results: int = 1
+
+
+#: ``profiler(family, model) -> Profile`` (None: unknown model, guess from its id).
+Profiler = Callable[[str, str], Profile | None]
 
 #: ``validator(model, payload) -> problems``: ``payload`` is a market task's ``input``, or the
 #: whole flat body for Veo and Suno. An empty list means "valid".
@@ -19,7 +30,9 @@ Validator = Callable[[str, Mapping[str, Any]], list[str]]
 
 VEO_MODELS: Final = frozenset({"veo3", "veo3_fast"})
 VEO_ASPECTS: Final = frozenset({"16:9", "9:16", "Auto"})
-VEO_GENERATION_TYPES: Final = frozenset({"TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"})
+VEO_GENERATION_TYPES: Final = frozenset(
+    {"TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"}
+)
 SUNO_MODELS: Final = frozenset({"V3_5", "V4", "V4_5", "V4_5PLUS", "V5"})
 _SUNO_SHORT_LIMITS: Final = frozenset({"V3_5", "V4"})
 
@@ -30,6 +43,15 @@ DEFAULT_PRICES: Final[dict[Kind, float]] = {"image": 4.0, "video": 60.0, "audio"
 
 _VIDEO_HINTS: Final = ("video", "sora", "kling", "hailuo", "wan/", "seedance", "avatar", "infinitalk", "veo")
 _AUDIO_HINTS: Final = ("elevenlabs", "audio", "speech", "sound", "music", "suno")
+
+
+def guess_profile(family: str, model: str) -> Profile:
+    """The profile of a model the catalogue does not describe."""
+    if family == "veo":
+        return Profile("video")
+    if family == "suno":
+        return Profile("audio", 2)
+    return Profile(kind_of_model(model))
 
 
 def kind_of_model(model: str) -> Kind:

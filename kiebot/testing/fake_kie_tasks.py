@@ -68,6 +68,7 @@ class FakeTask:
     fail_message: str
     duration_s: float
     price_credits: float
+    results: int = 1
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     phase: Phase = "queued"
     completed_ms: int | None = None
@@ -90,7 +91,7 @@ class FakeTask:
 
     @property
     def result_count(self) -> int:
-        return 2 if self.family == "suno" else 1  # Suno makes two tracks per request
+        return max(1, self.results)
 
     def result_names(self) -> list[str]:
         ext = _EXTENSIONS[self.kind]
@@ -159,7 +160,9 @@ def market_record(task: FakeTask, base_url: str) -> dict[str, Any]:
 
 def market_callback(task: FakeTask, base_url: str) -> dict[str, Any]:
     if task.outcome == "success":
-        return _envelope(200, "Playground task completed successfully.", market_data(task, base_url, for_callback=True))
+        return _envelope(
+            200, "Playground task completed successfully.", market_data(task, base_url, for_callback=True)
+        )
     return _envelope(501, "Playground task failed.", market_data(task, base_url, for_callback=True))
 
 
@@ -206,7 +209,9 @@ _SUNO_READY = {"queued": 0, "running": 0, "text": 0, "first": 1, "done": 2}
 def _suno_status(task: FakeTask) -> str:
     if task.phase == "done":
         return "SUCCESS" if task.outcome == "success" else "GENERATE_AUDIO_FAILED"
-    return {"queued": "PENDING", "running": "PENDING", "text": "TEXT_SUCCESS", "first": "FIRST_SUCCESS"}[task.phase]
+    return {"queued": "PENDING", "running": "PENDING", "text": "TEXT_SUCCESS", "first": "FIRST_SUCCESS"}[
+        task.phase
+    ]
 
 
 def _suno_tracks(task: FakeTask, base_url: str, *, snake: bool) -> list[dict[str, Any]]:
@@ -262,7 +267,10 @@ def suno_record(task: FakeTask, base_url: str) -> dict[str, Any]:
             "taskId": task.task_id,
             "parentMusicId": "",
             "param": _param(task),
-            "response": {"taskId": task.task_id, "sunoData": [] if failed else _suno_tracks(task, base_url, snake=False)},
+            "response": {
+                "taskId": task.task_id,
+                "sunoData": [] if failed else _suno_tracks(task, base_url, snake=False),
+            },
             "status": status,
             "type": "GENERATE",
             "errorCode": _int_code(task.fail_code) if failed else None,
@@ -275,7 +283,9 @@ def suno_callback(task: FakeTask, base_url: str) -> dict[str, Any]:
     """The callback for the task's current phase: ``text``, ``first``, ``complete`` or an error."""
     if task.phase == "done" and task.outcome == "fail":
         code = _int_code(task.fail_code) or 501
-        return _envelope(code, task.fail_message, {"callbackType": "error", "task_id": task.task_id, "data": None})
+        return _envelope(
+            code, task.fail_message, {"callbackType": "error", "task_id": task.task_id, "data": None}
+        )
     stage = {"text": "text", "first": "first", "done": "complete"}.get(task.phase, "text")
     messages = {
         "text": "Text generation completed.",

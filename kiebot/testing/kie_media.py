@@ -87,7 +87,15 @@ def wav_tone(seconds: float = 1.0, *, frequency: float = 440.0, rate: int = 8000
         struct.pack("<h", int(12000 * math.sin(2 * math.pi * frequency * n / rate))) for n in range(count)
     )
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(samples)) + samples
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(samples))
+        + samples
+    )
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 

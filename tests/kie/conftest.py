@@ -46,7 +46,9 @@ class ClientFactory:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    def __call__(self, base_url: str, *, key: str = API_KEY, timeout: float = 5.0, **options: Any) -> KieClient:
+    def __call__(
+        self, base_url: str, *, key: str = API_KEY, timeout: float = 5.0, **options: Any
+    ) -> KieClient:
         settings: dict[str, Any] = {
             "read_retry": FAST,
             "create_retry": FAST,
@@ -54,7 +56,9 @@ class ClientFactory:
             "rng": random.Random(7),
         }
         settings.update(options)
-        return KieClient(self.http, api_key=key, api_url=base_url, upload_url=base_url, timeout=timeout, **settings)
+        return KieClient(
+            self.http, api_key=key, api_url=base_url, upload_url=base_url, timeout=timeout, **settings
+        )
 
 
 @pytest.fixture

@@ -94,7 +94,11 @@ def test_veo_success_sample() -> None:
 
 def test_veo_failure_codes() -> None:
     raw = body(
-        {"code": 400, "msg": "Only English prompts are supported at this time.", "data": {"taskId": "veo_1", "info": None}}
+        {
+            "code": 400,
+            "msg": "Only English prompts are supported at this time.",
+            "data": {"taskId": "veo_1", "info": None},
+        }
     )
     status = parse_callback("veo", raw)
     assert status.state == "failed"
@@ -118,10 +122,16 @@ def test_suno_complete_sample() -> None:
     ("stage", "tracks", "urls"),
     [
         ("text", [{"id": "a", "audio_url": "", "title": "T"}], ()),
-        ("first", [{"id": "a", "audio_url": "https://x/1.mp3"}, {"id": "b", "audio_url": ""}], ("https://x/1.mp3",)),
+        (
+            "first",
+            [{"id": "a", "audio_url": "https://x/1.mp3"}, {"id": "b", "audio_url": ""}],
+            ("https://x/1.mp3",),
+        ),
     ],
 )
-def test_suno_intermediate_stages_are_not_final(stage: str, tracks: list[object], urls: tuple[str, ...]) -> None:
+def test_suno_intermediate_stages_are_not_final(
+    stage: str, tracks: list[object], urls: tuple[str, ...]
+) -> None:
     raw = body({"code": 200, "msg": "ok", "data": {"callbackType": stage, "task_id": "s1", "data": tracks}})
     status = parse_callback("suno", raw)
     assert status.state == "running"
@@ -130,7 +140,9 @@ def test_suno_intermediate_stages_are_not_final(stage: str, tracks: list[object]
 
 
 def test_suno_failure() -> None:
-    raw = body({"code": 400, "msg": "Sensitive word detected", "data": {"callbackType": "error", "taskId": "s2"}})
+    raw = body(
+        {"code": 400, "msg": "Sensitive word detected", "data": {"callbackType": "error", "taskId": "s2"}}
+    )
     status = parse_callback("suno", raw)
     assert status.task_id == "s2"
     assert status.state == "failed"
@@ -144,7 +156,13 @@ def test_suno_failure() -> None:
 @pytest.mark.parametrize("family", ["market", "veo", "suno"])
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[]", b'{"code":200,"data":null}', b'{"code":200,"data":{"state":"success"}}', b'{"code":"x"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"code":200,"data":null}',
+        b'{"code":200,"data":{"state":"success"}}',
+        b'{"code":"x"}',
+    ],
 )
 def test_malformed_bodies_raise(family: str, raw: bytes) -> None:
     with pytest.raises(MalformedCallback):
@@ -194,7 +212,14 @@ def test_window_edge_is_inclusive() -> None:
 
 @pytest.mark.parametrize(
     ("timestamp", "signature", "key"),
-    [(None, GOOD, KEY), (STAMP, None, KEY), ("", GOOD, KEY), (STAMP, "", KEY), (STAMP, GOOD, ""), ("12ab", GOOD, KEY)],
+    [
+        (None, GOOD, KEY),
+        (STAMP, None, KEY),
+        ("", GOOD, KEY),
+        (STAMP, "", KEY),
+        (STAMP, GOOD, ""),
+        ("12ab", GOOD, KEY),
+    ],
 )
 def test_missing_or_malformed_headers(timestamp: str | None, signature: str | None, key: str) -> None:
     assert not verify_signature(TASK, timestamp, signature, key, now=1755599644)

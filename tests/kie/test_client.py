@@ -16,8 +16,16 @@ from kiebot.testing import kie_media
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_kie_receiver import CallbackReceiver
 
-MARKET = {"model": "google/nano-banana", "input": {"prompt": "a red fox", "output_format": "png", "image_size": "1:1"}}
-VEO = {"prompt": "a blue sea at dawn", "model": "veo3_fast", "aspectRatio": "16:9", "generationType": "TEXT_2_VIDEO"}
+MARKET = {
+    "model": "google/nano-banana",
+    "input": {"prompt": "a red fox", "output_format": "png", "image_size": "1:1"},
+}
+VEO = {
+    "prompt": "a blue sea at dawn",
+    "model": "veo3_fast",
+    "aspectRatio": "16:9",
+    "generationType": "TEXT_2_VIDEO",
+}
 SUNO = {
     "prompt": "a calm piano piece",
     "customMode": True,
@@ -73,11 +81,15 @@ async def test_market_task_succeeds_calls_back_signed_and_its_image_downloads(
         assert told.cost_credits == 4
         assert told.remaining_credits == 100_000 - 4
         stamp = callback.headers["X-Webhook-Timestamp"]
-        assert verify_signature(task_id, stamp, callback.headers["X-Webhook-Signature"], fake.hmac_key or "", now=time.time())
+        assert verify_signature(
+            task_id, stamp, callback.headers["X-Webhook-Signature"], fake.hmac_key or "", now=time.time()
+        )
         assert await kie.remaining_credits() == 100_000 - 4
 
 
-async def test_veo_task_succeeds_with_a_real_mp4(fake: FakeKie, kie: KieClient, receiver: CallbackReceiver) -> None:
+async def test_veo_task_succeeds_with_a_real_mp4(
+    fake: FakeKie, kie: KieClient, receiver: CallbackReceiver
+) -> None:
     with trio.fail_after(10):
         fake.speed = 0.002
         task_id = await kie.create_task("veo", VEO, callback_url=receiver.url())
@@ -127,12 +139,19 @@ async def test_every_state_of_every_family(
     fake: FakeKie,
     kie: KieClient,
     receiver: CallbackReceiver,
-    family: Family, phase: str, outcome: str, state: str, raw: str, urls: int
+    family: Family,
+    phase: str,
+    outcome: str,
+    state: str,
+    raw: str,
+    urls: int,
 ) -> None:
     with trio.fail_after(10):
         # A task that never moves on its own, so the test sets where it stands.
         fake.script(outcome="never", duration_s=10_000)
-        task_id = await kie.create_task(family, BODIES[family], callback_url=receiver.url())  # Suno requires one
+        task_id = await kie.create_task(
+            family, BODIES[family], callback_url=receiver.url()
+        )  # Suno requires one
         task = fake.tasks[task_id]
         task.phase = phase  # type: ignore[assignment]
         task.outcome = outcome  # type: ignore[assignment]
@@ -153,7 +172,11 @@ async def test_scripted_failure_reaches_poll_and_callback(
         fake.script("google/nano-banana", outcome="fail", message="Content policy violation", fail_code="400")
         task_id = await kie.create_task("market", MARKET, callback_url=receiver.url())
         status = await until_final(kie, "market", task_id)
-        assert (status.state, status.fail_code, status.fail_message) == ("failed", "400", "Content policy violation")
+        assert (status.state, status.fail_code, status.fail_message) == (
+            "failed",
+            "400",
+            "Content policy violation",
+        )
         [callback] = await receiver.wait_for(1)
         told = parse_callback("market", callback.body)
         assert (told.state, told.fail_code, told.cost_credits) == ("failed", "400", 0)
@@ -170,12 +193,16 @@ async def test_unknown_task_is_not_found(kie: KieClient) -> None:
 async def test_uploads_round_trip(fake: FakeKie, kie: KieClient) -> None:
     with trio.fail_after(10):
         photo = kie_media.png_for_prompt("a green leaf", width=64, height=48)
-        streamed = await kie.upload_stream(photo, file_name="photo 1.png", mime_type="image/png", upload_path="inputs/u42")
+        streamed = await kie.upload_stream(
+            photo, file_name="photo 1.png", mime_type="image/png", upload_path="inputs/u42"
+        )
         assert streamed == f"{fake.base_url}/uploads/inputs/u42/photo_1.png"
         assert await kie.fetch_result(streamed, max_bytes=100_000) == photo
 
         voice = kie_media.wav_tone(0.2)
-        encoded = await kie.upload_base64(voice, file_name="voice.wav", mime_type="audio/wav", upload_path="inputs")
+        encoded = await kie.upload_base64(
+            voice, file_name="voice.wav", mime_type="audio/wav", upload_path="inputs"
+        )
         assert await kie.fetch_result(encoded, max_bytes=100_000) == voice
         assert fake.uploads["inputs/voice.wav"].mime_type == "audio/wav"
 
@@ -200,7 +227,9 @@ async def test_result_download_is_capped(fake: FakeKie, kie: KieClient) -> None:
             await kie.fetch_result(url.replace("/0.png", "/9.png"), max_bytes=size)
 
 
-async def test_result_downloads_carry_no_kie_key(fake: FakeKie, kie: KieClient, receiver: CallbackReceiver) -> None:
+async def test_result_downloads_carry_no_kie_key(
+    fake: FakeKie, kie: KieClient, receiver: CallbackReceiver
+) -> None:
     """Result URLs live on third-party file hosts: the Bearer key must not travel there."""
     with trio.fail_after(10):
         task_id = await kie.create_task("market", MARKET, callback_url=None)

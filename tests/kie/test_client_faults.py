@@ -36,7 +36,10 @@ from kiebot.kie.callbacks import parse_callback
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_kie_receiver import CallbackReceiver
 
-MARKET = {"model": "google/nano-banana", "input": {"prompt": "a cat", "output_format": "png", "image_size": "1:1"}}
+MARKET = {
+    "model": "google/nano-banana",
+    "input": {"prompt": "a cat", "output_format": "png", "image_size": "1:1"},
+}
 TELEGRAM_URL = "https://api.telegram.org/file/bot123456:AAE-secret-token-value/photos/file_7.jpg"
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
@@ -130,13 +133,30 @@ async def test_kie_echoing_the_key_is_scrubbed(fake: FakeKie, kie: KieClient) ->
     [
         ("market", {"model": "google/nano-banana"}, "input is required"),
         ("veo", {"prompt": "x", "model": "veo3_fast", "aspectRatio": "4:3"}, "aspectRatio"),
-        ("veo", {"prompt": "x", "model": "veo3", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"}, "imageUrls"),
-        ("suno", {"prompt": "x", "customMode": True, "instrumental": True, "model": "V4_5", "style": "Rock"}, "title"),
-        ("suno", {"prompt": "x" * 501, "customMode": False, "instrumental": False, "model": "V5"}, "prompt exceeds 500"),
+        (
+            "veo",
+            {"prompt": "x", "model": "veo3", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"},
+            "imageUrls",
+        ),
+        (
+            "suno",
+            {"prompt": "x", "customMode": True, "instrumental": True, "model": "V4_5", "style": "Rock"},
+            "title",
+        ),
+        (
+            "suno",
+            {"prompt": "x" * 501, "customMode": False, "instrumental": False, "model": "V5"},
+            "prompt exceeds 500",
+        ),
     ],
 )
 async def test_fake_rejects_invalid_inputs_with_422_naming_the_field(
-    fake: FakeKie, kie: KieClient, receiver: CallbackReceiver, family: str, body: dict[str, object], field: str
+    fake: FakeKie,
+    kie: KieClient,
+    receiver: CallbackReceiver,
+    family: str,
+    body: dict[str, object],
+    field: str,
 ) -> None:
     with trio.fail_after(10):
         with pytest.raises(InputRejected) as info:

@@ -86,7 +86,9 @@ def test_veo_record_sample() -> None:
     assert status.raw_state == "successFlag=1"
 
 
-@pytest.mark.parametrize(("flag", "state"), [(0, "running"), (1, "succeeded"), (2, "failed"), (3, "failed"), (None, "running")])
+@pytest.mark.parametrize(
+    ("flag", "state"), [(0, "running"), (1, "succeeded"), (2, "failed"), (3, "failed"), (None, "running")]
+)
 def test_veo_flags(flag: int | None, state: str) -> None:
     record = VeoRecord(task_id="v", success_flag=flag, error_code=400, error_message="unsafe image upload")
     status = veo_status(record)

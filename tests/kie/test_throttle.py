@@ -9,7 +9,9 @@ import trio.testing
 from kiebot.kie.throttle import SlidingWindowThrottle
 
 
-async def test_21st_acquisition_waits_exactly_until_the_window_frees(autojump_clock: trio.testing.MockClock) -> None:
+async def test_21st_acquisition_waits_exactly_until_the_window_frees(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     with trio.fail_after(60):
         throttle = SlidingWindowThrottle(20, 10.0)
         t0 = trio.current_time()

@@ -18,6 +18,7 @@ import trio
 
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_kie_receiver import CallbackReceiver
+from kiebot.testing.fake_kie_rules import Profile
 
 KEY = "fake-kie-test-key"
 HMAC_KEY = "fake-kie-hmac-key"
@@ -48,7 +49,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def create(http: httpx.AsyncClient, fake: FakeKie, path: str, body: Mapping[str, Any]) -> httpx.Response:
+async def create(
+    http: httpx.AsyncClient, fake: FakeKie, path: str, body: Mapping[str, Any]
+) -> httpx.Response:
     return await http.post(fake.base_url + path, json=body, headers=AUTH)
 
 
@@ -112,19 +115,25 @@ async def test_records_and_callbacks_have_kies_fields(
     """Every field of Kie's documented samples is present in what the fake sends."""
     with trio.fail_after(10):
         fake.speed = 0.002
-        market = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url("m")})
+        market = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url("m")}
+        )
         veo = await create_id(http, fake, "/api/v1/veo/generate", {**VEO, "callBackUrl": receiver.url("v")})
         suno = await create_id(http, fake, "/api/v1/generate", {**SUNO, "callBackUrl": receiver.url("s")})
         for task_id in (market, veo, suno):
             await fake.wait_final(task_id)
 
-        record = (await http.get(f"{fake.base_url}/api/v1/jobs/recordInfo?taskId={market}", headers=AUTH)).json()
+        record = (
+            await http.get(f"{fake.base_url}/api/v1/jobs/recordInfo?taskId={market}", headers=AUTH)
+        ).json()
         assert keys(sample("market_record_success.json")["data"]) <= keys(record["data"])
         assert json.loads(record["data"]["param"])["callBackUrl"] == receiver.url("m")
         record = (await http.get(f"{fake.base_url}/api/v1/veo/record-info?taskId={veo}", headers=AUTH)).json()
         assert keys(sample("veo_record_success.json")["data"]) <= keys(record["data"])
         assert keys(sample("veo_record_success.json")["data"]["response"]) <= keys(record["data"]["response"])
-        record = (await http.get(f"{fake.base_url}/api/v1/generate/record-info?taskId={suno}", headers=AUTH)).json()
+        record = (
+            await http.get(f"{fake.base_url}/api/v1/generate/record-info?taskId={suno}", headers=AUTH)
+        ).json()
         assert keys(sample("suno_record_success.json")["data"]) <= keys(record["data"])
         track_keys = keys(sample("suno_record_success.json")["data"]["response"]["sunoData"][0])
         assert all(track_keys <= keys(track) for track in record["data"]["response"]["sunoData"])
@@ -152,7 +161,9 @@ async def test_failure_callbacks_have_kies_shape(
             ("/api/v1/veo/generate", VEO, "v"),
             ("/api/v1/generate", SUNO, "s"),
         ]:
-            await fake.wait_final(await create_id(http, fake, path, {**body, "callBackUrl": receiver.url(name)}))
+            await fake.wait_final(
+                await create_id(http, fake, path, {**body, "callBackUrl": receiver.url(name)})
+            )
         by_path = {c.path: json.loads(c.body) for c in await receiver.wait_for(3)}
         market = by_path["/m"]
         assert (market["code"], market["msg"]) == (501, "Playground task failed.")
@@ -174,7 +185,9 @@ async def test_failure_callbacks_have_kies_shape(
 async def test_malformed_bodies_get_422(fake: FakeKie, http: httpx.AsyncClient) -> None:
     with trio.fail_after(10):
         for content in (b"not json", b"[1, 2]", b""):
-            response = await http.post(f"{fake.base_url}/api/v1/jobs/createTask", content=content, headers=AUTH)
+            response = await http.post(
+                f"{fake.base_url}/api/v1/jobs/createTask", content=content, headers=AUTH
+            )
             assert response.status_code == 422
             assert response.json()["code"] == 422
         response = await create(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "ftp://x"})
@@ -182,7 +195,9 @@ async def test_malformed_bodies_get_422(fake: FakeKie, http: httpx.AsyncClient) 
         assert fake.tasks == {}
 
 
-async def test_pluggable_validator_sees_market_input_and_flat_bodies(nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+async def test_pluggable_validator_sees_market_input_and_flat_bodies(
+    nursery: trio.Nursery, http: httpx.AsyncClient
+) -> None:
     seen: list[tuple[str, dict[str, Any]]] = []
 
     def validator(model: str, payload: Mapping[str, Any]) -> list[str]:
@@ -195,18 +210,26 @@ async def test_pluggable_validator_sees_market_input_and_flat_bodies(nursery: tr
         await nursery.start(fake.serve)
         rejected = await create(http, fake, "/api/v1/jobs/createTask", MARKET)
         assert rejected.status_code == 422
-        assert rejected.json() == {"code": 422, "msg": "input.prompt exceeds 10 characters (12)"}
+        assert rejected.json() == {"code": 422, "msg": "prompt exceeds 10 characters (12)"}
         accepted = await create(http, fake, "/api/v1/veo/generate", VEO)
         assert accepted.status_code == 200
         assert seen == [("google/nano-banana", MARKET["input"]), ("veo3_fast", VEO)]
 
 
-async def test_credits_pay_for_successes_and_402_when_short(nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+async def test_credits_pay_for_successes_and_402_when_short(
+    nursery: trio.Nursery, http: httpx.AsyncClient
+) -> None:
     def pricer(family: str, model: str, payload: Mapping[str, Any]) -> float | None:
         return 2.5 if model == "google/nano-banana" else None
 
     with trio.fail_after(10):
-        fake = FakeKie(api_key=KEY, speed=0.002, credits=70, pricer=pricer, kinder=lambda family, model: "video")
+        fake = FakeKie(
+            api_key=KEY,
+            speed=0.002,
+            credits=70,
+            pricer=pricer,
+            profiler=lambda family, model: Profile("video"),
+        )
         await nursery.start(fake.serve)
         task = fake.tasks[await create_id(http, fake, "/api/v1/jobs/createTask", MARKET)]
         assert (task.kind, task.price_credits, task.duration_s) == ("video", 2.5, pytest.approx(0.12))
@@ -227,7 +250,9 @@ async def test_kies_own_rate_limit(nursery: trio.Nursery, http: httpx.AsyncClien
     with trio.fail_after(10):
         fake = FakeKie(api_key=KEY, speed=0.01, rate_limit=(2, 60.0))
         await nursery.start(fake.serve)
-        statuses = [(await create(http, fake, "/api/v1/jobs/createTask", MARKET)).status_code for _ in range(3)]
+        statuses = [
+            (await create(http, fake, "/api/v1/jobs/createTask", MARKET)).status_code for _ in range(3)
+        ]
         assert statuses == [200, 200, 429]
         assert fake.create_count == 3
         assert len(fake.tasks) == 2
@@ -254,15 +279,21 @@ async def test_never_finishing_task_stays_generating(fake: FakeKie, http: httpx.
         other = await create_id(http, fake, "/api/v1/jobs/createTask", MARKET)  # the script was used up
         await fake.wait_final(other)
         await trio.sleep(0.1)
-        record = (await http.get(f"{fake.base_url}/api/v1/jobs/recordInfo?taskId={task_id}", headers=AUTH)).json()
+        record = (
+            await http.get(f"{fake.base_url}/api/v1/jobs/recordInfo?taskId={task_id}", headers=AUTH)
+        ).json()
         assert record["data"]["state"] == "generating"
         assert not fake.tasks[task_id].done.is_set()
 
 
-async def test_callbacks_are_signed_and_retried(fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver) -> None:
+async def test_callbacks_are_signed_and_retried(
+    fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
     with trio.fail_after(10):
         receiver.fail_first = 2
-        task_id = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()})
+        task_id = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
+        )
         await fake.wait_final(task_id)
         assert [a.status for a in fake.callbacks] == [503, 503, 200]
         [delivered] = receiver.accepted
@@ -272,10 +303,14 @@ async def test_callbacks_are_signed_and_retried(fake: FakeKie, http: httpx.Async
         assert delivered.headers["Content-Type"] == "application/json"
 
 
-async def test_callbacks_give_up_after_three_attempts(fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver) -> None:
+async def test_callbacks_give_up_after_three_attempts(
+    fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
     with trio.fail_after(10):
         receiver.fail_first = 10
-        task_id = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()})
+        task_id = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
+        )
         await fake.wait_final(task_id)
         assert [a.delivered for a in fake.callbacks] == [False, False, False]
         assert fake.tasks[task_id].succeeded  # the task is done all the same: poll to find out
@@ -283,15 +318,21 @@ async def test_callbacks_give_up_after_three_attempts(fake: FakeKie, http: httpx
 
 async def test_unreachable_callback_url_is_recorded(fake: FakeKie, http: httpx.AsyncClient) -> None:
     with trio.fail_after(10):
-        task_id = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "http://127.0.0.1:9/cb"})
+        task_id = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "http://127.0.0.1:9/cb"}
+        )
         await fake.wait_final(task_id)
         assert [a.error for a in fake.callbacks] == ["ConnectError"] * 3
 
 
-async def test_duplicate_callbacks(fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver) -> None:
+async def test_duplicate_callbacks(
+    fake: FakeKie, http: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
     with trio.fail_after(10):
         fake.duplicate_callbacks = True
-        task_id = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()})
+        task_id = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
+        )
         await fake.wait_final(task_id)
         first, second = await receiver.wait_for(2)
         assert first.body == second.body
@@ -305,15 +346,23 @@ async def test_early_callbacks_arrive_before_create_answers(
         fake.early_callbacks = True
         response = await create(http, fake, "/api/v1/generate", {**SUNO, "callBackUrl": receiver.url()})
         # No waiting: all three Suno stages were delivered while the create was being answered.
-        assert [json.loads(c.body)["data"]["callbackType"] for c in receiver.accepted] == ["text", "first", "complete"]
+        assert [json.loads(c.body)["data"]["callbackType"] for c in receiver.accepted] == [
+            "text",
+            "first",
+            "complete",
+        ]
         assert json.loads(receiver.accepted[0].body)["data"]["task_id"] == response.json()["data"]["taskId"]
 
 
-async def test_no_hmac_headers_without_a_key(nursery: trio.Nursery, http: httpx.AsyncClient, receiver: CallbackReceiver) -> None:
+async def test_no_hmac_headers_without_a_key(
+    nursery: trio.Nursery, http: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
     with trio.fail_after(10):
         fake = FakeKie(api_key=KEY, speed=0.01)
         await nursery.start(fake.serve)
-        task_id = await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()})
+        task_id = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
+        )
         await fake.wait_final(task_id)
         [delivered] = await receiver.wait_for(1)
         assert "X-Webhook-Signature" not in delivered.headers
@@ -341,7 +390,10 @@ async def test_records_are_per_family(fake: FakeKie, http: httpx.AsyncClient) ->
 async def test_telegram_file_urls_are_noticed(fake: FakeKie, http: httpx.AsyncClient) -> None:
     """The fake flags a leaked token URL so end-to-end tests can assert it never happens."""
     with trio.fail_after(10):
-        leaked = {"model": "google/nano-banana-edit", "input": {"prompt": "x", "image_urls": ["https://api.telegram.org/file/bot1:x/a.jpg"]}}
+        leaked = {
+            "model": "google/nano-banana-edit",
+            "input": {"prompt": "x", "image_urls": ["https://api.telegram.org/file/bot1:x/a.jpg"]},
+        }
         await create(http, fake, "/api/v1/jobs/createTask", leaked)
         assert fake.telegram_urls_seen == ["/api/v1/jobs/createTask.input.image_urls[0]"]
 

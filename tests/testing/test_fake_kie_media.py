@@ -84,7 +84,12 @@ def test_png_size_is_bounded() -> None:
 
 def test_wav_reads_back() -> None:
     with wave.open(io.BytesIO(kie_media.wav_tone(0.5, rate=8000))) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (1, 2, 8000, 4000)
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (
+            1,
+            2,
+            8000,
+            4000,
+        )
         frames = wav.readframes(4000)
     assert max(abs(s) for (s,) in struct.iter_unpack("<h", frames)) > 10_000  # a tone, not silence
 
