@@ -236,6 +236,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PUBLIC_BASE_URL", "WEBHOOK_BASE_URL", "Public URL Kie calls back (`/kie/callback/...`); without one, jobs are polled"),
     Variable("DATABASE_URL", "", "PostgreSQL URL; when unset an embedded PostgreSQL is started in `KIEBOT_DATA_DIR`", secret=False),
     Variable("KIEBOT_DATA_DIR", ".kiebot", "Where the embedded PostgreSQL keeps its data"),
+    Variable("KIEBOT_REGISTRY", "registry/models.toml", "The model catalogue file (the Docker image sets it)"),
     Variable("DB_POOL_SIZE", "10", "Connections in the database pool"),
     Variable("ADMIN_ID", "", "Admin Telegram user id(s), comma-separated (merged with ADMIN_IDS)"),
     Variable("ADMIN_IDS", "", "Admin Telegram user ids, comma-separated"),
