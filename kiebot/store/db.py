@@ -157,6 +157,10 @@ class Conn:
         """The PostgreSQL backend process id serving this connection (``pg_backend_pid()``)."""
         return int(self._raw.get_server_pid())
 
+    def in_transaction(self) -> bool:
+        """True inside an explicit transaction (``Conn.transaction()``) on this connection."""
+        return bool(self._raw.is_in_transaction())
+
     def is_closed(self) -> bool:
         return bool(self._raw.is_closed())
 
