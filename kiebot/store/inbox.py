@@ -268,19 +268,35 @@ async def claim(
     return claimed
 
 
+_DONE_SQL = """
+UPDATE updates
+SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
+WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
+RETURNING true
+"""
+
+# The same, committed without waiting for the WAL flush. Safe for a stand-alone ``done``: if a
+# server crash loses it, the update is still claimed (its claim was flushed) and is handled again
+# after the lease — the at-least-once the inbox promises anyway — and any later durable commit
+# flushes it too, so a chat's order survives. It roughly halves the fsyncs per update.
+_DONE_ASYNC_COMMIT_SQL = """
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+UPDATE updates
+SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
+WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
+  AND EXISTS (SELECT 1 FROM async_commit)
+RETURNING true
+"""
+
+
 async def done(conn: Conn, update_id: int, token: str) -> bool:
-    """Mark a claimed update handled; False when the claim was lost (lease expired and retaken)."""
-    result = await conn.fetchval(
-        """
-        UPDATE updates
-        SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
-        WHERE update_id = $1 AND status = 'claimed' AND claim_token = $2::uuid
-        RETURNING true
-        """,
-        update_id,
-        token,
-    )
-    return bool(result)
+    """Mark a claimed update handled; False when the claim was lost (lease expired and retaken).
+
+    Outside a transaction it commits asynchronously (see ``_DONE_ASYNC_COMMIT_SQL``); inside the
+    caller's transaction the caller's commit decides durability.
+    """
+    sql = _DONE_SQL if conn.in_transaction() else _DONE_ASYNC_COMMIT_SQL
+    return bool(await conn.fetchval(sql, update_id, token))
 
 
 async def fail(

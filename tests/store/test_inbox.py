@@ -275,3 +275,22 @@ async def test_cleanup_removes_only_old_finished_rows(store_db: Database) -> Non
             remaining = await conn.fetch("SELECT update_id, status FROM updates ORDER BY update_id")
             assert [(r["update_id"], r["status"]) for r in remaining] == [(2, "done"), (5, "pending"), (6, "pending")]
             assert await inbox.cleanup(conn) == 0
+
+
+async def test_done_commits_asynchronously_only_when_standing_alone(store_db: Database) -> None:
+    """A lost stand-alone ``done`` only means a re-run; inside a caller's transaction (say, with a
+    ledger write) the caller's durable commit must not be weakened."""
+    with trio.fail_after(10):
+        async with store_db.connection() as conn:
+            for update_id in (1, 2):
+                await inbox.put(conn, update_id, update_id, "message", _raw(update_id, update_id), "test")
+            first, second = await inbox.claim(conn, "w", limit=5)
+            async with conn.transaction():
+                assert await inbox.done(conn, first.update_id, first.token)
+                assert await conn.fetchval("SHOW synchronous_commit") == "on"
+            # The stand-alone statement really switches its own commit to asynchronous.
+            async with conn.transaction():
+                assert await conn.fetchval(inbox._DONE_ASYNC_COMMIT_SQL, second.update_id, second.token)
+                assert await conn.fetchval("SHOW synchronous_commit") == "off"
+            assert await conn.fetchval("SHOW synchronous_commit") == "on", "and only for that transaction"
+            assert (await inbox.stats(conn)).claimed == 0
