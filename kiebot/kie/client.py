@@ -169,6 +169,9 @@ class KieClient:
         ``callBackUrl`` (always send one: some market models fail without it and Suno requires
         it; ``None`` leaves it out, for poll-only setups).
 
+        Record the job as "submitting" before calling: if the surrounding cancel scope fires
+        while the request is in flight, the outcome is just as unknown as after a timeout.
+
         Raises:
             ValueError: the body holds a Telegram file URL, or the family is unknown.
             SubmitOutcomeUnknown: the request may have reached Kie but no answer came back.
@@ -349,13 +352,21 @@ class KieClient:
         for attempt in range(policy.attempts):
             failure: _Failure | None = None
             status = 0
+            invalid = False
             try:
-                async with self._http.stream("GET", url, timeout=self._upload_timeout) as response:
+                # Redirects are followed: no credentials travel with this request.
+                async with self._http.stream(
+                    "GET", url, timeout=self._upload_timeout, follow_redirects=True
+                ) as response:
                     if response.status_code == 200:
                         return await _read_capped(response, max_bytes)
                     status = response.status_code
             except httpx.HTTPError as exc:
                 failure = _Failure.of(exc)
+            except httpx.InvalidURL:
+                invalid = True
+            if invalid:
+                raise ValueError("result URL is not a valid URL")
             error = failure.error(what) if failure is not None else _plain_http_error(status, what)
             if not error.retryable or attempt + 1 >= policy.attempts:
                 raise error

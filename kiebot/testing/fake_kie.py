@@ -183,6 +183,7 @@ class FakeKie:
         self.callbacks: list[CallbackAttempt] = []
         self.requests: Counter[str] = Counter()
         self.telegram_urls_seen: list[str] = []
+        self._temporary_links: dict[str, str] = {}
 
         self._scripts: list[Script] = []
         self._faults: dict[str, deque[Fault]] = {}
@@ -296,6 +297,7 @@ class FakeKie:
         app.add_url_rule("/api/file-url-upload", "upload_url", self._upload_url, methods=["POST"])
         app.add_url_rule("/files/<task_id>/<name>", "result_file", self._result_file, methods=["GET"])
         app.add_url_rule("/uploads/<path:key>", "uploaded_file", self._uploaded_file, methods=["GET"])
+        app.add_url_rule("/download/<token>", "temporary_link", self._temporary_link, methods=["GET"])
         return app
 
     @staticmethod
@@ -519,7 +521,7 @@ class FakeKie:
             try:
                 response = await self._http.post(url, content=body, headers=headers)
                 status = response.status_code
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = type(exc).__name__
             attempt_record = CallbackAttempt(task.task_id, url, body, headers, status, error)
             self.callbacks.append(attempt_record)
@@ -552,7 +554,17 @@ class FakeKie:
         self._note_telegram_urls(body)
         if not url.startswith(self.base_url + "/files/"):
             return self._error(422, "The URL is not a Kie-generated file")
-        return self._ok(f"{url}?expires={int(time.time()) + 1200}")
+        # A temporary link that redirects to the file, as presigned download links do.
+        token = secrets.token_urlsafe(16)
+        self._temporary_links[token] = url
+        return self._ok(f"{self.base_url}/download/{token}")
+
+    async def _temporary_link(self, token: str) -> Response:
+        self._count()
+        target = self._temporary_links.get(token)
+        if target is None:
+            return Response("Not found", status=404, content_type="text/plain")
+        return Response("", status=302, headers={"Location": target})
 
     # ---- uploads (https://docs.kie.ai/file-upload-api/quickstart) ---------------------------
 
@@ -625,7 +637,7 @@ class FakeKie:
         assert self._http is not None
         try:
             fetched = await self._http.get(url, timeout=30.0)  # Kie's documented limit
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):
             return self._error(422, "Failed to download the file from fileUrl")
         if fetched.status_code != 200:
             return self._error(422, f"Failed to download the file from fileUrl (HTTP {fetched.status_code})")

@@ -247,8 +247,11 @@ async def test_download_url_for_kie_files_only(fake: FakeKie, kie: KieClient) ->
         task_id = await kie.create_task("market", MARKET, callback_url=None)
         url = (await until_final(kie, "market", task_id)).result_urls[0]
         temporary = await kie.download_url(url)
-        assert temporary.startswith(url + "?expires=")
+        assert temporary.startswith(fake.base_url + "/download/")
+        # The link redirects to the file: fetch_result follows it.
         assert (await kie.fetch_result(temporary, max_bytes=100_000))[:8] == kie_media.PNG_SIGNATURE
+        assert fake.requests[temporary.removeprefix(fake.base_url)] == 1
+        assert fake.requests[url.removeprefix(fake.base_url)] == 1
         with pytest.raises(InputRejected) as info:
             await kie.download_url("https://example.com/not-from-kie.png")
         assert info.value.code == 422

@@ -310,6 +310,15 @@ async def test_refused_connection_is_safe_to_retry(make_kie: object, closed_port
             await kie.fetch_result(f"http://127.0.0.1:{closed_port}/x.png", max_bytes=10)
 
 
+async def test_fetch_result_refuses_non_http_urls_without_echoing_them(kie: KieClient) -> None:
+    with trio.fail_after(10):
+        for url in ("file:///etc/passwd", "ftp://host/secret-name.png", "http://host/a\x00b"):
+            with pytest.raises(ValueError) as info:
+                await kie.fetch_result(url, max_bytes=10)
+            assert "secret-name" not in str(info.value)
+            assert "passwd" not in str(info.value)
+
+
 # ---- the Telegram-file-URL guard ---------------------------------------------------------------
 
 

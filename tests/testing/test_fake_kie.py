@@ -323,6 +323,11 @@ async def test_unreachable_callback_url_is_recorded(fake: FakeKie, http: httpx.A
         )
         await fake.wait_final(task_id)
         assert [a.error for a in fake.callbacks] == ["ConnectError"] * 3
+        broken = await create_id(
+            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "http://:80/cb"}
+        )
+        await fake.wait_final(broken)  # a URL httpx cannot even use does not take the fake down
+        assert [a.error for a in fake.callbacks[3:]] == ["UnsupportedProtocol"] * 3
 
 
 async def test_duplicate_callbacks(
