@@ -583,7 +583,8 @@ UPDATE_KINDS: Final = (
     "removed_chat_boost",
     "managed_bot",
 )
-"""Every optional field of Update in Bot API 10.1, in the spec's order (a test keeps it in sync)."""
+"""Every optional field of Update in Bot API 10.1, message kinds first (a test keeps the set in sync
+with the spec)."""
 
 
 class Update(TelegramObject, kw_only=True):
