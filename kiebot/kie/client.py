@@ -245,7 +245,7 @@ class KieClient:
             raise ValueError("task_id is empty")
         what = f"record ({family})"
         envelope = await self._read(lambda: self._api_request("GET", path, params={"taskId": task_id}), what)
-        if envelope.data == b"null":
+        if bytes(envelope.data).strip() in (b"", b"null"):
             raise NotFound(f"{what}: no record for this task", code=404)
         try:
             if family == "market":

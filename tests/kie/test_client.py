@@ -190,6 +190,14 @@ async def test_unknown_task_is_not_found(kie: KieClient) -> None:
                 await kie.get_task(family, "task_does_not_exist")  # type: ignore[arg-type]
 
 
+async def test_a_success_envelope_without_a_record_is_not_found(fake: FakeKie, kie: KieClient) -> None:
+    with trio.fail_after(10):
+        fake.fail_next("record", 200, message="success")  # answers {"code": 200, "msg": "success"}
+        with pytest.raises(NotFound):
+            await kie.get_task("market", "task_gone")
+        assert fake.requests["/api/v1/jobs/recordInfo"] == 1
+
+
 async def test_uploads_round_trip(fake: FakeKie, kie: KieClient) -> None:
     with trio.fail_after(10):
         photo = kie_media.png_for_prompt("a green leaf", width=64, height=48)
