@@ -40,6 +40,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from kiebot.testing import fake_telegram_users as users
 from kiebot.testing.fake_telegram_app import create_app
 from kiebot.testing.fake_telegram_faults import Fault
+from kiebot.testing.fake_telegram_flood import FloodRules
 from kiebot.testing.fake_telegram_methods_core import commands_for, scope_key
 from kiebot.testing.fake_telegram_sim import register as register_sim
 from kiebot.testing.fake_telegram_stars import Payment, PaymentResult
@@ -54,7 +55,7 @@ from kiebot.testing.fake_telegram_users import SimError
 from kiebot.testing.fake_telegram_webhook import WebhookRunner
 from kiebot.testing.fake_telegram_world import SimMessage, SimUser
 
-__all__ = ["DEFAULT_TOKEN", "FakeTelegram", "PaymentResult", "SimError", "SimMessage"]
+__all__ = ["DEFAULT_TOKEN", "FakeTelegram", "FloodRules", "PaymentResult", "SimError", "SimMessage"]
 
 
 class FakeTelegram:
@@ -71,10 +72,13 @@ class FakeTelegram:
         webhook_backoff_scale: float = 1.0,
         webhook_timeout: float = 10.0,
         strict_params: bool = True,
+        flood_rules: FloodRules | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        """``http_client`` delivers webhooks and fetches files sent by URL; by default
-        :meth:`serve` opens one (without proxies from the environment) and closes it."""
+        """``flood_rules`` turns on organic 429s for sending too fast (off by default: only
+        injected faults answer 429). ``http_client`` delivers webhooks and fetches files sent by
+        URL; by default :meth:`serve` opens one (without proxies from the environment) and closes
+        it."""
         self.config = FakeConfig(
             token=token,
             bot_username=bot_username,
@@ -84,6 +88,7 @@ class FakeTelegram:
             webhook_backoff_scale=webhook_backoff_scale,
             webhook_timeout=webhook_timeout,
             strict_params=strict_params,
+            flood_rules=flood_rules,
         )
         self.state = State(self.config)
         self.app = create_app(self.state)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import Any
 
 import msgspec
 import trio
-from quart import Response, request
+from quart import Response, has_request_context, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -26,8 +27,15 @@ from kiebot.testing import (
     fake_telegram_methods_messages,
     fake_telegram_methods_payments,
 )
-from kiebot.testing.fake_telegram_errors import METHOD_NOT_FOUND, BotApiError, api_error, bad_request
+from kiebot.testing.fake_telegram_errors import (
+    METHOD_NOT_FOUND,
+    BotApiError,
+    api_error,
+    bad_request,
+    too_many_requests,
+)
 from kiebot.testing.fake_telegram_faults import Fault
+from kiebot.testing.fake_telegram_flood import COUNTED_METHODS
 from kiebot.testing.fake_telegram_methods_media import UPLOAD_LIMIT
 from kiebot.testing.fake_telegram_params import Params, Upload, parse_body, unknown_parameters
 from kiebot.testing.fake_telegram_spec import BOT_API_VERSION
@@ -88,8 +96,19 @@ async def _stall(fault: Fault) -> None:
         await trio.sleep_forever()
 
 
+class _FakeApp(QuartTrio):
+    def log_exception(
+        self, exception_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None]
+    ) -> None:
+        """Quart logs the request path, which carries the bot token; log the method only."""
+        name = request.path.rsplit("/", 1)[-1] if has_request_context() else "?"
+        self.logger.error(
+            "unhandled error in the fake Telegram server (%s)", name[:64], exc_info=exception_info
+        )
+
+
 def create_app(state: State) -> QuartTrio:
-    app = QuartTrio("kiebot.testing.fake_telegram")
+    app = _FakeApp("kiebot.testing.fake_telegram")
     app.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT + 1024 * 1024
     app.config["MAX_FORM_MEMORY_SIZE"] = 4 * 1024 * 1024
 
@@ -132,6 +151,21 @@ def create_app(state: State) -> QuartTrio:
     return app
 
 
+def _flood_check(state: State, name: str, params: Params) -> None:
+    if state.flood is None or name not in COUNTED_METHODS:
+        return
+    try:
+        chat_id = params.chat_id()
+    except BotApiError:
+        return  # the method itself will refuse the chat
+    chat = state.world.chats.get(chat_id) if isinstance(chat_id, int) else None
+    if chat is None:
+        return
+    retry_after = state.flood.take(chat.id, chat.type != "private", trio.current_time())
+    if retry_after is not None:
+        raise too_many_requests(retry_after)
+
+
 async def _call(state: State, name: str, params: Params) -> dict[str, Any]:
     fault = state.faults.take(name, params.raw("chat_id"))
     if fault is not None and not fault.after:
@@ -139,6 +173,7 @@ async def _call(state: State, name: str, params: Params) -> dict[str, Any]:
         error = fault.error()
         if error is not None:
             raise error
+    _flood_check(state, name, params)
     if state.config.strict_params:
         unknown = unknown_parameters(name, params)
         if unknown:

@@ -16,6 +16,7 @@ import httpx
 
 from kiebot.testing.fake_telegram_events import EventBus
 from kiebot.testing.fake_telegram_faults import FaultBook
+from kiebot.testing.fake_telegram_flood import FloodControl, FloodRules
 from kiebot.testing.fake_telegram_stars import StarsBook
 from kiebot.testing.fake_telegram_updates import UpdateQueue
 from kiebot.testing.fake_telegram_world import SimMessage, SimUser, World, now
@@ -38,6 +39,8 @@ class FakeConfig:
     webhook_timeout: float = 10.0
     #: Refuse parameters the Bot API does not define for a method (a fake-only 400).
     strict_params: bool = True
+    #: Organic 429s for bots sending too fast (None: only injected faults answer 429).
+    flood_rules: FloodRules | None = None
 
     @property
     def bot_id(self) -> int:
@@ -125,6 +128,7 @@ class State:
         self.bus = EventBus()
         self.stars = StarsBook()
         self.faults = FaultBook()
+        self.flood = FloodControl(config.flood_rules) if config.flood_rules else None
         self.callbacks: dict[str, CallbackQueryRecord] = {}
         self.callback_answers: list[CallbackAnswer] = []
         #: (scope key, language_code) → BotCommand list, as setMyCommands stored it.

@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from trio.testing import MockClock
 
-from kiebot.testing.fake_telegram import FakeTelegram
+from kiebot.testing import fake_telegram_app
+from kiebot.testing.fake_telegram import FakeTelegram, FloodRules
 
 A, B = 6001, 6002
 
@@ -22,6 +24,11 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     server.add_user(A, "Egor")
     server.add_user(B, "Zoya")
     return server
+
+
+@pytest.fixture
+def virtual_clock() -> MockClock:
+    return MockClock(autojump_threshold=0.1)
 
 
 @pytest.fixture
@@ -132,3 +139,64 @@ async def test_a_custom_description(fake: FakeTelegram, client: httpx.AsyncClien
     with trio.fail_after(5):
         status, body = await call(client, fake, "getMe")
     assert (status, body["description"]) == (500, "Internal Server Error: restart")
+
+
+async def test_opt_in_flood_control_answers_organic_429s(
+    nursery: trio.Nursery, client: httpx.AsyncClient, virtual_clock: MockClock
+) -> None:
+    rules = FloodRules(per_chat_per_second=0.5, per_chat_burst=2, global_per_second=0.01, global_burst=4)
+    fake = FakeTelegram(flood_rules=rules)
+    await nursery.start(fake.serve)
+    for user in range(1, 5):
+        fake.add_user(user, f"user{user}")
+    with trio.fail_after(300):
+        same_chat = [(await call(client, fake, "sendMessage", chat_id=1, text="x"))[0] for _ in range(3)]
+        _, limited = await call(client, fake, "editMessageText", chat_id=1, message_id=1, text="y")
+        actions = [
+            (await call(client, fake, "sendChatAction", chat_id=1, action="typing"))[0] for _ in range(3)
+        ]
+        others = [await call(client, fake, "sendMessage", chat_id=user, text="x") for user in (2, 3, 4)]
+        await trio.sleep(others[2][1]["parameters"]["retry_after"])
+        later = (await call(client, fake, "sendMessage", chat_id=1, text="x"))[0]
+    assert same_chat == [200, 200, 429]
+    assert limited["parameters"] == {"retry_after": 2}
+    assert actions == [200, 200, 200]
+    assert [status for status, _ in others] == [200, 200, 429]  # the overall bucket (4) is spent
+    assert others[2][1]["parameters"] == {"retry_after": 100}
+    assert later == 200
+    assert len(fake.transcript(1)) == 3
+
+
+async def test_groups_get_20_messages_a_minute(
+    nursery: trio.Nursery, client: httpx.AsyncClient, virtual_clock: MockClock
+) -> None:
+    fake = FakeTelegram(flood_rules=FloodRules(global_per_second=1000, global_burst=1000))
+    await nursery.start(fake.serve)
+    fake.add_group(-100500, "Group")
+    with trio.fail_after(120):
+        statuses = [
+            (await call(client, fake, "sendMessage", chat_id=-100500, text="x"))[0] for _ in range(20)
+        ]
+        status, body = await call(client, fake, "sendMessage", chat_id=-100500, text="x")
+        await trio.sleep(body["parameters"]["retry_after"])
+        later = (await call(client, fake, "sendMessage", chat_id=-100500, text="x"))[0]
+    assert statuses == [200] * 20
+    assert (status, body["parameters"]) == (429, {"retry_after": 3})
+    assert later == 200
+
+
+async def test_a_bug_in_a_handler_is_a_json_500_without_the_token_in_logs(
+    fake: FakeTelegram,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(state: object, params: object) -> None:
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setitem(fake_telegram_app.HANDLERS, "getMe", broken)
+    with trio.fail_after(5):
+        status, body = await call(client, fake, "getMe")
+    assert (status, body) == (500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+    assert "handler bug" in caplog.text
+    assert fake.token not in caplog.text

@@ -363,3 +363,18 @@ async def test_wait_for_message_wakes_on_sends_and_edits(
     assert done.edit_count == 1
     with trio.fail_after(5), pytest.raises(AssertionError, match="no bot message in chat 2001"):
         await fake.wait_for_message(USER, contains="never", timeout=0.1)
+
+
+async def test_group_chats_carry_messages_both_ways(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
+    fake.add_group(-1001234, "Kie fans")
+    fake.send_text(USER, "/start@kiebot_test_bot", chat_id=-1001234)
+    with trio.fail_after(5):
+        _, updates = await call(client, fake, "getUpdates")
+        status, reply = await call(client, fake, "sendMessage", chat_id=-1001234, text="Hi group")
+    message = updates["result"][0]["message"]
+    assert message["chat"] == {"id": -1001234, "type": "supergroup", "title": "Kie fans"}
+    assert message["from"]["id"] == USER
+    assert message["entities"] == [{"type": "bot_command", "offset": 0, "length": 22}]
+    assert status == 200
+    assert reply["result"]["chat"]["id"] == -1001234
+    assert [m.content for m in fake.transcript(-1001234)] == ["/start@kiebot_test_bot", "Hi group"]
