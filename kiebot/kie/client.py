@@ -127,6 +127,10 @@ class KieClient:
         read_retry: back-off for reads and uploads.
         create_retry: back-off for createTask after a 429 or a refused connection.
         rng: jitter source (inject a seeded one in tests).
+        observer: called after every attempt as ``observer(endpoint, code)`` — endpoint one of
+            ``create.<family>``, ``record.<family>``, ``credit``, ``download-url``,
+            ``upload.stream|base64|url``, ``result``; code Kie's code or HTTP status as text, or
+            ``connect``/``timeout``/``network``. For metrics; it must not raise.
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class KieClient:
         read_retry: RetryPolicy | None = None,
         create_retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        observer: Callable[[str, str], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
@@ -155,6 +160,7 @@ class KieClient:
         self._read_retry = read_retry or RetryPolicy()
         self._create_retry = create_retry or RetryPolicy(attempts=5, base_delay_s=2.0, max_delay_s=16.0)
         self._rng = rng or random.Random()
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"KieClient(api_url={self._api_url!r}, upload_url={self._upload_url!r})"
@@ -188,12 +194,13 @@ class KieClient:
             payload["callBackUrl"] = callback_url
         refuse_telegram_file_urls(payload)
         content = ENCODER.encode(payload)
-        what = f"createTask ({family})"
+        what = f"create.{family}"
         policy = self._create_retry
         for attempt in range(policy.attempts):
             await self.throttle.acquire()
             request = self._api_request("POST", path, content=content)
             outcome = await self._send(request)
+            self._observe(what, outcome)
             if isinstance(outcome, _Failure):
                 if outcome.kind != "connect":
                     raise SubmitOutcomeUnknown(
@@ -243,7 +250,7 @@ class KieClient:
             raise ValueError(f"unknown Kie family {family!r}")
         if not task_id:
             raise ValueError("task_id is empty")
-        what = f"record ({family})"
+        what = f"record.{family}"
         envelope = await self._read(lambda: self._api_request("GET", path, params={"taskId": task_id}), what)
         if bytes(envelope.data).strip() in (b"", b"null"):
             raise NotFound(f"{what}: no record for this task", code=404)
@@ -258,7 +265,7 @@ class KieClient:
 
     async def remaining_credits(self) -> int:
         """The account's remaining credits (``GET /api/v1/chat/credit``, https://docs.kie.ai/common-api)."""
-        what = "credits"
+        what = "credit"
         envelope = await self._read(lambda: self._api_request("GET", CREDIT_PATH), what)
         try:
             return int(CREDITS_DECODER.decode(envelope.data))
@@ -291,7 +298,7 @@ class KieClient:
         files = {"file": (file_name, data, mime_type)}
         form = {"uploadPath": upload_path, "fileName": file_name}
         return await self._upload(
-            lambda: self._upload_request(UPLOAD_STREAM_PATH, files=files, data=form), "upload (stream)"
+            lambda: self._upload_request(UPLOAD_STREAM_PATH, files=files, data=form), "upload.stream"
         )
 
     async def upload_base64(
@@ -307,7 +314,7 @@ class KieClient:
             }
         )
         return await self._upload(
-            lambda: self._upload_request(UPLOAD_BASE64_PATH, content=content), "upload (base64)"
+            lambda: self._upload_request(UPLOAD_BASE64_PATH, content=content), "upload.base64"
         )
 
     async def upload_from_url(self, url: str, *, file_name: str, upload_path: str = "kiebot") -> str:
@@ -318,7 +325,7 @@ class KieClient:
         refuse_telegram_file_urls(url, "url")
         content = ENCODER.encode({"fileUrl": url, "uploadPath": upload_path, "fileName": file_name})
         return await self._upload(
-            lambda: self._upload_request(UPLOAD_URL_PATH, content=content), "upload (url)"
+            lambda: self._upload_request(UPLOAD_URL_PATH, content=content), "upload.url"
         )
 
     async def _upload(self, build: Callable[[], httpx.Request], what: str) -> str:
@@ -347,7 +354,7 @@ class KieClient:
         """
         if not url.lower().startswith(("https://", "http://")):
             raise ValueError("result URL must be http(s)")
-        what = "result download"
+        what = "result"
         policy = self._read_retry
         for attempt in range(policy.attempts):
             failure: _Failure | None = None
@@ -358,11 +365,13 @@ class KieClient:
                 async with self._http.stream(
                     "GET", url, timeout=self._upload_timeout, follow_redirects=True
                 ) as response:
+                    self._observe(what, response)
                     if response.status_code == 200:
                         return await _read_capped(response, max_bytes)
                     status = response.status_code
             except httpx.HTTPError as exc:
                 failure = _Failure.of(exc)
+                self._observe(what, failure)
             except httpx.InvalidURL:
                 invalid = True
             if invalid:
@@ -412,6 +421,7 @@ class KieClient:
         policy = self._read_retry
         for attempt in range(policy.attempts):
             outcome = await self._send(build())
+            self._observe(what, outcome)
             if isinstance(outcome, _Failure):
                 error = outcome.error(what)
             else:
@@ -423,6 +433,23 @@ class KieClient:
                 raise error
             await self._back_off(policy, attempt, what, error)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _observe(self, what: str, outcome: httpx.Response | _Failure) -> None:
+        """Report one attempt: Kie's envelope code (else the HTTP status), or the failure kind."""
+        if self._observer is None:
+            return
+        if isinstance(outcome, _Failure):
+            code = outcome.kind
+        else:
+            try:
+                envelope_code = ENVELOPE_DECODER.decode(outcome.content).code
+            except (msgspec.DecodeError, httpx.ResponseNotRead):
+                envelope_code = None
+            if envelope_code is None or (envelope_code == 200 and outcome.status_code >= 300):
+                code = str(outcome.status_code)  # as _envelope decides: no envelope, or HTTP wins
+            else:
+                code = str(envelope_code)
+        self._observer(what, code)
 
     async def _back_off(self, policy: RetryPolicy, attempt: int, what: str, error: KieError) -> None:
         delay = policy.delay(attempt, self._rng)

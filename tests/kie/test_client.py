@@ -5,28 +5,29 @@ from __future__ import annotations
 
 import time
 import zlib
+from typing import Any
 
 import pytest
 import trio
 
 from kiebot.kie import InputRejected, KieClient, NotFound, ResultTooLarge, TaskStatus
 from kiebot.kie.callbacks import parse_callback, verify_signature
-from kiebot.kie.types import Family
+from kiebot.kie.types import FAMILIES, Family
 from kiebot.testing import kie_media
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_kie_receiver import CallbackReceiver
 
-MARKET = {
+MARKET: dict[str, Any] = {
     "model": "google/nano-banana",
     "input": {"prompt": "a red fox", "output_format": "png", "image_size": "1:1"},
 }
-VEO = {
+VEO: dict[str, Any] = {
     "prompt": "a blue sea at dawn",
     "model": "veo3_fast",
     "aspectRatio": "16:9",
     "generationType": "TEXT_2_VIDEO",
 }
-SUNO = {
+SUNO: dict[str, Any] = {
     "prompt": "a calm piano piece",
     "customMode": True,
     "instrumental": True,
@@ -34,7 +35,7 @@ SUNO = {
     "style": "Classical",
     "title": "Peaceful Piano",
 }
-BODIES: dict[Family, dict[str, object]] = {"market": MARKET, "veo": VEO, "suno": SUNO}
+BODIES: dict[Family, dict[str, Any]] = {"market": MARKET, "veo": VEO, "suno": SUNO}
 
 
 async def until_final(kie: KieClient, family: Family, task_id: str) -> TaskStatus:
@@ -60,7 +61,7 @@ async def test_market_task_succeeds_calls_back_signed_and_its_image_downloads(
     fake: FakeKie, kie: KieClient, receiver: CallbackReceiver
 ) -> None:
     with trio.fail_after(10):
-        body = {"model": MARKET["model"], "input": dict(MARKET["input"])}  # type: ignore[call-overload]
+        body = {"model": MARKET["model"], "input": dict(MARKET["input"])}
         task_id = await kie.create_task("market", body, callback_url=receiver.url("kie/cb/job-1"))
         assert "callBackUrl" not in body  # the caller's dict is left alone
         sent = fake.tasks[task_id].body
@@ -185,9 +186,9 @@ async def test_scripted_failure_reaches_poll_and_callback(
 
 async def test_unknown_task_is_not_found(kie: KieClient) -> None:
     with trio.fail_after(10):
-        for family in ("market", "veo", "suno"):
+        for family in FAMILIES:
             with pytest.raises(NotFound):
-                await kie.get_task(family, "task_does_not_exist")  # type: ignore[arg-type]
+                await kie.get_task(family, "task_does_not_exist")
 
 
 async def test_a_success_envelope_without_a_record_is_not_found(fake: FakeKie, kie: KieClient) -> None:

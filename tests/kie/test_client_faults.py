@@ -42,6 +42,7 @@ MARKET = {
 }
 TELEGRAM_URL = "https://api.telegram.org/file/bot123456:AAE-secret-token-value/photos/file_7.jpg"
 CREATE = "/api/v1/jobs/createTask"
+MakeKie = Callable[..., KieClient]  # the make_kie fixture (tests/kie/conftest.py)
 RECORD = "/api/v1/jobs/recordInfo"
 
 
@@ -85,9 +86,9 @@ async def test_create_maps_every_code_and_never_resends(
         assert_safe(info.value, fake.api_key)
 
 
-async def test_wrong_key_is_unauthorized_everywhere(fake: FakeKie, make_kie: object) -> None:
+async def test_wrong_key_is_unauthorized_everywhere(fake: FakeKie, make_kie: MakeKie) -> None:
     with trio.fail_after(10):
-        kie: KieClient = make_kie(fake.base_url, key="not-the-key")  # type: ignore[operator]
+        kie = make_kie(fake.base_url, key="not-the-key")
         calls: list[Callable[[], Awaitable[object]]] = [
             lambda: kie.create_task("market", MARKET, callback_url=None),
             lambda: kie.get_task("market", "task_x"),
@@ -117,6 +118,37 @@ async def test_429_is_retried_after_back_off_then_given_up(fake: FakeKie, kie: K
             await kie.create_task("market", MARKET, callback_url=None)
         assert fake.create_count == 6  # three attempts (the FAST policy), none of them created a task
         assert len(fake.tasks) == 1
+
+
+async def test_observer_sees_every_attempt(fake: FakeKie, make_kie: MakeKie) -> None:
+    with trio.fail_after(10):
+        seen: list[tuple[str, str]] = []
+        kie = make_kie(fake.base_url, observer=lambda endpoint, code: seen.append((endpoint, code)))
+        fake.fail_next_create(429)
+        task_id = await kie.create_task("market", MARKET, callback_url=None)
+        fake.fail_next("record", 500, http_status=200)
+        await kie.get_task("market", task_id)
+        fake.delay_next("credit", 1.0)
+        fast = make_kie(
+            fake.base_url, timeout=0.2, observer=lambda endpoint, code: seen.append((endpoint, code))
+        )
+        await fast.remaining_credits()
+        await fake.wait_final(task_id)
+        [url] = (await kie.get_task("market", task_id)).result_urls
+        await kie.fetch_result(url, max_bytes=100_000)
+        with pytest.raises(InputRejected):
+            await kie.download_url("https://example.com/x.png")
+        assert seen == [
+            ("create.market", "429"),
+            ("create.market", "200"),
+            ("record.market", "500"),
+            ("record.market", "200"),
+            ("credit", "timeout"),
+            ("credit", "200"),
+            ("record.market", "200"),
+            ("result", "200"),
+            ("download-url", "422"),
+        ]
 
 
 async def test_kie_echoing_the_key_is_scrubbed(fake: FakeKie, kie: KieClient) -> None:
@@ -187,9 +219,9 @@ async def test_reads_retry_5xx_and_maintenance(fake: FakeKie, kie: KieClient) ->
         assert fake.requests[RECORD] == 7  # 4xx are not retried
 
 
-async def test_read_timeouts_are_retried_then_reported(fake: FakeKie, make_kie: object) -> None:
+async def test_read_timeouts_are_retried_then_reported(fake: FakeKie, make_kie: MakeKie) -> None:
     with trio.fail_after(10):
-        kie: KieClient = make_kie(fake.base_url, timeout=0.2)  # type: ignore[operator]
+        kie = make_kie(fake.base_url, timeout=0.2)
         task_id = await kie.create_task("market", MARKET, callback_url=None)
         fake.delay_next("record", 1.0)
         assert (await kie.get_task("market", task_id)).task_id == task_id  # second try answers
@@ -234,10 +266,10 @@ async def test_uploads_and_downloads_retry_server_errors(fake: FakeKie, kie: Kie
 
 
 async def test_create_timeout_is_outcome_unknown_and_sent_once(
-    fake: FakeKie, make_kie: object, receiver: CallbackReceiver
+    fake: FakeKie, make_kie: MakeKie, receiver: CallbackReceiver
 ) -> None:
     with trio.fail_after(10):
-        kie: KieClient = make_kie(fake.base_url, timeout=0.3)  # type: ignore[operator]
+        kie = make_kie(fake.base_url, timeout=0.3)
         fake.delay_next("create", 2.0)  # Kie creates the task, the answer comes too late
         with pytest.raises(SubmitOutcomeUnknown) as info:
             await kie.create_task("market", MARKET, callback_url=receiver.url("kie/cb/job-9"))
@@ -269,13 +301,13 @@ class HangUpServer:
 
 
 async def test_hang_up_after_sending_is_outcome_unknown_but_reads_retry(
-    nursery: trio.Nursery, make_kie: object
+    nursery: trio.Nursery, make_kie: MakeKie
 ) -> None:
     with trio.fail_after(10):
         server = HangUpServer()
         listeners = await nursery.start(partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        kie: KieClient = make_kie(f"http://127.0.0.1:{port}")  # type: ignore[operator]
+        kie = make_kie(f"http://127.0.0.1:{port}")
         with pytest.raises(SubmitOutcomeUnknown) as info:
             await kie.create_task("market", MARKET, callback_url=None)
         assert info.value.cause == "network"
@@ -297,9 +329,9 @@ def closed_port() -> int:
     return port
 
 
-async def test_refused_connection_is_safe_to_retry(make_kie: object, closed_port: int) -> None:
+async def test_refused_connection_is_safe_to_retry(make_kie: MakeKie, closed_port: int) -> None:
     with trio.fail_after(10):
-        kie: KieClient = make_kie(f"http://127.0.0.1:{closed_port}")  # type: ignore[operator]
+        kie = make_kie(f"http://127.0.0.1:{closed_port}")
         # The request never left, so even createTask may be retried; it ends as a NetworkError.
         with pytest.raises(NetworkError) as info:
             await kie.create_task("market", MARKET, callback_url=None)
@@ -352,11 +384,11 @@ def virtual_clock() -> trio.testing.MockClock:
 
 
 async def test_throttle_keeps_25_creates_clear_of_kies_429(
-    virtual_clock: trio.testing.MockClock, fake: FakeKie, make_kie: object
+    virtual_clock: trio.testing.MockClock, fake: FakeKie, make_kie: MakeKie
 ) -> None:
     with trio.fail_after(120):
         fake.script(outcome="never", times=100, duration_s=1e6)  # no task timers in the way
-        kie: KieClient = make_kie(fake.base_url)  # type: ignore[operator]
+        kie = make_kie(fake.base_url)
         t0 = trio.current_time()
         for _ in range(25):
             await kie.create_task("market", MARKET, callback_url=None)
@@ -364,7 +396,7 @@ async def test_throttle_keeps_25_creates_clear_of_kies_429(
         assert len(fake.tasks) == 25
         assert trio.current_time() - t0 == pytest.approx(10.0, abs=0.5)
 
-        unthrottled: KieClient = make_kie(  # type: ignore[operator]
+        unthrottled = make_kie(
             fake.base_url, throttle=SlidingWindowThrottle(1000, 10.0), create_retry=RetryPolicy(attempts=1)
         )
         await trio.sleep(10.0)  # let the fake's window empty

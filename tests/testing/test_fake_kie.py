@@ -24,9 +24,17 @@ KEY = "fake-kie-test-key"
 HMAC_KEY = "fake-kie-hmac-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 DATA = Path(__file__).resolve().parent.parent / "data" / "kie"
-MARKET = {"model": "google/nano-banana", "input": {"prompt": "a green frog", "image_size": "1:1"}}
-VEO = {"prompt": "waves", "model": "veo3_fast", "aspectRatio": "16:9"}
-SUNO = {"prompt": "a calm piano piece", "customMode": False, "instrumental": True, "model": "V4_5"}
+MARKET: dict[str, Any] = {
+    "model": "google/nano-banana",
+    "input": {"prompt": "a green frog", "image_size": "1:1"},
+}
+VEO: dict[str, Any] = {"prompt": "waves", "model": "veo3_fast", "aspectRatio": "16:9"}
+SUNO: dict[str, Any] = {
+    "prompt": "a calm piano piece",
+    "customMode": False,
+    "instrumental": True,
+    "model": "V4_5",
+}
 
 
 @pytest.fixture
@@ -232,7 +240,8 @@ async def test_credits_pay_for_successes_and_402_when_short(
         )
         await nursery.start(fake.serve)
         task = fake.tasks[await create_id(http, fake, "/api/v1/jobs/createTask", MARKET)]
-        assert (task.kind, task.price_credits, task.duration_s) == ("video", 2.5, pytest.approx(0.12))
+        assert (task.kind, task.price_credits) == ("video", 2.5)
+        assert task.duration_s == pytest.approx(0.12)
         await fake.wait_final(task.task_id)
         assert fake.credits == 67.5
         credit = (await http.get(f"{fake.base_url}/api/v1/chat/credit", headers=AUTH)).json()
