@@ -65,6 +65,7 @@ async def test_resume_after_a_crash_never_resends(db: Database) -> None:
         assert sorted(delivered) == list(range(1, 11))  # everyone exactly once, user 4 included
 
 
+@pytest.mark.slow
 async def test_concurrent_senders_never_share_a_recipient(db: Database) -> None:
     claimed: list[int] = []
     with trio.fail_after(15):

@@ -236,6 +236,7 @@ async def test_lease_expiry_hands_the_job_to_another_worker(db: Database) -> Non
             assert not await jobs.release_lease(conn, job.id, "w3")
 
 
+@pytest.mark.slow
 async def test_concurrent_claims_never_overlap(db: Database) -> None:
     claimed: dict[str, list[int]] = {}
     with trio.fail_after(30):

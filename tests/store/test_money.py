@@ -229,6 +229,7 @@ class _Model:
         self.settled: dict[str, str] = {}
 
 
+@pytest.mark.slow
 async def test_seeded_random_sequence_matches_a_model(db: Database) -> None:
     rng = random.Random(20261126)
     model = _Model()
