@@ -8,11 +8,15 @@ the description is ``"<Prefix>: <message>"`` with the prefixes ``Bad Request`` (
 ``Too Many Requests`` (429), ``Internal Server Error`` (500)). See
 https://core.telegram.org/bots/api#making-requests.
 
-Wording follows the sample envelopes copied into ``tests/testing/data/telegram_errors/`` (from
-TelegramBotAPI/errors) where they exist, except two that the current server words differently
-(both checked against tdlib/telegram-bot-api ``Client.cpp``): "message is not modified" now carries
-a long suffix, and a poller pushed out by another one gets "terminated by other getUpdates
-request". Clients must match by prefix anyway; the long forms make sure they do.
+Wording follows the sample envelopes in ``tests/data/telegram/errors/`` (TelegramBotAPI/errors;
+``tests/testing/test_fake_telegram_basics.py`` compares them) where one exists, except two that the
+current server words differently (tdlib/telegram-bot-api ``Client.cpp``): "message is not
+modified" now carries a long suffix, and a poller pushed out by another one gets "terminated by
+other getUpdates request". Where neither a sample nor the server source was at hand — the Stars
+invoice names (``TITLE_INVALID``, ``DESCRIPTION_INVALID``), ``BUTTON_TYPE_INVALID`` for a button
+with two actions, "media must include 2-10 items" for a one-item album, parameter-shape messages —
+the text is a Telegram-style best guess. Clients should classify by ``error_code`` and
+``parameters`` first and match descriptions by prefix, never by equality.
 """
 
 from __future__ import annotations
@@ -69,11 +73,9 @@ def too_many_requests(retry_after: int) -> BotApiError:
     return BotApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
 
 
-UNAUTHORIZED = "Unauthorized"
 METHOD_NOT_FOUND = "method not found"
 
 CHAT_NOT_FOUND = "chat not found"
-CHAT_ID_EMPTY = "chat_id is empty"
 TEXT_EMPTY = "message text is empty"
 TEXT_TOO_LONG = "message is too long"
 CAPTION_TOO_LONG = "message caption is too long"

@@ -227,4 +227,5 @@ class State:
         self.chat_actions.clear()
         self.requests.clear()
         self.webhook_status = WebhookStatus()
+        self.flood = FloodControl(self.config.flood_rules) if self.config.flood_rules else None
         self.publish("reset")

@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from kiebot.testing.fake_telegram_errors import api_error
+from kiebot.testing.fake_telegram_errors import TERMINATED_BY_POLL, api_error
 
 ALL_UPDATE_TYPES = (
     "message",
@@ -186,9 +186,7 @@ class UpdateQueue:
         self, offset: int | None, limit: int | None, wait: float | None
     ) -> list[dict[str, Any]]:
         poll = _Poll()
-        self.abort_poll(
-            "terminated by other getUpdates request; make sure that only one bot instance is running"
-        )
+        self.abort_poll(TERMINATED_BY_POLL)
         self._poll = poll
         try:
             if offset:
