@@ -121,14 +121,14 @@ async def put(
     """Store one update; True when it is new, False for a redelivery (nothing changes then).
 
     ``raw`` is the update's JSON (the webhook body as received, or a decoded mapping). It is stored
-    as ``jsonb`` so a parked update can be inspected with SQL; invalid JSON raises
+    as ``json`` — verbatim, and still queryable for a parked update; invalid JSON raises
     ``kiebot.store.db.PostgresError`` — validate before storing. ``chat_key`` serialises handling:
     the chat id, or the user id for updates without a chat (inline and pre-checkout queries).
     """
     inserted = await conn.fetchval(
         """
         INSERT INTO updates (update_id, chat_key, kind, raw, source)
-        VALUES ($1, $2, $3, $4::text::jsonb, $5)
+        VALUES ($1, $2, $3, $4::text::json, $5)
         ON CONFLICT (update_id) DO NOTHING
         RETURNING true
         """,
@@ -149,7 +149,7 @@ async def put_many(conn: Conn, items: Sequence[InboxItem]) -> int:
         """
         WITH ins AS (
             INSERT INTO updates (update_id, chat_key, kind, raw, source)
-            SELECT u, c, k, r::jsonb, s
+            SELECT u, c, k, r::json, s
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(u, c, k, r, s)
             ON CONFLICT (update_id) DO NOTHING
             RETURNING 1

@@ -294,3 +294,14 @@ async def test_done_commits_asynchronously_only_when_standing_alone(store_db: Da
                 assert await conn.fetchval("SHOW synchronous_commit") == "off"
             assert await conn.fetchval("SHOW synchronous_commit") == "on", "and only for that transaction"
             assert (await inbox.stats(conn)).claimed == 0
+
+
+async def test_raw_body_is_kept_byte_for_byte_even_with_nul_escapes(store_db: Database) -> None:
+    """jsonb would refuse ``\\u0000`` and lone surrogates; the inbox must store any valid JSON, or
+    Telegram would retry that update forever."""
+    body = b'{"update_id": 5, "message": {"text": "a\\u0000b \\ud800 \\u00e9 \xd0\xbf\xd1\x80\xd0\xb8"}}'
+    with trio.fail_after(10):
+        async with store_db.connection() as conn:
+            assert await inbox.put(conn, 5, 1, "message", body, "webhook")
+            (item,) = await inbox.claim(conn, "w", limit=1)
+            assert item.raw == body

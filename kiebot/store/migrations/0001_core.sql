@@ -13,11 +13,13 @@
 -- ---------------------------------------------------------------------------------------------
 -- updates: the inbox. Status moves pending -> claimed -> done, or -> failed (parked) after the
 -- retry limit. A claimed row carries a lease; an expired lease makes the row claimable again.
+-- raw is json, not jsonb: it keeps the body byte for byte and accepts every valid JSON text (jsonb
+-- refuses \u0000 and lone surrogates, which would make Telegram retry one update forever).
 CREATE TABLE updates (
     update_id        bigint      PRIMARY KEY,
     chat_key         bigint      NOT NULL,
     kind             text        NOT NULL,
-    raw              jsonb       NOT NULL,
+    raw              json        NOT NULL,
     source           text        NOT NULL,
     status           text        NOT NULL DEFAULT 'pending'
                                  CHECK (status IN ('pending', 'claimed', 'done', 'failed')),
