@@ -439,3 +439,53 @@ async def jobs_needing_reconcile(
         limit,
     )
     return [_job(r) for r in rows]
+
+
+class JobMoneyViolation(msgspec.Struct, frozen=True, kw_only=True):
+    """A job whose money does not match its state (see :func:`job_money_violations`)."""
+
+    job_id: int | None
+    hold_ref: str | None
+    problem: str
+
+
+_JOB_MONEY_SQL = """
+WITH job_money AS (
+    SELECT j.id, j.state,
+           h.id IS NOT NULL AS held,
+           s.kind AS settled
+    FROM jobs j
+    LEFT JOIN ledger h ON h.idempotency_key = 'hold:' || j.id::text
+    LEFT JOIN ledger s ON s.hold_ref = j.id::text AND s.kind IN ('capture', 'release')
+    WHERE NOT j.free AND NOT j.dry_run AND j.quote_kopecks > 0
+)
+SELECT id AS job_id, id::text AS hold_ref,
+       CASE
+           WHEN NOT held THEN 'no hold'
+           WHEN state IN ('failed', 'cancelled', 'timed_out') AND settled IS DISTINCT FROM 'release'
+               THEN 'ended without result but not released'
+           WHEN state = 'delivered' AND settled IS DISTINCT FROM 'capture' THEN 'delivered but not captured'
+           WHEN state NOT IN ('failed', 'cancelled', 'timed_out', 'delivered') AND settled IS NOT NULL
+               THEN 'settled while still active'
+       END AS problem
+FROM job_money
+WHERE NOT held
+   OR (state IN ('failed', 'cancelled', 'timed_out') AND settled IS DISTINCT FROM 'release')
+   OR (state = 'delivered' AND settled IS DISTINCT FROM 'capture')
+   OR (state NOT IN ('failed', 'cancelled', 'timed_out', 'delivered') AND settled IS NOT NULL)
+UNION ALL
+SELECT NULL, l.hold_ref, 'hold without a job'
+FROM ledger l
+WHERE l.kind = 'hold' AND l.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = l.job_id)
+"""
+
+
+async def job_money_violations(conn: Conn) -> list[JobMoneyViolation]:
+    """Jobs whose money disagrees with their state — the orphaned holds the original bot left.
+
+    Every job that holds money must have its hold; one that ended without a result must have been
+    released, a delivered one captured, an active one not settled yet. Empty when all is well
+    (the scheduler can alert on a non-empty answer; the tests and chaos runs assert it).
+    """
+    rows = await conn.fetch(_JOB_MONEY_SQL)
+    return [JobMoneyViolation(job_id=r["job_id"], hold_ref=r["hold_ref"], problem=r["problem"]) for r in rows]

@@ -354,6 +354,11 @@ async def adjust(conn: Conn, user_id: int, delta: int, *, key: str, admin_id: in
     return await _post_balance_change(conn, change)
 
 
+def welcome_key(user_id: int) -> str:
+    """The welcome credit's key: once per user, however often ``/start`` is processed."""
+    return f"welcome:{user_id}"
+
+
 def hold_key(ref: str) -> str:
     return f"hold:{ref}"
 

@@ -182,8 +182,11 @@ async def record_stars_payment(
 
     Raises:
         money.IdempotencyConflict: the charge id was recorded for another user or amount.
+        UnknownUser: the payer never talked to the bot (touch the user first).
     """
     async with conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM users WHERE user_id = $1", user_id) is None:
+            raise UnknownUser(user_id)
         row = await conn.fetchrow(
             f"""
             INSERT INTO stars_payments (telegram_payment_charge_id, user_id, payload, stars, kopecks)

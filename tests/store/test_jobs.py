@@ -132,6 +132,7 @@ async def test_delivery_captures_exactly_once(db: Database) -> None:
             ]
             assert (await jobs.find_by_task_id(conn, f"task-{job.id}")) == done
             assert await money.check_invariants(conn) == []
+            assert await jobs.job_money_violations(conn) == []
 
 
 @pytest.mark.parametrize(
@@ -210,6 +211,7 @@ async def test_two_workers_racing_to_end_a_job_release_once(db: Database) -> Non
             assert await _count(conn, "SELECT count(*) FROM ledger WHERE kind = 'release'") == 1
             assert await money.get_account(conn, 1) == money.Account(user_id=1, balance=1000, held=0)
             assert await money.check_invariants(conn) == []
+            assert await jobs.job_money_violations(conn) == []
 
 
 async def test_lease_expiry_hands_the_job_to_another_worker(db: Database) -> None:
@@ -307,3 +309,26 @@ async def test_free_job_claims_a_use_and_gives_it_back(db: Database) -> None:
             assert await _count(conn, "SELECT count(*) FROM ledger WHERE user_id = 2") == 0
             with pytest.raises(ValueError, match="free_limits"):
                 await _create(conn, "f2", user_id=2, quote=0, free=True)
+
+
+async def test_job_money_violations_find_orphaned_holds(db: Database) -> None:
+    with trio.fail_after(10):
+        async with db.connection() as conn:
+            delivered = (await _create(conn, "d", quote=100)).job
+            await _drive(conn, delivered.id, "submitting", "submitted", "succeeded", "delivered")
+            failed = (await _create(conn, "f", quote=100)).job
+            assert await jobs.transition(conn, failed.id, "failed", error_code="E")
+            active = (await _create(conn, "a", quote=100)).job
+            await _drive(conn, active.id, "submitting")
+            assert await jobs.job_money_violations(conn) == []
+
+            # What a crash between "job ended" and "hold settled" would leave, were they separate
+            # transactions (the original bot's orphaned holds): the check names each such job.
+            await conn.execute("UPDATE jobs SET state = 'timed_out' WHERE id = $1", active.id)
+            orphan = (await _create(conn, "o", quote=100)).job
+            await conn.execute("UPDATE jobs SET state = 'delivered' WHERE id = $1", orphan.id)
+            problems = {(v.job_id, v.problem) for v in await jobs.job_money_violations(conn)}
+            assert problems == {
+                (active.id, "ended without result but not released"),
+                (orphan.id, "delivered but not captured"),
+            }

@@ -243,3 +243,8 @@ async def test_pending_requests_are_limited(db: Database) -> None:
                 await payments.create_request(conn, 1, 100, None)
             with pytest.raises(users.UnknownUser):
                 await payments.create_request(conn, 404, 100, None)
+            with pytest.raises(users.UnknownUser):
+                await payments.record_stars_payment(
+                    conn, user_id=404, charge_id="x", payload="p", stars=1, kopecks=100
+                )
+            assert await payments.get_stars_payment(conn, "x") is None
