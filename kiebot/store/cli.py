@@ -40,7 +40,8 @@ async def _migrate(settings: Settings) -> MigrationReport | str:
 
 def migrate_main() -> int:
     settings = load_settings()
-    setup_logging(settings.log_level if settings.log_level != "INFO" else "WARNING", "text", settings.secrets())
+    # Log lines (e.g. where the embedded server keeps its data) go to stderr; results to stdout.
+    setup_logging(settings.log_level, settings.log_format, settings.secrets())
     outcome = trio.run(_migrate, settings)
     if isinstance(outcome, str):
         print(f"kiebot migrate: {outcome}", file=sys.stderr)
