@@ -96,12 +96,9 @@ class Params:
         raise bad_request(f'field "{name}" must be of type Boolean')
 
     def json(self, name: str, what: str | None = None) -> Any:
-        """A JSON-serialized parameter: native in a JSON body, a JSON string elsewhere."""
+        """A JSON-serialized parameter: a native value in a JSON body, a string holding JSON
+        anywhere (Telegram parses the string form in JSON bodies too)."""
         value = self.values.get(name)
-        if value is None:
-            return None
-        if self.native_json and not isinstance(value, str):
-            return value
         if not isinstance(value, str):
             return value
         try:
