@@ -9,8 +9,8 @@ Each row runs on an emptied ``updates`` table with N updates spread over N/10 ch
   of each update (p50 / p95).
 
 The database is ``KIEBOT_BENCH_DATABASE_URL`` when set, else an embedded PostgreSQL in a
-temporary directory. Run ``python -m benchmarks.store`` (or via the benchmark runner, which calls
-:func:`main`). Ledger operations are measured separately in ``benchmarks/ledger.py``; it can reuse
+temporary directory; ``KIEBOT_BENCH_UPDATES`` changes N (default 3000). Run
+``python -m benchmarks store`` (the runner calls :func:`main`) or ``python -m benchmarks.store``. Ledger operations are measured separately in ``benchmarks/ledger.py``; it can reuse
 :func:`open_bench_database`.
 """
 
@@ -175,7 +175,7 @@ async def run_inbox_benchmark(updates: int = UPDATES) -> list[InboxRow]:
 
 
 def main() -> int:
-    updates = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else UPDATES
+    updates = int(os.environ.get("KIEBOT_BENCH_UPDATES", UPDATES))
     rows = trio.run(run_inbox_benchmark, updates)
     print(f"### Inbox (PostgreSQL, {os.cpu_count()} CPU cores)\n")
     print(format_table(rows))
