@@ -8,6 +8,15 @@ Every change of the fake's world is published once as a JSON-able dict (``{"type
 * :meth:`EventBus.subscribe` hands out bounded memory channels (the sandbox's live transcript).
   A subscriber that falls ``buffer`` events behind is closed rather than allowed to make the fake
   buffer without limit or block the Bot API; the page reconnects and reloads the transcript.
+
+Event types (each also has ``at``, a Unix time): ``user_added`` (user), ``group_added``,
+``message_received`` / ``message_sent`` / ``message_edited`` (chat_id, message — as
+``State.serialize_message``), ``message_deleted`` (chat_id, message_id), ``callback_query`` and
+``callback_answered`` (answer: text, show_alert...), ``chat_action`` (action), ``pre_checkout_query``,
+``pre_checkout_answered``, ``payment`` (result: paid / declined / timeout), ``payment_refunded``,
+``invoice_link_created``, ``bot_blocked`` / ``bot_unblocked``, ``update`` (a new update for the bot),
+``update_delivered`` and ``webhook_error`` (webhook mode), ``webhook_set`` / ``webhook_deleted``,
+``commands_set``, ``reset``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,28 @@ the world is reset, any message's file is downloadable for the page (``/_sim/fil
 without the bot token), and ``/_sim/events`` streams every change as server-sent events. Errors are
 ``{"ok": false, "error": "..."}`` with 400 or 404. Responses allow any origin, so a page served
 elsewhere can call it.
+
+=======================================  =====================================================
+``GET  /_sim/state``                     bot, users, chat ids, webhook URL, pending updates
+``GET|POST /_sim/users``                 list / add (user_id, first_name, username, language_code, last_name, started)
+``POST /_sim/users/<id>/messages``       write text (text, chat_id, reply_to)
+``POST /_sim/users/<id>/<kind>``         photo, document, audio, voice, video: multipart ``file`` or
+                                         JSON ``data_base64`` (+ caption, file_name, mime_type, duration)
+``POST /_sim/users/<id>/tap``            press a button (message_id, callback_data, force)
+``POST /_sim/users/<id>/pay``            pay an invoice (message_id or link); waits for the bot
+``POST /_sim/users/<id>/block|unblock``  block or unblock the bot
+``GET  /_sim/users/<id>/commands``       the command menu this user sees
+``GET  /_sim/chats/<id>/transcript``     every message, as ``serialize_message``
+``GET  /_sim/callback_answers``          the bot's answers to taps
+``GET  /_sim/payments``                  charges and payment attempts
+``GET  /_sim/updates``                   created, delivered and pending updates
+``POST /_sim/updates/<id>/redeliver``    duplicate delivery (same_id)
+``GET  /_sim/requests``                  every Bot API call received
+``GET|POST|DELETE /_sim/faults``         list / add (as ``FakeTelegram.inject``) / clear faults
+``POST /_sim/reset``                     forget users, chats, updates, payments, faults
+``GET  /_sim/file/<file_id>``            a message's file bytes (no token involved)
+``GET  /_sim/events``                    server-sent events (``event: <type>``, ``data: <json>``)
+=======================================  =====================================================
 """
 
 from __future__ import annotations
