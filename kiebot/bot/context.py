@@ -1,0 +1,171 @@
+"""What a handler gets: :class:`BotDeps` (the long-lived services, wired by ``app.py``) and
+:class:`Ctx` (one update: who, in which language, and helpers to answer).
+
+Handlers never build HTTP requests or SQL: they call the Telegram client's typed methods through
+``ctx`` and the ``kiebot.store`` functions inside ``ctx.tx()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kiebot.availability import Availability
+from kiebot.bot.callbacks import ModelCodes
+from kiebot.bot.format import render
+from kiebot.bot.guards import RateGuard
+from kiebot.catalog import Registry
+from kiebot.config import Settings
+from kiebot.fx import FxCache
+from kiebot.metrics import Metrics
+from kiebot.store.db import Conn, Database
+from kiebot.store.users import User
+from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.errors import BadRequest, Forbidden, MessageToEditNotFound
+from kiebot.telegram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+
+log = logging.getLogger(__name__)
+
+Keyboard = Sequence[Sequence[InlineKeyboardButton]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def markup(rows: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if rows is None:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[list(r) for r in rows if r])
+
+
+@dataclass
+class BotDeps:
+    """Services shared by every handler; built once by ``app.py``."""
+
+    settings: Settings
+    db: Database
+    tg: TelegramClient
+    registry: Registry
+    codes: ModelCodes
+    fx: FxCache
+    free_tier: tuple[str, ...]
+    metrics: Metrics
+    availability: Availability
+    guard: RateGuard
+    bot_username: str = "kiebot"
+    wake_generation: Callable[[], None] = lambda: None
+    now: Callable[[], datetime] = utcnow
+    #: Background work that must outlive the handler (e.g. a broadcast); set by app.py.
+    spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def markup(self) -> float:
+        return self.settings.pricing_markup
+
+    def is_admin(self, user_id: int) -> bool:
+        return self.settings.is_admin(user_id)
+
+
+@dataclass
+class Ctx:
+    """One update being handled."""
+
+    deps: BotDeps
+    update: Update
+    user: User
+    chat_id: int
+    message: Message | None = None
+    query: CallbackQuery | None = None
+    _answered: bool = False
+
+    @property
+    def lang(self) -> str:
+        return self.user.language
+
+    @property
+    def user_id(self) -> int:
+        return self.user.user_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.deps.is_admin(self.user.user_id)
+
+    @property
+    def tg(self) -> TelegramClient:
+        return self.deps.tg
+
+    def t(self, key: str, /, **params: Any) -> str:
+        """The text ``key`` in the user's language, string parameters HTML-escaped."""
+        return render(self.lang, key, **params)
+
+    @contextlib.asynccontextmanager
+    async def tx(self) -> AsyncIterator[Conn]:
+        async with self.deps.db.transaction() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def conn(self) -> AsyncIterator[Conn]:
+        async with self.deps.db.connection() as conn:
+            yield conn
+
+    # ---- answering ------------------------------------------------------------------------------
+
+    async def answer(self, text: str | None = None, *, alert: bool = False) -> None:
+        """Answer the callback query once (Telegram shows a spinner until we do)."""
+        if self.query is None or self._answered:
+            return
+        self._answered = True
+        try:
+            await self.tg.answer_callback_query(self.query.id, text=text, show_alert=alert or None)
+        except BadRequest as exc:  # "query is too old": nothing to do, the user moved on
+            log.info("callback answer refused", extra={"error": type(exc).__name__})
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    async def send(self, text: str, keyboard: Keyboard | None = None, *, chat_id: int | None = None) -> Message | None:
+        """A new message; None when the user blocked the bot (they are marked by my_chat_member)."""
+        try:
+            return await self.tg.send_message(
+                chat_id or self.chat_id, text, parse_mode="HTML", reply_markup=markup(keyboard), disable_web_page_preview=True
+            )
+        except Forbidden:
+            log.info("user unreachable; message dropped")
+            return None
+
+    async def show(self, text: str, keyboard: Keyboard | None = None) -> Message | None:
+        """Replace the screen the user tapped on (edit in place), or send a new one.
+
+        Editing keeps the chat tidy (one menu message, not a trail of them). A photo/document
+        message or one too old to edit gets a fresh message instead.
+        """
+        target = self.query.message if self.query is not None else None
+        if target is not None and target.text is not None and target.is_accessible:
+            try:
+                edited = await self.tg.edit_message_text(
+                    self.chat_id,
+                    target.message_id,
+                    text,
+                    parse_mode="HTML",
+                    reply_markup=markup(keyboard),
+                    disable_web_page_preview=True,
+                )
+                return edited if edited is not None else None
+            except MessageToEditNotFound:
+                pass
+            except BadRequest as exc:
+                log.info("edit refused, sending a new message", extra={"error": type(exc).__name__})
+        return await self.send(text, keyboard)

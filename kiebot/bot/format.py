@@ -1,0 +1,63 @@
+"""Formatting for chat texts: money, durations, HTML escaping.
+
+Every text is sent with ``parse_mode=HTML`` (https://core.telegram.org/bots/api#html-style), so
+anything that came from a user (names, prompts, Kie error messages) must be escaped before it is
+put into a text. :class:`Safe` marks a string that is already HTML (a link we built); everything
+else is escaped by :func:`render`.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from kiebot.i18n import t
+
+
+class Safe(str):
+    """A string that is already valid HTML and must not be escaped again."""
+
+
+def escape(value: object) -> str:
+    if isinstance(value, Safe):
+        return str(value)
+    return html.escape(str(value), quote=False)
+
+
+def render(lang: str, key: str, /, **params: Any) -> str:
+    """:func:`kiebot.i18n.t` with every string parameter HTML-escaped (ints and Safe pass)."""
+    return t(lang, key, **{k: (escape(v) if isinstance(v, str) else v) for k, v in params.items()})
+
+
+def rub(kopecks: int, lang: str = "ru") -> str:
+    """``12345`` → ``123,45 ₽`` (ru) / ``123.45 ₽`` (en); whole rubles drop the kopecks."""
+    sign = "−" if kopecks < 0 else ""
+    value = abs(kopecks)
+    whole, cents = divmod(value, 100)
+    sep = "\u00a0" if lang == "ru" else ","
+    whole_text = f"{whole:,}".replace(",", sep)
+    if cents:
+        dec = "," if lang == "ru" else "."
+        return f"{sign}{whole_text}{dec}{cents:02d}\u00a0₽"
+    return f"{sign}{whole_text}\u00a0₽"
+
+
+def duration(seconds: float, lang: str = "ru") -> str:
+    """``75`` → ``1:15``; ``3725`` → ``1:02:05``."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def approx_duration(seconds: float, lang: str = "ru") -> str:
+    """A human estimate: ``~20 с`` / ``~3 мин`` (used for "typical time")."""
+    if seconds < 90:
+        return t(lang, "common.approx_seconds", n=max(1, round(seconds)))
+    return t(lang, "common.approx_minutes", n=max(1, round(seconds / 60)))
+
+
+def mention(first_name: str, username: str | None) -> str:
+    return escape(f"@{username}" if username else first_name)

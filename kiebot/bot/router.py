@@ -1,0 +1,264 @@
+"""From an update to a handler: commands, buttons, conversation input, payments, membership.
+
+Screens register themselves on :data:`routes` with decorators; :func:`handle_update` is what the
+dispatcher calls for every stored update. Rules enforced here, once, for every screen:
+
+* a callback query is answered first (https://core.telegram.org/bots/api#answercallbackquery: the
+  client shows a spinner until then), unless the route answers itself with a toast right away;
+* a button that does not parse, names an unknown route, or is stale gets "this menu is outdated"
+  and a fresh main menu — never an exception;
+* a flood of actions gets a polite "slow down" (admins exempt), a double tap runs once;
+* a banned user gets one short answer; a payment is still recorded (money must never be lost);
+* admin routes are invisible to others: they take the normal "unknown" path;
+* an unexpected error tells the user something went wrong and is logged; a transient one
+  (database or Telegram unavailable) is re-raised so the inbox retries the update later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from kiebot.bot.callbacks import BadCallback, parse
+from kiebot.bot.context import BotDeps, Ctx
+from kiebot.i18n import normalize_lang
+from kiebot.store import conversations, users
+from kiebot.store.conversations import ConversationState
+from kiebot.store.db import DatabaseUnavailable
+from kiebot.telegram.errors import NetworkError, RetryAfter, ServerError
+from kiebot.telegram.types import CallbackQuery, ChatMemberUpdated, Message, PreCheckoutQuery, Update
+from kiebot.telegram.types import User as TgUser
+
+log = logging.getLogger(__name__)
+
+CallbackHandler = Callable[[Ctx, list[str]], Awaitable[None]]
+CommandHandler = Callable[[Ctx, str], Awaitable[None]]
+StateHandler = Callable[[Ctx, ConversationState, Message], Awaitable[None]]
+PreCheckoutHandler = Callable[[BotDeps, PreCheckoutQuery], Awaitable[None]]
+MessageHook = Callable[[Ctx, Message], Awaitable[None]]
+MenuHandler = Callable[[Ctx], Awaitable[None]]
+
+_TRANSIENT = (DatabaseUnavailable, ServerError, NetworkError, RetryAfter)
+
+
+@dataclass
+class _CallbackRoute:
+    handler: CallbackHandler
+    admin: bool
+    answers_itself: bool
+
+
+@dataclass
+class _CommandRoute:
+    handler: CommandHandler
+    admin: bool
+
+
+@dataclass
+class Routes:
+    """The registry screens fill in at import time (``kiebot.bot.handlers`` imports them all)."""
+
+    callbacks: dict[str, _CallbackRoute] = field(default_factory=dict)
+    commands: dict[str, _CommandRoute] = field(default_factory=dict)
+    states: dict[str, StateHandler] = field(default_factory=dict)
+    precheckout: PreCheckoutHandler | None = None
+    successful_payment: MessageHook | None = None
+    refunded_payment: MessageHook | None = None
+    main_menu: MenuHandler | None = None
+
+    def callback(self, route: str, *, admin: bool = False, answers_itself: bool = False) -> Callable[[CallbackHandler], CallbackHandler]:
+        def register(fn: CallbackHandler) -> CallbackHandler:
+            if route in self.callbacks:
+                raise ValueError(f"callback route {route!r} registered twice")
+            self.callbacks[route] = _CallbackRoute(fn, admin, answers_itself)
+            return fn
+
+        return register
+
+    def command(self, *names: str, admin: bool = False) -> Callable[[CommandHandler], CommandHandler]:
+        def register(fn: CommandHandler) -> CommandHandler:
+            for name in names:
+                if name in self.commands:
+                    raise ValueError(f"command /{name} registered twice")
+                self.commands[name] = _CommandRoute(fn, admin)
+            return fn
+
+        return register
+
+    def state(self, name: str) -> Callable[[StateHandler], StateHandler]:
+        def register(fn: StateHandler) -> StateHandler:
+            if name in self.states:
+                raise ValueError(f"state {name!r} registered twice")
+            self.states[name] = fn
+            return fn
+
+        return register
+
+
+routes = Routes()
+
+
+def _command_of(message: Message, bot_username: str) -> tuple[str, str] | None:
+    """``"/start@kiebot ref_7"`` → ``("start", "ref_7")``; None when the text is no command."""
+    text = message.text or ""
+    if not text.startswith("/"):
+        return None
+    head, _, arg = text[1:].partition(" ")
+    name, _, target = head.partition("@")
+    if target and target.lower() != bot_username.lower():
+        return None
+    return name.lower(), arg.strip()
+
+
+async def _touch(deps: BotDeps, who: TgUser) -> users.User:
+    async with deps.db.connection() as conn:
+        touched = await users.touch_user(
+            conn,
+            who.id,
+            first_name=who.first_name or "",
+            last_name=who.last_name,
+            username=who.username,
+            language=normalize_lang(who.language_code),
+        )
+    return touched.user
+
+
+async def show_main_menu(ctx: Ctx) -> None:
+    if routes.main_menu is not None:
+        await routes.main_menu(ctx)
+
+
+async def outdated(ctx: Ctx) -> None:
+    """The answer to a stale or tampered button: a toast and a fresh main menu."""
+    await ctx.answer(ctx.t("common.outdated"))
+    await show_main_menu(ctx)
+
+
+async def handle_update(deps: BotDeps, update: Update) -> None:
+    """Entry point for the dispatcher. Unknown kinds are ignored (they are already stored)."""
+    if update.pre_checkout_query is not None:
+        if routes.precheckout is not None:
+            await routes.precheckout(deps, update.pre_checkout_query)
+        return
+    if update.my_chat_member is not None:
+        await _on_membership(deps, update.my_chat_member)
+        return
+    if update.message is not None:
+        await _on_message(deps, update, update.message)
+        return
+    if update.callback_query is not None:
+        await _on_callback(deps, update, update.callback_query)
+        return
+    log.debug("update kind not handled", extra={"kind": update.kind})
+
+
+async def _on_membership(deps: BotDeps, change: ChatMemberUpdated) -> None:
+    """``my_chat_member`` in a private chat: the user blocked (kicked) or unblocked the bot."""
+    if change.chat.type != "private":
+        return
+    status = change.new_chat_member.status
+    blocked = status in ("kicked", "left")
+    async with deps.db.connection() as conn:
+        user = await users.get_user(conn, change.from_.id)
+        if user is not None:
+            await users.set_blocked(conn, user.user_id, blocked)
+    log.info("bot %s by user", "blocked" if blocked else "unblocked")
+
+
+async def _guarded(ctx: Ctx, work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await work()
+    except BadCallback:
+        await outdated(ctx)
+    except _TRANSIENT:
+        raise
+    except Exception:
+        log.exception("handler error")
+        await ctx.answer(ctx.t("common.error"))
+        await ctx.send(ctx.t("common.error"))
+
+
+async def _on_message(deps: BotDeps, update: Update, message: Message) -> None:
+    who = message.from_
+    if who is None or who.is_bot or message.chat.type != "private":
+        return
+    user = await _touch(deps, who)
+    ctx = Ctx(deps=deps, update=update, user=user, chat_id=message.chat.id, message=message)
+    # Money first: a payment must be recorded whatever else is true about the user.
+    if message.successful_payment is not None:
+        if routes.successful_payment is not None:
+            await routes.successful_payment(ctx, message)
+        return
+    if message.refunded_payment is not None:
+        if routes.refunded_payment is not None:
+            await routes.refunded_payment(ctx, message)
+        return
+    if user.banned and not ctx.is_admin:
+        if deps.guard.should_warn(user.user_id, every_s=60):
+            await ctx.send(ctx.t("common.banned"))
+        return
+    if not ctx.is_admin and not deps.guard.allow(user.user_id):
+        if deps.guard.should_warn(user.user_id):
+            await ctx.send(ctx.t("common.slow_down"))
+        return
+
+    command = _command_of(message, deps.bot_username)
+    if command is not None:
+        name, arg = command
+        route = routes.commands.get(name)
+        if route is None or (route.admin and not ctx.is_admin):
+            await _guarded(ctx, lambda: _unknown_command(ctx))
+            return
+        await _guarded(ctx, lambda: route.handler(ctx, arg))
+        return
+
+    async with deps.db.connection() as conn:
+        state = await conversations.get_state(conn, user.user_id)
+    if state is not None:
+        handler = routes.states.get(state.state)
+        if handler is not None:
+            await _guarded(ctx, lambda: handler(ctx, state, message))
+            return
+    await _guarded(ctx, lambda: _unexpected_message(ctx))
+
+
+async def _unknown_command(ctx: Ctx) -> None:
+    await ctx.send(ctx.t("common.unknown_command"))
+
+
+async def _unexpected_message(ctx: Ctx) -> None:
+    await ctx.send(ctx.t("common.use_menu"))
+    await show_main_menu(ctx)
+
+
+async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> None:
+    who = query.from_
+    chat_id = query.message.chat.id if query.message is not None else who.id
+    user = await _touch(deps, who)
+    ctx = Ctx(deps=deps, update=update, user=user, chat_id=chat_id, query=query)
+    if user.banned and not ctx.is_admin:
+        await ctx.answer(ctx.t("common.banned"), alert=True)
+        return
+    data = query.data or ""
+    if deps.guard.is_duplicate(user.user_id, data):
+        await ctx.answer(ctx.t("common.wait"))
+        return
+    if not ctx.is_admin and not deps.guard.allow(user.user_id):
+        await ctx.answer(ctx.t("common.slow_down"), alert=True)
+        return
+    try:
+        name, args = parse(data)
+        route = routes.callbacks.get(name)
+        if route is None or (route.admin and not ctx.is_admin):
+            raise BadCallback("unknown route")
+    except BadCallback:
+        await _guarded(ctx, lambda: outdated(ctx))
+        return
+    if not route.answers_itself:
+        await ctx.answer()
+    try:
+        await _guarded(ctx, lambda: route.handler(ctx, args))
+    finally:
+        if not ctx.answered:
+            await ctx.answer()

@@ -1,0 +1,1 @@
+"""One module per screen family; each registers its routes on ``kiebot.bot.router.routes``."""

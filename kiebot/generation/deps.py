@@ -1,0 +1,62 @@
+"""The services the generation pipeline needs, wired once by ``app.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import trio
+
+from kiebot.catalog import Registry
+from kiebot.config import Settings
+from kiebot.kie.client import KieClient
+from kiebot.metrics import Metrics
+from kiebot.store.db import Database
+from kiebot.telegram.client import TelegramClient
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Wakeup:
+    """An in-process nudge: a worker waiting for work wakes at once when another task made some.
+
+    Other instances find the work by polling (every ``poll_s``), so a lost nudge costs at most
+    one poll interval, never a job.
+    """
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def signal(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout_s: float) -> None:
+        with trio.move_on_after(timeout_s):
+            await self._event.wait()
+        if self._event.is_set():
+            self._event = trio.Event()
+
+
+@dataclass
+class GenDeps:
+    settings: Settings
+    db: Database
+    tg: TelegramClient
+    kie: KieClient | None
+    registry: Registry
+    metrics: Metrics
+    worker: str
+    now: Callable[[], datetime] = utcnow
+    submit_wakeup: Wakeup = field(default_factory=Wakeup)
+    deliver_wakeup: Wakeup = field(default_factory=Wakeup)
+
+    @property
+    def callback_base(self) -> str:
+        return self.settings.kie_callback_base
+
+    def callback_url(self, token: str) -> str | None:
+        base = self.callback_base
+        return f"{base}/kie/callback/{token}" if base else None

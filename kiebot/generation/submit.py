@@ -1,0 +1,180 @@
+"""Submitting a queued job to Kie: user files re-uploaded, ``createTask`` with a callback URL.
+
+Order matters for money and for Kie's bill:
+
+1. ``queued → submitting`` is committed *before* the create call, so if the process dies while
+   the request is in flight the job is not silently re-sent by another worker (a blind re-send
+   doubles the spend — reference/peers-and-style.md B.10);
+2. a create whose outcome is unknown (timeout after the request left) stays ``submitting``: Kie
+   calls our per-job callback URL if it did start the task, and the job's deadline releases the
+   hold if nothing ever comes;
+3. everything Kie refuses outright (422 input, 402 credits, 455 maintenance, 505 disabled...)
+   fails the job, which releases the hold in the same transaction, and tells the user why;
+4. 429 and answered 5xx put the job back in the queue (a few times) — nothing was started.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kiebot.bot.format import render, rub
+from kiebot.catalog import InvalidRequest, ModelSpec, build_wire_request, render_issue
+from kiebot.generation import outcomes
+from kiebot.generation.deps import GenDeps
+from kiebot.generation.notify import Notifier, model_title, progress_text, user_language
+from kiebot.generation.request import JobRequest
+from kiebot.kie import errors as kie_errors
+from kiebot.store import jobs as jobs_store
+from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
+from kiebot.telegram.errors import FileTooLarge, TelegramError
+
+log = logging.getLogger(__name__)
+
+MAX_SUBMIT_ATTEMPTS = 4
+UPLOAD_PATH = "kiebot"
+
+
+async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[str]]:
+    """Download each Telegram file and upload the bytes to Kie; returns Kie URLs per wire input.
+
+    Never passes a Telegram file URL on: it contains the bot token.
+    """
+    assert deps.kie is not None
+    urls: dict[str, list[str]] = {}
+    for wire, refs in request.media.items():
+        urls[wire] = []
+        for index, ref in enumerate(refs):
+            info = await deps.tg.get_file(ref.file_id)
+            if not info.file_path:
+                raise FileTooLarge("getFile", 20_000_000)
+            data = await deps.tg.download_file(info.file_path)
+            extension = ref.mime_type.split("/")[-1].replace("jpeg", "jpg").replace("mpeg", "mp3")
+            name = ref.file_name or f"{wire}-{index}.{extension}"
+            url = await deps.kie.upload_stream(data, file_name=name, mime_type=ref.mime_type, upload_path=UPLOAD_PATH)
+            urls[wire].append(url)
+    return urls
+
+
+async def submit_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
+    """Take one claimed ``queued`` job as far as ``submitted`` (or a final state)."""
+    spec = deps.registry.get(job.model_id)
+    async with deps.db.connection() as conn:
+        try:
+            moved = await jobs_store.transition(conn, job.id, "submitting", owner=deps.worker)
+        except (IllegalTransition, LeaseLost):
+            return  # cancelled meanwhile, or another worker took it
+    if not moved:
+        return
+    job = await outcomes.reload(deps, job.id)
+    await notifier.edit_progress(job, _progress(deps, job, spec))
+    if spec is None:
+        await outcomes.fail(deps, notifier, job, "model_unavailable", "unknown model")
+        return
+    if job.dry_run:
+        await _dry_run(deps, job, spec)
+        return
+    if deps.kie is None:
+        await outcomes.fail(deps, notifier, job, "service_error", "Kie is not configured")
+        return
+    request = JobRequest.from_json(job.params)
+    try:
+        media_urls = await _transfer_media(deps, request)
+    except FileTooLarge:
+        await outcomes.fail(deps, notifier, job, "media_failed", "file too large")
+        return
+    except TelegramError as exc:
+        await outcomes.fail(deps, notifier, job, "media_failed", type(exc).__name__)
+        return
+    except kie_errors.KieError as exc:
+        await _kie_refused(deps, notifier, job, exc, stage="upload")
+        return
+    try:
+        wire = build_wire_request(spec, request.params, prompt=request.prompt, media_urls=media_urls)
+    except InvalidRequest as exc:
+        lang = await user_language(deps.db, job.user_id)
+        detail = "; ".join(render_issue(i, lang) for i in exc.issues)
+        await outcomes.fail(deps, notifier, job, "input_rejected", detail)
+        return
+    try:
+        task_id = await deps.kie.create_task(spec.family, wire.body, callback_url=deps.callback_url(job.callback_token))
+    except kie_errors.SubmitOutcomeUnknown:
+        log.warning("create outcome unknown; waiting for a callback or the deadline", extra={"job_id": job.id})
+        return
+    except kie_errors.KieError as exc:
+        await _kie_refused(deps, notifier, job, exc, stage="create")
+        return
+    async with deps.db.connection() as conn:
+        try:
+            await jobs_store.transition(conn, job.id, "submitted", kie_task_id=task_id)
+        except IllegalTransition:
+            # An early callback already moved it on (Kie can call back before createTask returns).
+            log.info("job moved on before createTask returned", extra={"job_id": job.id})
+        await outcomes.schedule_first_poll(conn, deps, job.id, spec)
+
+
+async def _kie_refused(deps: GenDeps, notifier: Notifier, job: Job, exc: kie_errors.KieError, *, stage: str) -> None:
+    """Map a refusal by Kie to the job's fate and the user's message."""
+    spec = deps.registry.get(job.model_id)
+    detail = str(exc)[:200]
+    if isinstance(exc, kie_errors.RateLimited | kie_errors.ServerError | kie_errors.NetworkError | kie_errors.Timeout):
+        if job.attempts < MAX_SUBMIT_ATTEMPTS:
+            async with deps.db.connection() as conn:
+                try:
+                    await jobs_store.transition(conn, job.id, "queued", note=f"{stage}: {type(exc).__name__}")
+                except IllegalTransition:
+                    return
+            return
+        await _provider_failure(deps, notifier, job, spec, exc)
+        await outcomes.fail(deps, notifier, job, "service_error", detail)
+        return
+    if isinstance(exc, kie_errors.InputRejected):
+        await outcomes.fail(deps, notifier, job, "input_rejected", detail)
+        return
+    if isinstance(exc, kie_errors.InsufficientCredits):
+        await notifier.admins("generation.admin.no_credits", topic="kie:402")
+        await outcomes.fail(deps, notifier, job, "no_credits", "")
+        return
+    if isinstance(exc, kie_errors.Unauthorized):
+        await notifier.admins("generation.admin.unauthorized", topic="kie:401")
+        await outcomes.fail(deps, notifier, job, "service_error", "")
+        return
+    if isinstance(exc, kie_errors.Maintenance):
+        await _provider_failure(deps, notifier, job, spec, exc)
+        await outcomes.fail(deps, notifier, job, "maintenance", "")
+        return
+    if isinstance(exc, kie_errors.FeatureDisabled):
+        await outcomes.fail(deps, notifier, job, "model_unavailable", "")
+        return
+    await _provider_failure(deps, notifier, job, spec, exc)
+    await outcomes.fail(deps, notifier, job, "provider_failed", detail)
+
+
+async def _provider_failure(
+    deps: GenDeps, notifier: Notifier, job: Job, spec: ModelSpec | None, exc: kie_errors.KieError
+) -> None:
+    await outcomes.count_provider_failure(deps, notifier, job.model_id)
+    await notifier.admins(
+        "generation.admin.provider_failure",
+        topic=f"provider:{job.model_id}:{type(exc).__name__}",
+        model=job.model_id,
+        code=type(exc).__name__,
+        detail=str(exc)[:200],
+        job=job.id,
+    )
+
+
+def _progress(deps: GenDeps, job: Job, spec: ModelSpec | None) -> str:
+    return progress_text(job, spec, str(job.params.get("lang", "ru")), deps.now())
+
+
+async def _dry_run(deps: GenDeps, job: Job, spec: ModelSpec) -> None:
+    """DRY_RUN=1: no Kie call, no money; the "result" is a description of what would happen."""
+    lang = str(job.params.get("lang", "ru"))
+    request = JobRequest.from_json(job.params)
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(request.params.items())) or "—"
+    text = render(lang, "generation.dry_run", model=model_title(deps.registry, spec.id, lang), summary=summary, price=rub(job.quote_kopecks, lang))
+    async with deps.db.connection() as conn:
+        await jobs_store.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")
+        await jobs_store.transition(conn, job.id, "succeeded", result={"dry_run": True, "text": text, "urls": []})
+    deps.deliver_wakeup.signal()
+

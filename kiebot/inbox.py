@@ -1,0 +1,199 @@
+"""Update intake (long polling) and per-chat ordered dispatch from the inbox table.
+
+Webhook intake lives in :mod:`kiebot.web`; both end in :func:`kiebot.store.inbox.put`, and only
+then is the update acknowledged (a 2xx, or the polling offset moving past it). Dispatch is
+at-least-once: a worker claims the next update of up to N chats (the store guarantees one chat's
+updates are handed out one at a time, in ``update_id`` order, across every worker of every
+instance), runs the handler, then marks it done. A crash in between leaves the claim to expire and
+the update is handled again — which is why every money effect downstream is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+import trio
+
+from kiebot.logs import request_context
+from kiebot.metrics import Metrics
+from kiebot.store import inbox
+from kiebot.store.db import Database, DatabaseUnavailable
+from kiebot.telegram.errors import Conflict, TelegramError
+from kiebot.telegram.polling import Poller
+from kiebot.telegram.types import Update, decode_update
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update], Awaitable[None]]
+
+ALLOWED_UPDATES: tuple[str, ...] = ("message", "callback_query", "pre_checkout_query", "my_chat_member")
+"""What the bot handles; sent with setWebhook/getUpdates so Telegram filters the rest
+(https://core.telegram.org/bots/api#getupdates, ``allowed_updates``). pre_checkout_query must be
+listed, or Stars checkouts time out (reference/telegram.md §1.7)."""
+
+
+class Dispatcher:
+    """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once.
+
+    Args:
+        handler_timeout_s: a handler running longer is cancelled and the update retried later; it
+            stays below the claim lease so a slow handler never runs twice concurrently.
+        poll_s: how often to look for work without a NOTIFY (a notification is only a hint).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        handler: Handler,
+        metrics: Metrics,
+        *,
+        worker: str,
+        concurrency: int = 16,
+        lease_s: float = 90.0,
+        handler_timeout_s: float = 60.0,
+        poll_s: float = 1.0,
+        retry_delay_s: float = 2.0,
+    ) -> None:
+        self._db = db
+        self._handler = handler
+        self._metrics = metrics
+        self._worker = worker
+        self._concurrency = concurrency
+        self._lease_s = lease_s
+        self._handler_timeout_s = handler_timeout_s
+        self._poll_s = poll_s
+        self._retry_delay_s = retry_delay_s
+        self._stopping = trio.Event()
+        self._in_flight = 0
+        self._slot_freed = trio.Event()
+
+    def stop(self) -> None:
+        """Stop claiming new updates; handlers already running finish (graceful shutdown)."""
+        self._stopping.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as handlers:
+            task_status.started()
+            while not self._stopping.is_set():
+                try:
+                    await self._serve(handlers)
+                except DatabaseUnavailable:
+                    log.warning("dispatcher: database unavailable; retrying")
+                    with trio.move_on_after(1.0):
+                        await self._stopping.wait()
+
+    async def _serve(self, handlers: trio.Nursery) -> None:
+        async with inbox.open_wakeups(self._db) as wakeups:
+            while not self._stopping.is_set():
+                free = self._concurrency - self._in_flight
+                if free <= 0:
+                    self._slot_freed = trio.Event()
+                    with trio.move_on_after(self._poll_s):
+                        await self._slot_freed.wait()
+                    continue
+                async with self._db.connection() as conn:
+                    batch = await inbox.claim(conn, self._worker, limit=free, lease_s=self._lease_s)
+                if not batch:
+                    await wakeups.wait(self._poll_s)
+                    continue
+                for item in batch:
+                    self._in_flight += 1
+                    handlers.start_soon(self._handle, item)
+
+    async def _handle(self, item: inbox.ClaimedUpdate) -> None:
+        began = time.perf_counter()
+        outcome = "ok"
+        error = ""
+        try:
+            with request_context(f"u{item.update_id}"):
+                try:
+                    update = decode_update(item.raw)
+                except (msgspec.DecodeError, ValueError):
+                    outcome = "undecodable"
+                    log.error("stored update does not decode; dropping it", extra={"update_id": item.update_id})
+                else:
+                    with trio.move_on_after(self._handler_timeout_s) as scope:
+                        try:
+                            await self._handler(update)
+                        except Exception as exc:
+                            outcome = "failed"
+                            error = f"{type(exc).__name__}: {exc}"
+                            log.exception("handler failed", extra={"update_id": item.update_id, "kind": item.kind})
+                    if scope.cancelled_caught:
+                        outcome = "failed"
+                        error = "handler timed out"
+                        log.error("handler timed out", extra={"update_id": item.update_id, "kind": item.kind})
+                await self._finish(item, outcome, error)
+        finally:
+            self._metrics.updates_processed.labels(kind=item.kind, outcome=outcome).inc()
+            self._metrics.handler_seconds.labels(kind=item.kind).observe(time.perf_counter() - began)
+            self._in_flight -= 1
+            self._slot_freed.set()
+
+    async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
+        # Shielded and bounded: a shutdown must not leave a handled update looking unhandled.
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            try:
+                async with self._db.connection() as conn:
+                    if outcome == "failed":
+                        await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
+                    else:
+                        await inbox.done(conn, item.update_id, item.token)
+            except DatabaseUnavailable:
+                log.warning("could not mark update finished; it will be retried", extra={"update_id": item.update_id})
+
+
+async def store_batch(db: Database, updates: Sequence[Update], raws: Sequence[bytes], source: str, metrics: Metrics) -> int:
+    """Store a polled batch in one statement; returns how many were new."""
+    items = [
+        inbox.InboxItem(update_id=u.update_id, chat_key=u.chat_id or 0, kind=u.kind, raw=raw, source=source)
+        for u, raw in zip(updates, raws, strict=True)
+    ]
+    async with db.connection() as conn:
+        new = await inbox.put_many(conn, items)
+    for u in updates:
+        metrics.updates_received.labels(kind=u.kind, source=source).inc()
+    return new
+
+
+async def poll_updates(
+    poller: Poller,
+    db: Database,
+    metrics: Metrics,
+    *,
+    source: str = "polling",
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The leader's long-polling loop: fetch a batch, store it, only then confirm the offset."""
+    task_status.started()
+    backoff = 1.0
+    while True:
+        try:
+            batch = await poller.next_batch()
+        except Conflict:
+            log.warning("getUpdates conflict: another poller or a webhook is active; backing off")
+            await trio.sleep(5)
+            continue
+        except TelegramError as exc:
+            log.warning("getUpdates failed", extra={"error": type(exc).__name__})
+            await trio.sleep(min(backoff, 30))
+            backoff *= 2
+            continue
+        backoff = 1.0
+        if not batch:
+            continue
+        while True:
+            try:
+                await store_batch(db, batch, [poller.raw(u) for u in batch], source, metrics)
+                break
+            except DatabaseUnavailable:
+                log.warning("cannot store polled updates; not confirming them")
+                await trio.sleep(2)
+        poller.confirm(batch)

@@ -1,0 +1,82 @@
+"""Pipeline bookkeeping around jobs that is not part of their state machine: Kie poll schedule
+and progress-edit throttling (migration 0003). Kept apart from :mod:`kiebot.store.jobs` so the
+state machine stays small."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kiebot.store.db import Conn
+from kiebot.store.jobs import _COLUMNS as JOB_COLUMNS
+from kiebot.store.jobs import Job, _job
+
+
+async def schedule_poll(conn: Conn, job_id: int, at: datetime) -> None:
+    await conn.execute("UPDATE jobs SET next_poll_at = $2 WHERE id = $1", job_id, at)
+
+
+async def due_polls(conn: Conn, now: datetime, *, limit: int = 100) -> list[Job]:
+    """Submitted jobs whose next poll is due (oldest first). Callers poll Kie, then
+    :func:`record_poll` with the next time, so a job is polled with growing gaps."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {JOB_COLUMNS} FROM jobs
+        WHERE state = 'submitted' AND kie_task_id IS NOT NULL AND next_poll_at IS NOT NULL AND next_poll_at <= $1
+        ORDER BY next_poll_at
+        LIMIT $2
+        """,
+        now,
+        limit,
+    )
+    return [_job(r) for r in rows]
+
+
+async def record_poll(conn: Conn, job_id: int, next_at: datetime | None) -> int:
+    """Count a poll and set the next one; returns the number of polls so far."""
+    value = await conn.fetchval(
+        "UPDATE jobs SET polls = polls + 1, next_poll_at = $2 WHERE id = $1 RETURNING polls", job_id, next_at
+    )
+    return int(value or 0)
+
+
+async def polls_of(conn: Conn, job_id: int) -> int:
+    return int(await conn.fetchval("SELECT polls FROM jobs WHERE id = $1", job_id) or 0)
+
+
+async def progress_due(conn: Conn, now: datetime, *, every_s: float, limit: int) -> list[Job]:
+    """Active jobs with a progress message not edited for ``every_s`` (least recently first)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {JOB_COLUMNS} FROM jobs
+        WHERE state IN ('queued', 'submitting', 'submitted')
+          AND progress_message_id IS NOT NULL
+          AND coalesce(progress_at, created_at) <= $1 - make_interval(secs => $2)
+        ORDER BY coalesce(progress_at, created_at)
+        LIMIT $3
+        """,
+        now,
+        float(every_s),
+        limit,
+    )
+    return [_job(r) for r in rows]
+
+
+async def mark_progress(conn: Conn, job_id: int, at: datetime) -> None:
+    await conn.execute("UPDATE jobs SET progress_at = $2 WHERE id = $1", job_id, at)
+
+
+async def stuck_jobs(conn: Conn, now: datetime, *, limit: int = 100) -> list[Job]:
+    """Unfinished jobs past their deadline (they are timed out and their holds released). A job
+    that already has its result gets ten more minutes: its delivery may be under way."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {JOB_COLUMNS} FROM jobs
+        WHERE (state IN ('queued', 'submitting', 'submitted') AND deadline_at <= $1)
+           OR (state = 'succeeded' AND deadline_at <= $1 - interval '10 minutes')
+        ORDER BY deadline_at
+        LIMIT $2
+        """,
+        now,
+        limit,
+    )
+    return [_job(r) for r in rows]
