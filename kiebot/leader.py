@@ -15,8 +15,8 @@ How :class:`Leadership` keeps that true:
   connection is then aborted so the server frees the lock for the others;
 * a follower retries ``pg_try_advisory_lock`` every ``retry_s`` (15 s). When the leader dies its
   session ends (process gone: at once; host gone: TCP keepalives, ~25 s; process frozen:
-  ``idle_session_timeout`` of three missed heartbeats, PostgreSQL ≥ 14), so another instance
-  takes over within ~60 s.
+  ``idle_session_timeout`` of two heartbeat intervals plus ``timeout_s``, 45 s, PostgreSQL ≥ 14),
+  so another instance takes over within 60 s (that, plus at most one ``retry_s``).
 
 Split-brain cannot be excluded by any lock service alone (a frozen leader wakes up still
 believing it leads until its next heartbeat fails), so leader-only jobs must stay idempotent in
@@ -194,7 +194,7 @@ class Leadership:
             lost = conn.lost_event()
             try:
                 with trio.fail_after(self._timeout_s):
-                    idle = 3 * max(self._heartbeat_s, self._retry_s) + self._timeout_s
+                    idle = 2 * max(self._heartbeat_s, self._retry_s) + self._timeout_s
                     await store.prepare_session(conn, idle_timeout_s=idle)
                 await self._campaign(conn, lost)
             except (DatabaseUnavailable, PostgresError, trio.TooSlowError):

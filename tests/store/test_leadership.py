@@ -193,3 +193,19 @@ def test_lock_keys_are_stable_and_distinct() -> None:
     assert store.lock_key("kiebot") == store.lock_key()
     assert store.lock_key("kiebot") != store.lock_key("test")
     assert -(2**63) <= store.lock_key("kiebot") < 2**63
+
+
+async def test_idle_session_timeout_frees_the_lock_of_a_frozen_leader(store_db: Database) -> None:
+    """A leader that stops heartbeating (a frozen process) loses the lock by the server's hand."""
+    key = store.lock_key("frozen")
+    with trio.fail_after(10):
+        async with store_db.dedicated() as frozen:
+            await store.prepare_session(frozen, idle_timeout_s=0.5)
+            assert await frozen.fetchval("SHOW idle_session_timeout") == "500ms"
+            assert await store.try_acquire(frozen, key)
+            lost = frozen.lost_event()
+            async with store_db.connection() as other:
+                assert await store.try_acquire(other, key) is False
+                assert await _timed(lost.wait, 5) < 2.0
+                assert await store.try_acquire(other, key) is True
+                await store.release(other, key)
