@@ -3,7 +3,7 @@
 https://core.telegram.org/bots/api#making-requests. The transport is an injected
 ``httpx.AsyncClient`` (tests pass one with ``MockTransport`` or point it at a fake server); request
 bodies are built by :mod:`kiebot.telegram.payload`, errors mapped by :mod:`kiebot.telegram.errors`,
-and every call first waits in the shared :class:`~kiebot.telegram.limiter.FloodLimiter`.
+and every call runs inside a slot of the shared :class:`~kiebot.telegram.limiter.FloodLimiter`.
 
 Retries (bounded by ``max_retries``):
 
@@ -172,9 +172,9 @@ class TelegramClient:
         decoder = _decoder(result_type)
         attempt = 0
         while True:
-            await self.limiter.acquire(method, chat_id, bulk=bulk)
-            started = trio.current_time()
-            outcome = await self._post(method, body, read_timeout)
+            async with self.limiter.slot(method, chat_id, bulk=bulk):
+                started = trio.current_time()
+                outcome = await self._post(method, body, read_timeout)
             if isinstance(outcome, NetworkError):
                 self._record(method, "network_error", started)
                 if attempt < self.max_retries and (safe_to_retry or not outcome.maybe_sent):
@@ -808,9 +808,9 @@ class TelegramClient:
         method = "downloadFile"
         attempt = 0
         while True:
-            await self.limiter.acquire(method, None)
-            started = trio.current_time()
-            outcome = await self._download_once(method, self._file_prefix + file_path, max_bytes)
+            async with self.limiter.slot(method, None):
+                started = trio.current_time()
+                outcome = await self._download_once(method, self._file_prefix + file_path, max_bytes)
             if isinstance(outcome, bytes):
                 self._record(method, "ok", started)
                 return outcome

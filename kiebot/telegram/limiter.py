@@ -4,11 +4,20 @@ The limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i
 reference/telegram.md §1.5):
 
 * one message per second in a chat, with short bursts tolerated — a GCRA bucket, ``per_chat_burst``
-  messages at once, then one per ``1 / per_chat_rate`` seconds;
+  messages in quick succession, then one per ``1 / per_chat_rate`` seconds;
 * 20 messages per minute in a group — an exact sliding window: never more than 20 in any 60 s, the
   case a leaky bucket gets wrong (python-telegram-bot #3772);
 * about 30 messages per second overall — an exact sliding window;
 * a lower ``bulk`` rate (25/s) for broadcasts, which also yield to interactive traffic.
+
+Telegram counts a message when the request *arrives*, which is some time after we let it go and
+before its answer comes back. Spacing requests by the time they were let go is therefore not
+enough: a request delayed on the way (a busy connection, a slow upload) arrives late, the next one
+arrives on time, and the pair is too close together (the project's fake server with Telegram-like
+flood rules showed exactly this). So a message is accounted at the moment its call *completes*:
+while in flight it occupies a slot of every window it belongs to, and the per-chat bucket and the
+windows measure from its completion. Messages to one chat go one at a time, first come first served,
+which also keeps them in order.
 
 A 429 pauses only what it must. A 429 on a call to a chat pauses that chat until ``retry_after``;
 429s for ``flood_chats`` different chats within ``flood_window`` seconds mean Telegram's global flood
@@ -17,9 +26,10 @@ restarts, an ``answerCallbackQuery``) pauses everything. Pauses are deadlines co
 nothing ever "releases" one, so a concurrent request finishing cannot end it early (python-telegram-bot
 #5338) and a later, shorter 429 cannot shorten a longer pause.
 
-Answers (answerCallbackQuery, answerPreCheckoutQuery — the latter has a 10 s deadline) and reads or
-settings (get*, setWebhook...) and ``sendChatAction`` skip the message buckets; they wait only for a
-pause that covers them. Time comes from ``trio.current_time()``, so tests run on virtual time.
+Answers (answerCallbackQuery, answerPreCheckoutQuery — the latter has a 10 s deadline), reads and
+settings (get*, setWebhook...), ``sendChatAction`` and ``deleteMessage`` skip the message buckets;
+they wait only for a pause that covers them. Time comes from ``trio.current_time()``, so tests run
+on virtual time.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -49,8 +60,6 @@ _MESSAGE_METHODS: Final = frozenset(
         "copymessages",
         "forwardmessage",
         "forwardmessages",
-        "deletemessage",
-        "deletemessages",
         "stopmessagelivelocation",
         "stoppoll",
     }
@@ -59,9 +68,9 @@ _NEVER_COUNTED: Final = frozenset({"sendchataction"})
 
 
 def is_message_method(method: str) -> bool:
-    """True for calls that put or change a message in a chat (send*, edit*, copy, forward, delete),
-    which Telegram's per-chat, per-group and global limits count. Method names are case-insensitive
-    in the Bot API."""
+    """True for calls that put or change a message in a chat (send*, edit*, copy, forward), which
+    Telegram's per-chat, per-group and global limits count. Method names are case-insensitive in
+    the Bot API."""
     name = method.lower()
     if name in _NEVER_COUNTED:
         return False
@@ -75,28 +84,45 @@ def is_group_chat(chat_id: ChatId) -> bool:
 
 
 class SlidingWindow:
-    """At most ``limit`` events in any half-open interval of ``window`` seconds (exact, unlike a
-    leaky bucket that lets a burst through after a quiet period)."""
+    """At most ``limit`` messages in any half-open interval of ``window`` seconds, counting each
+    message from its completion and counting messages in flight as present until they complete
+    (exact, unlike a leaky bucket that lets a burst through after a quiet period)."""
 
-    __slots__ = ("_events", "limit", "window")
+    __slots__ = ("_events", "in_flight", "limit", "window")
 
     def __init__(self, limit: int, window: float) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit
         self.window = window
-        self._events: deque[float] = deque(maxlen=limit)
+        self.in_flight = 0
+        self._events: deque[float] = deque()  # completion times, in order
+
+    def _prune(self, now: float) -> None:
+        while self._events and self._events[0] <= now - self.window:
+            self._events.popleft()
 
     def ready_at(self, now: float) -> float:
-        if len(self._events) < self.limit:
+        """When one more message may start (``inf`` while in-flight ones fill the window)."""
+        self._prune(now)
+        free = self.limit - self.in_flight - len(self._events)
+        if free > 0:
             return now
-        return max(now, self._events[0] + self.window)
+        if self.in_flight >= self.limit:
+            return math.inf
+        # The oldest completions that must expire so that one slot frees up.
+        return self._events[-free] + self.window
 
-    def record(self, now: float) -> None:
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self.in_flight -= 1
         self._events.append(now)
 
     def idle(self, now: float) -> bool:
-        return not self._events or self._events[-1] + self.window <= now
+        self._prune(now)
+        return self.in_flight == 0 and not self._events
 
 
 class Gcra:
@@ -146,12 +172,13 @@ class _ChatState:
 
 
 class FloodLimiter:
-    """Waits before each outgoing call just long enough to stay inside Telegram's flood limits.
+    """Holds each outgoing call just long enough to stay inside Telegram's flood limits.
 
-    ``await acquire(method, chat_id)`` before sending; ``retry_after(method, chat_id, seconds)`` when
-    Telegram answered 429. Waiters of one chat go first-in first-out; interactive messages go
-    first-in first-out through the global window; ``bulk=True`` callers (broadcasts) only take a
-    global slot when no interactive call is waiting for one.
+    Wrap each call: ``async with limiter.slot(method, chat_id): <send>``, and call
+    ``retry_after(method, chat_id, seconds)`` when Telegram answers 429. Messages of one chat go
+    one at a time, first-in first-out; interactive messages take global slots first-in first-out;
+    ``bulk=True`` callers (broadcasts) only take a global slot when no interactive message is
+    waiting for one.
     """
 
     def __init__(
@@ -182,23 +209,32 @@ class FloodLimiter:
         self._interactive_waiting = 0
         self._interactive_idle = trio.Event()
         self._interactive_idle.set()
+        self._completed = trio.Event()  # set (and replaced) whenever a message completes
         self._recent_429: deque[tuple[float, ChatId]] = deque()
         self._all_pause_until = -math.inf  # 429 on a call without a chat: everything waits
         self._messages_pause_until = -math.inf  # 429s across several chats: message calls wait
-        self._acquired = 0
+        self._admitted = 0
 
     # -- public API --------------------------------------------------------------------------
 
-    async def acquire(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> None:
-        """Return when ``method`` may be sent to ``chat_id`` now; the slot is taken on return."""
+    @asynccontextmanager
+    async def slot(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> AsyncIterator[None]:
+        """Wait until ``method`` may be sent to ``chat_id``, then hold the slot while the call runs
+        (the body of the ``async with``); the message is accounted when the body exits, however it
+        exits."""
         if not is_message_method(method):
             await self._wait_unpaused(chat_id)
+            yield
             return
-        self._acquired += 1
-        if self._acquired % self._sweep_every == 0:
+        self._admitted += 1
+        if self._admitted % self._sweep_every == 0:
             self._sweep(trio.current_time())
         if chat_id is None:
             await self._global_stage(None, bulk=bulk)
+            try:
+                yield
+            finally:
+                self._finish(None, bulk=bulk)
             return
         state = self._chat(chat_id)
         state.users += 1
@@ -207,9 +243,19 @@ class FloodLimiter:
                 while True:
                     await self._sleep_until(lambda now: max(state.ready_at(now), self._messages_pause()))
                     if await self._global_stage(state, bulk=bulk):
-                        return
+                        break
+                try:
+                    yield
+                finally:
+                    self._finish(state, bulk=bulk)
         finally:
             state.users -= 1
+
+    async def acquire(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> None:
+        """Wait for a slot and account the message at once (for a caller that does not track when
+        its call completes). :meth:`slot` is the accurate form."""
+        async with self.slot(method, chat_id, bulk=bulk):
+            pass
 
     def retry_after(self, method: str, chat_id: ChatId | None, seconds: float) -> None:
         """Record Telegram's 429 for ``method`` to ``chat_id``: pause that chat, or every message
@@ -243,8 +289,13 @@ class FloodLimiter:
 
     @property
     def tracked_chats(self) -> int:
-        """Chats with state in memory; idle ones are swept every ``sweep_every`` acquisitions."""
+        """Chats with state in memory; idle ones are swept every ``sweep_every`` admissions."""
         return len(self._chats)
+
+    @property
+    def in_flight(self) -> int:
+        """Message calls let go and not completed yet."""
+        return self._global.in_flight
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -263,17 +314,18 @@ class FloodLimiter:
         for key in [key for key, state in self._chats.items() if state.idle(now)]:
             del self._chats[key]
 
-    @staticmethod
-    async def _sleep_until(ready_at: Callable[[float], float]) -> None:
-        """Sleep until ``ready_at(now) <= now``; ``ready_at`` maps the current time to the earliest
-        allowed one and is re-evaluated after every wake-up, so a pause set or extended meanwhile is
-        honoured."""
+    async def _sleep_until(self, ready_at: Callable[[float], float]) -> None:
+        """Sleep until ``ready_at(now) <= now``. ``ready_at`` maps the current time to the earliest
+        allowed one (``inf``: until some message completes) and is re-evaluated after every wake-up,
+        so a pause set or extended meanwhile is honoured."""
         while True:
             now = trio.current_time()
             deadline = ready_at(now)
             if deadline <= now:
                 return
-            await trio.sleep_until(deadline)
+            completed = self._completed
+            with trio.move_on_at(deadline):
+                await completed.wait()
 
     async def _wait_unpaused(self, chat_id: ChatId | None) -> None:
         def ready_at(now: float) -> float:
@@ -298,9 +350,11 @@ class FloodLimiter:
                         return False
                     deadline = max(self._global.ready_at(now), self._messages_pause())
                     if deadline <= now:
-                        self._record(state, now, bulk=False)
+                        self._start(state, bulk=False)
                         return True
-                    await trio.sleep_until(deadline)
+                    completed = self._completed
+                    with trio.move_on_at(deadline):
+                        await completed.wait()
         finally:
             self._interactive_waiting -= 1
             if self._interactive_waiting == 0:
@@ -316,15 +370,27 @@ class FloodLimiter:
                     return False
                 deadline = max(self._global.ready_at(now), self._bulk.ready_at(now), self._messages_pause())
                 if deadline <= now:
-                    self._record(state, now, bulk=True)
+                    self._start(state, bulk=True)
                     return True
-                await trio.sleep_until(deadline)
+                completed = self._completed
+                with trio.move_on_at(deadline):
+                    await completed.wait()
 
-    def _record(self, state: _ChatState | None, now: float, *, bulk: bool) -> None:
-        self._global.record(now)
+    def _start(self, state: _ChatState | None, *, bulk: bool) -> None:
+        self._global.start()
         if bulk:
-            self._bulk.record(now)
+            self._bulk.start()
+        if state is not None and state.group is not None:
+            state.group.start()
+
+    def _finish(self, state: _ChatState | None, *, bulk: bool) -> None:
+        now = trio.current_time()
+        self._global.finish(now)
+        if bulk:
+            self._bulk.finish(now)
         if state is not None:
             state.bucket.record(now)
             if state.group is not None:
-                state.group.record(now)
+                state.group.finish(now)
+        self._completed.set()
+        self._completed = trio.Event()

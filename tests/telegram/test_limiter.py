@@ -173,8 +173,8 @@ async def test_pause_is_not_released_by_concurrent_requests_ptb_5338(autojump_cl
     resumed: list[float] = []
 
     async def in_flight(chat_id: int) -> None:
-        await limiter.acquire("sendMessage", chat_id)  # passed the limiter before the 429
-        await trio.sleep(0.3)  # ... and completes during the pause
+        async with limiter.slot("sendMessage", chat_id):  # let go before the 429 ...
+            await trio.sleep(0.3)  # ... and completes during the pause
 
     async def paused_sender() -> None:
         await trio.sleep(0.1)
@@ -190,12 +190,13 @@ async def test_pause_is_not_released_by_concurrent_requests_ptb_5338(autojump_cl
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(in_flight, PRIVATE_A)
-            nursery.start_soon(in_flight, PRIVATE_A)
-            await trio.lowlevel.checkpoint()
+            nursery.start_soon(in_flight, PRIVATE_B)
+            await trio.sleep(0.01)
+            assert limiter.in_flight == 2
             limiter.retry_after("sendMessage", PRIVATE_A, 2)
             nursery.start_soon(paused_sender)
             nursery.start_soon(other_traffic)
-    assert resumed == [2]
+    assert resumed == [pytest.approx(2.01)]  # the 429 arrived at 0.01 with retry_after 2
 
 
 async def test_shorter_retry_after_never_shortens_a_longer_pause(autojump_clock: MockClock) -> None:
@@ -259,7 +260,8 @@ async def test_answers_reads_and_chat_actions_bypass_the_buckets(autojump_clock:
         await send_times(limiter, PRIVATE_A, 3)  # global window full, chat A's burst used up
         assert trio.current_time() == 1
         start = trio.current_time()
-        for method in ("answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates", "getFile", "getMe", "setWebhook"):
+        for method in ("answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates", "getFile", "getMe", "setWebhook",
+                       "deleteMessage"):
             for _ in range(50):
                 await limiter.acquire(method, None)
         for _ in range(50):
@@ -348,10 +350,11 @@ async def test_cancelled_waiter_leaves_no_trace(autojump_clock: MockClock) -> No
 
 def test_method_classes() -> None:
     for method in ("sendMessage", "sendPhoto", "sendMediaGroup", "sendInvoice", "editMessageText",
-                   "editMessageReplyMarkup", "deleteMessage", "copyMessage", "SENDMESSAGE"):
+                   "editMessageReplyMarkup", "copyMessage", "SENDMESSAGE"):
         assert is_message_method(method), method
     for method in ("sendChatAction", "answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates", "getFile",
-                   "setWebhook", "deleteWebhook", "setMyCommands", "refundStarPayment", "createInvoiceLink"):
+                   "setWebhook", "deleteWebhook", "setMyCommands", "refundStarPayment", "createInvoiceLink",
+                   "deleteMessage"):
         assert not is_message_method(method), method
     assert is_group_chat(-100123)
     assert is_group_chat("@channel")
@@ -361,9 +364,13 @@ def test_method_classes() -> None:
 def test_building_blocks() -> None:
     window = SlidingWindow(2, 1.0)
     assert window.ready_at(0) == 0
-    window.record(0)
-    window.record(0.5)
-    assert window.ready_at(0.6) == 1.0
+    window.start()
+    window.start()
+    assert window.ready_at(0.1) == math.inf  # both slots in flight: wait for a completion
+    window.finish(0.2)
+    assert window.ready_at(0.3) == 1.2
+    window.finish(0.5)
+    assert window.ready_at(0.6) == 1.2
     assert not window.idle(1.4)
     assert window.idle(1.5)
     bucket = Gcra(rate=2.0, burst=2)
@@ -375,3 +382,67 @@ def test_building_blocks() -> None:
         SlidingWindow(0, 1)
     with pytest.raises(ValueError):
         Gcra(0, 1)
+
+
+async def test_messages_are_accounted_when_their_call_completes(autojump_clock: MockClock) -> None:
+    """Telegram counts a message when it arrives, somewhere between our sending it and its answer.
+    Measuring from the completion keeps the arrivals spaced even when a call is slow."""
+    limiter = FloodLimiter(per_chat_burst=1)
+    started: list[float] = []
+    with trio.fail_after(60):
+        for duration in (0.5, 0.1, 0.1):
+            async with limiter.slot("sendPhoto", PRIVATE_A):
+                started.append(trio.current_time())
+                await trio.sleep(duration)  # an upload in flight
+    assert started == [0, 1.5, 2.6]
+
+
+async def test_one_chat_sends_one_message_at_a_time_in_order(autojump_clock: MockClock) -> None:
+    limiter = FloodLimiter()
+    log: list[tuple[str, str, float]] = []
+
+    async def send(name: str, delay: float) -> None:
+        await trio.sleep(delay)
+        async with limiter.slot("sendMessage", PRIVATE_A):
+            log.append((name, "start", trio.current_time()))
+            await trio.sleep(0.3)
+            log.append((name, "end", trio.current_time()))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for i, name in enumerate("abc"):
+                nursery.start_soon(send, name, i * 0.01)
+    assert [(name, edge) for name, edge, _ in log] == [
+        ("a", "start"), ("a", "end"), ("b", "start"), ("b", "end"), ("c", "start"), ("c", "end"),
+    ]
+    assert [t for _, edge, t in log if edge == "start"] == [0, 0.3, 0.6]
+
+
+async def test_calls_in_flight_fill_the_global_window(autojump_clock: MockClock) -> None:
+    limiter = FloodLimiter()
+    started: list[float] = []
+
+    async def send(chat_id: int) -> None:
+        async with limiter.slot("sendMessage", chat_id):
+            started.append(trio.current_time())
+            await trio.sleep(0.5)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for chat_id in range(1, 32):
+                nursery.start_soon(send, chat_id)
+    assert Counter(started) == {0: 30, 1.5: 1}  # the 31st waits for a completion (0.5) + 1 s
+
+
+async def test_a_failed_or_cancelled_call_still_counts(autojump_clock: MockClock) -> None:
+    limiter = FloodLimiter(per_chat_burst=1)
+    with trio.fail_after(60):
+        with pytest.raises(RuntimeError):
+            async with limiter.slot("sendMessage", PRIVATE_A):
+                raise RuntimeError("the request may have reached Telegram")
+        with trio.move_on_after(1.2):
+            async with limiter.slot("sendMessage", PRIVATE_A):  # let go at 1, cancelled in flight at 1.2
+                await trio.sleep_forever()
+        await limiter.acquire("sendMessage", PRIVATE_A)
+    # 1st at 0 (fails at once), 2nd at 1 (cancelled at 1.2 and accounted then), 3rd 1 s later.
+    assert trio.current_time() == pytest.approx(2.2)
