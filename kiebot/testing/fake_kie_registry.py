@@ -14,7 +14,7 @@ from typing import Any
 
 from kiebot.catalog import InputIssue, ModelSpec, load_registry
 from kiebot.catalog.validation import validate_wire_input
-from kiebot.pricing import PricingError, billing_quantity, find_sku
+from kiebot.pricing import PricingError, wire_credits
 from kiebot.testing.fake_kie_rules import SUNO_MODELS, VEO_MODELS, Profile
 
 
@@ -50,21 +50,14 @@ def registry_validator(model: str, payload: Mapping[str, Any]) -> list[str]:
 
 
 def registry_pricer(family: str, model: str, payload: Mapping[str, Any]) -> float | None:
-    """Credits Kie would charge for this request (its SKU; metered text by its length)."""
+    """Credits Kie would bill for this request: :func:`kiebot.pricing.wire_credits` of its spec."""
     spec = _spec(family, model)
     if spec is None:
         return None
-    params = {p.wire: payload[p.wire] for p in spec.params if p.wire in payload}
     try:
-        sku, _ = find_sku(spec, params)
+        return float(wire_credits(spec, payload))
     except PricingError:
         return None
-    units = 1
-    if spec.pricing.metered:
-        prompt = payload.get(spec.prompt.wire) if spec.prompt else None
-        measured = billing_quantity(spec, prompt=prompt if isinstance(prompt, str) else None)
-        units = measured or spec.pricing.quantity_min
-    return float(sku.credits * units)
 
 
 def registry_profile(family: str, model: str) -> Profile | None:
