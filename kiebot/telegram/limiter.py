@@ -323,9 +323,16 @@ class FloodLimiter:
             deadline = ready_at(now)
             if deadline <= now:
                 return
-            completed = self._completed
-            with trio.move_on_at(deadline):
-                await completed.wait()
+            await self._wait(deadline)
+
+    async def _wait(self, deadline: float) -> None:
+        """Sleep until ``deadline``, or — when it is ``inf`` (in-flight messages fill a window) —
+        until the next completion. A completion never moves a finite deadline earlier (it only turns
+        an in-flight slot into a timed one), so finite waits need no wake-up: no thundering herd."""
+        if deadline == math.inf:
+            await self._completed.wait()
+        else:
+            await trio.sleep_until(deadline)
 
     async def _wait_unpaused(self, chat_id: ChatId | None) -> None:
         def ready_at(now: float) -> float:
@@ -352,9 +359,7 @@ class FloodLimiter:
                     if deadline <= now:
                         self._start(state, bulk=False)
                         return True
-                    completed = self._completed
-                    with trio.move_on_at(deadline):
-                        await completed.wait()
+                    await self._wait(deadline)
         finally:
             self._interactive_waiting -= 1
             if self._interactive_waiting == 0:
@@ -372,9 +377,7 @@ class FloodLimiter:
                 if deadline <= now:
                     self._start(state, bulk=True)
                     return True
-                completed = self._completed
-                with trio.move_on_at(deadline):
-                    await completed.wait()
+                await self._wait(deadline)
 
     def _start(self, state: _ChatState | None, *, bulk: bool) -> None:
         self._global.start()

@@ -45,9 +45,7 @@ def form_value(value: object) -> str:
 
 def multipart_fields(params: Mapping[str, object]) -> dict[str, str]:
     """Every non-file parameter as a string field of a multipart body."""
-    for name, value in params.items():
-        if isinstance(value, InputFile):
-            raise TypeError(f"parameter {name!r} is a file; pass it in files=")
+    _refuse_inline_files(params)
     return {name: form_value(value) for name, value in params.items()}
 
 
@@ -92,8 +90,21 @@ class RequestBody:
         return self.files is not None
 
 
+def _refuse_inline_files(params: Mapping[str, object]) -> None:
+    """An InputFile left inside the parameters would be JSON-encoded (base64 bytes) instead of
+    uploaded; refuse it loudly."""
+    for name, value in params.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, InputFile) or any(
+                isinstance(getattr(item, field, None), InputFile) for field in _MEDIA_FILE_FIELDS
+            ):
+                raise TypeError(f"parameter {name!r} holds a file; pass it in files= (see attach_media)")
+
+
 def build_body(params: Mapping[str, object], files: Mapping[str, InputFile] | None) -> RequestBody:
     """JSON unless there is a file to upload; multipart only then."""
+    _refuse_inline_files(params)
     if files:
         return RequestBody(form=multipart_fields(params), files=multipart_files(files))
     return RequestBody(json=json_body(params))

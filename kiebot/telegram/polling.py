@@ -23,6 +23,9 @@ from kiebot.telegram.client import TelegramClient
 from kiebot.telegram.errors import NetworkError, RetryAfter, ServerError
 from kiebot.telegram.limits import MAX_POLL_TIMEOUT, MAX_UPDATES_LIMIT
 from kiebot.telegram.types import Update
+from kiebot.telegram.webhook import set_webhook, validate_secret_token
+
+__all__ = ["Poller", "set_webhook", "validate_secret_token"]  # the webhook helpers live in webhook.py
 
 log = logging.getLogger("kiebot.telegram.polling")
 

@@ -51,8 +51,15 @@ def test_multipart_fields_are_strings_and_complex_ones_are_json_text() -> None:
 
 
 def test_a_file_in_params_is_refused() -> None:
+    upload = InputFile("a.png", b"x")
     with pytest.raises(TypeError, match="files="):
-        multipart_fields({"photo": InputFile("a.png", b"x")})
+        multipart_fields({"photo": upload})
+    with pytest.raises(TypeError, match="files="):
+        build_body({"photo": upload}, None)
+    with pytest.raises(TypeError, match="attach_media"):
+        build_body({"media": [InputMediaPhoto(media="id"), InputMediaPhoto(media=upload)]}, None)
+    with pytest.raises(TypeError, match="attach_media"):
+        build_body({"media": [InputMediaVideo(media="id", thumbnail=upload)]}, {"x": upload})
 
 
 def test_upload_switches_to_multipart() -> None:
