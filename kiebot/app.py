@@ -1,6 +1,499 @@
-"""The supervisor (filled in by the running-service work)."""
+"""The supervisor: one trio nursery that runs the whole service, and ``python -m kiebot run``.
+
+Start-up order (each with ``nursery.start``, so the next starts only when the previous is ready):
+database (embedded server when ``DATABASE_URL`` is unset) and migrations → web server → leadership
+→ dispatch workers → generation workers → leader duties (polling or webhook registration, the
+scheduler, the reconciler), which run only while this instance leads.
+
+Shutdown (SIGTERM/SIGINT, DESIGN "Concurrency"): the webhook answers 503 (Telegram retries), the
+dispatcher and the generation stages stop claiming, work in flight gets ``SHUTDOWN_GRACE_S``
+(a deadline, not a cancel), then everything is cancelled; ledger writes are shielded in the store
+and the dispatcher. Exit code 0. A second signal cancels at once. Jobs left mid-way keep their
+row state and resume on the next start.
+
+This is the only module that wires concrete things together; everything else receives what it
+needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+import trio_asyncio
+
+from kiebot import inbox as intake
+from kiebot.availability import Availability
+from kiebot.bot import handlers as bot_handlers
+from kiebot.bot.callbacks import ModelCodes
+from kiebot.bot.context import BotDeps
+from kiebot.bot.guards import RateGuard
+from kiebot.bot.router import handle_update
+from kiebot.catalog import Registry, load_registry
+from kiebot.config import Settings, check_runnable, load_settings
+from kiebot.fx import FxCache, FxRate, fallback_rate
+from kiebot.generation.callbacks import handle_kie_callback
+from kiebot.generation.deps import GenDeps
+from kiebot.generation.notify import Notifier
+from kiebot.generation.reconcile import run_reconciler
+from kiebot.generation.workers import GenerationWorkers
+from kiebot.i18n import LANGS, t
+from kiebot.kie.client import KieClient
+from kiebot.leader import Leadership, run_while_leader
+from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
+from kiebot.metrics import Metrics
+from kiebot.pricing import free_tier
+from kiebot.scheduler import Periodic, run_schedule
+from kiebot.store import conversations, events, inbox, kv, money, payments
+from kiebot.store import stats as store_stats
+from kiebot.store.connect import open_store
+from kiebot.store.db import Database, DatabaseUnavailable
+from kiebot.store.migrations import schema_version
+from kiebot.supervisor import supervise
+from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.errors import TelegramError
+from kiebot.telegram.polling import Poller
+from kiebot.telegram.types import BotCommand
+from kiebot.telegram.webhook import set_webhook
+from kiebot.web import Readiness, WebDeps, create_web_app, serve_web
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "menu", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
+
+
+@dataclass
+class AppHandle:
+    """What a started app reports (tests and the sandbox use it)."""
+
+    url: str
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    readiness: Readiness
+    leadership: Leadership
+    bot: BotDeps
+    gen: GenDeps
+    shutdown: trio.Event
+    cancel_scope: trio.CancelScope
+    started_at: float = field(default_factory=time.time)
+    accepting: bool = True
+    fake_kie: Any = None
+
+    def request_shutdown(self) -> None:
+        self.shutdown.set()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _http(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+
+
+async def _with_retries(what: str, fn: Callable[[], Awaitable[object]], *, first_s: float = 1.0, max_s: float = 60.0) -> None:
+    """Call ``fn`` until it succeeds, with capped exponential back-off."""
+    delay = first_s
+    while True:
+        try:
+            await fn()
+            return
+        except (TelegramError, ValueError) as exc:
+            log.warning("%s failed; retrying", what, extra={"error": type(exc).__name__, "retry_s": delay})
+        await trio.sleep(delay)
+        delay = min(max_s, delay * 2)
+
+
+async def _set_commands(tg: TelegramClient) -> None:
+    for lang in LANGS:
+        commands = [BotCommand(command=c, description=t(lang, f"commands.{c}")) for c in COMMANDS]
+        await tg.set_my_commands(commands, language_code=lang)
+    await tg.set_my_commands([BotCommand(command=c, description=t("ru", f"commands.{c}")) for c in COMMANDS])
+
+
+async def run_app(
+    settings: Settings,
+    *,
+    install_signals: bool = False,
+    kie_stub_speed: float = 0.05,
+    leadership_timing: tuple[float, float, float] = (20.0, 15.0, 5.0),
+    reconcile_every_s: float = 2.0,
+    task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run kiebot until shutdown is requested (signal or :meth:`AppHandle.request_shutdown`)."""
+    quiet_third_party_loggers()
+    redact.register(settings.secrets())
+    async with trio_asyncio.open_loop(), open_store(settings) as db:
+        await _serve(db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, task_status)
+
+
+async def _serve(
+    db: Database,
+    settings: Settings,
+    install_signals: bool,
+    kie_stub_speed: float,
+    leadership_timing: tuple[float, float, float],
+    reconcile_every_s: float,
+    task_status: trio.TaskStatus[AppHandle],
+) -> None:
+    metrics = Metrics()
+    readiness = Readiness(mode="passive")
+    async with db.connection() as conn:
+        applied = await schema_version(conn)
+    readiness.migrated = True
+    readiness.schema_version = applied.version if applied is not None else 0
+    registry: Registry = load_registry()
+    fallback = fallback_rate(settings.fx_rub_per_usd)
+    offline = settings.test_mode
+    fx_http = None if offline else _http(httpx.Timeout(10.0))
+    fx = FxCache(fallback=fallback, client=fx_http)
+    await _seed_fx(db, fx)
+    tiers = free_tier(registry, fallback, settings.pricing_markup, settings.free_tier_model_ids)
+    tg_http = _http(httpx.Timeout(connect=10.0, read=70.0, write=60.0, pool=10.0))
+    tg = TelegramClient(
+        tg_http,
+        settings.telegram_bot_token,
+        base_url=settings.telegram_api_url,
+        on_call=metrics.telegram_hook,
+        on_retry_after=lambda method, seconds: metrics.telegram_retry_after.inc(seconds),
+    )
+    shutdown = trio.Event()
+    async with trio.open_nursery() as root:
+        fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub_speed)
+        availability = Availability(db, registry)
+        gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=settings.instance_name)
+        notifier = Notifier(settings, db, tg, registry)
+        bot = BotDeps(
+            settings=settings,
+            db=db,
+            tg=tg,
+            registry=registry,
+            codes=ModelCodes(m.id for m in registry.models),
+            fx=fx,
+            free_tier=tiers,
+            metrics=metrics,
+            availability=availability,
+            guard=RateGuard(),
+            wake_generation=gen.submit_wakeup.signal,
+            spawn=lambda fn: root.start_soon(fn),
+        )
+        bot.extras["gen"] = gen
+        bot.extras["notifier"] = notifier
+        bot_handlers.load()
+        leadership = Leadership(
+            db,
+            instance=settings.instance_name,
+            heartbeat_s=leadership_timing[0],
+            retry_s=leadership_timing[1],
+            timeout_s=leadership_timing[2],
+        )
+        handle = AppHandle(
+            url="",
+            settings=settings,
+            db=db,
+            metrics=metrics,
+            readiness=readiness,
+            leadership=leadership,
+            bot=bot,
+            gen=gen,
+            shutdown=shutdown,
+            cancel_scope=root.cancel_scope,
+            fake_kie=fake_kie,
+        )
+        metrics.fx_rate.set(float(fx.current().rub_per_usd))
+        metrics.add_refresher(partial(_refresh_gauges, db, metrics, leadership))
+
+        async def summary() -> dict[str, Any]:
+            return await _summary(handle, fx)
+
+        web = create_web_app(
+            WebDeps(
+                settings=settings,
+                db=db,
+                metrics=metrics,
+                readiness=readiness,
+                instance=settings.instance_name,
+                on_kie_callback=partial(handle_kie_callback, gen, notifier),
+                summary=summary,
+                accepting=lambda: handle.accepting,
+            )
+        )
+        stop_web = trio.Event()
+        handle.url = await root.start(
+            partial(serve_web, web, settings.host, settings.port, shutdown_trigger=stop_web.wait, graceful_timeout=3.0)
+        )
+        if fake_kie is not None and not settings.kie_callback_base:
+            gen.callback_base_override = handle.url.replace("://0.0.0.0:", "://127.0.0.1:")
+        await root.start(leadership.run)
+        readiness.mode = leadership.mode
+        root.start_soon(_track_mode, leadership, readiness, metrics)
+        root.start_soon(_fetch_me, tg, bot)
+
+        dispatcher = intake.Dispatcher(
+            db,
+            partial(handle_update, bot),
+            metrics,
+            worker=settings.instance_name,
+            concurrency=settings.dispatch_concurrency,
+        )
+        workers = GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency)
+        work_done = trio.Event()
+
+        async def work(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(partial(supervise, "dispatch", dispatcher.run, on_restart=metrics.restart_counter))
+                    await nursery.start(partial(supervise, "generation", workers.run, on_restart=metrics.restart_counter))
+                    task_status.started()
+            finally:
+                work_done.set()
+
+        await root.start(work)
+        duties = partial(_leader_duties, handle, tg, fx, kie, notifier, reconcile_every_s)
+        root.start_soon(partial(supervise, "leader", partial(_as_service, partial(run_while_leader, leadership, duties)), on_restart=metrics.restart_counter))
+        if install_signals:
+            root.start_soon(_watch_signals, handle)
+        log.info(
+            "ready",
+            extra={
+                "url": handle.url,
+                "mode": settings.bot_mode,
+                "models": len(registry.models),
+                "free_tier": ",".join(tiers),
+                "schema_version": readiness.schema_version,
+                "leader": leadership.is_leader,
+                "kie": "stub" if fake_kie is not None else ("dry-run" if kie is None else "kie.ai"),
+            },
+        )
+        task_status.started(handle)
+
+        await shutdown.wait()
+        log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+        handle.accepting = False
+        dispatcher.stop()
+        workers.stop()
+        root.cancel_scope.deadline = trio.current_time() + settings.shutdown_grace_s + 2.0
+        with trio.move_on_after(settings.shutdown_grace_s):
+            await work_done.wait()
+        stop_web.set()
+        root.cancel_scope.cancel()
+    await tg_http.aclose()
+    if fx_http is not None:
+        await fx_http.aclose()
+    log.info("stopped")
+
+
+async def _as_service(fn: Callable[[], Awaitable[object]], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    task_status.started()
+    await fn()
+
+
+async def _start_kie(nursery: trio.Nursery, settings: Settings, metrics: Metrics, speed: float) -> tuple[Any, KieClient | None]:
+    """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the in-process fake, or none
+    at all under ``DRY_RUN`` (nothing may call Kie then)."""
+    if settings.dry_run and not (settings.kie_stub or settings.test_mode):
+        return None, None
+    http = _http(httpx.Timeout(30.0))
+    if settings.kie_stub or settings.test_mode:
+        from kiebot.testing.fake_kie import FakeKie
+
+        key = settings.kie_api_key or "kie-stub-key"
+        fake = FakeKie(api_key=key, speed=speed, hmac_key=settings.kie_webhook_hmac_key or None, rate_limit=None)
+        base = await nursery.start(fake.serve)
+        return fake, KieClient(http, api_key=key, api_url=base, upload_url=base, observer=metrics.kie_hook)
+    return None, KieClient(
+        http, api_key=settings.kie_api_key, api_url=settings.kie_api_url, upload_url=settings.kie_upload_url, observer=metrics.kie_hook
+    )
+
+
+async def _seed_fx(db: Database, fx: FxCache) -> None:
+    async with db.connection() as conn:
+        stored = await kv.get(conn, "fx")
+    if stored is not None and isinstance(stored.value, dict):
+        try:
+            rate = FxRate(
+                rub_per_usd=Decimal(str(stored.value["rub_per_usd"])),
+                date=datetime.fromisoformat(stored.value["date"]).date() if stored.value.get("date") else None,
+                source=stored.value.get("source", "fallback"),
+            )
+        except (KeyError, ValueError, TypeError):
+            return
+        fx.seed(rate)
+
+
+async def _fetch_me(tg: TelegramClient, bot: BotDeps) -> None:
+    async def once() -> None:
+        me = await tg.get_me()
+        bot.bot_username = me.username or bot.bot_username
+
+    await _with_retries("getMe", once)
+
+
+async def _track_mode(leadership: Leadership, readiness: Readiness, metrics: Metrics) -> None:
+    while True:
+        readiness.mode = leadership.mode
+        metrics.is_leader.set(1 if leadership.is_leader else 0)
+        if leadership.is_leader:
+            await leadership.wait_until_follower()
+        else:
+            await leadership.wait_until_leader()
+
+
+async def _leader_duties(
+    handle: AppHandle, tg: TelegramClient, fx: FxCache, kie: KieClient | None, notifier: Notifier, reconcile_every_s: float
+) -> None:
+    """Everything only the leader does; cancelled the moment leadership is lost."""
+    settings = handle.settings
+    async with trio.open_nursery() as nursery:
+        if settings.bot_mode == "webhook":
+            nursery.start_soon(_register_webhook, handle, tg)
+        else:
+            handle.readiness.webhook = "not used"
+            nursery.start_soon(_poll, handle, tg)
+        nursery.start_soon(_with_retries, "setMyCommands", partial(_set_commands, tg))
+        await nursery.start(partial(run_reconciler, handle.gen, notifier, every_s=reconcile_every_s))
+        await nursery.start(run_schedule, _schedule(handle, fx, kie, notifier))
+
+
+async def _register_webhook(handle: AppHandle, tg: TelegramClient) -> None:
+    settings = handle.settings
+    handle.readiness.webhook = "pending"
+
+    async def once() -> None:
+        try:
+            await set_webhook(tg, settings.webhook_url, settings.webhook_secret, intake.ALLOWED_UPDATES)
+        except TelegramError as exc:
+            handle.readiness.webhook = f"error: {type(exc).__name__}"
+            raise
+        handle.readiness.webhook = "registered"
+        log.info("webhook registered", extra={"path": settings.telegram_webhook_path})
+
+    await _with_retries("setWebhook", once, first_s=2.0, max_s=300.0)
+
+
+async def _poll(handle: AppHandle, tg: TelegramClient) -> None:
+    await _with_retries("deleteWebhook", lambda: tg.delete_webhook())
+    poller = Poller(tg, allowed_updates=intake.ALLOWED_UPDATES)
+    await intake.poll_updates(poller, handle.db, handle.metrics)
+
+
+def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: Notifier) -> list[Periodic]:
+    db = handle.db
+    settings = handle.settings
+    metrics = handle.metrics
+
+    async def refresh_fx() -> None:
+        rate = await fx.refresh()
+        metrics.fx_rate.set(float(rate.rub_per_usd))
+        async with db.connection() as conn:
+            await kv.put(
+                conn,
+                "fx",
+                {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
+            )
+
+    async def cleanup() -> None:
+        async with db.connection() as conn:
+            removed_updates = await inbox.cleanup(conn)
+            removed_events = await events.cleanup(conn)
+            removed_states = await conversations.cleanup(conn)
+        log.info("cleanup", extra={"updates": removed_updates, "events": removed_events, "states": removed_states})
+
+    async def expire_orders() -> None:
+        async with db.connection() as conn:
+            await payments.expire_orders(conn, utcnow())
+
+    async def watch_kie_balance() -> None:
+        if kie is None:
+            return
+        credits = await kie.remaining_credits()
+        metrics.kie_credits.set(credits)
+        async with db.connection() as conn:
+            await kv.put(conn, "kie_credits", {"credits": credits})
+        if credits < settings.kie_low_credits:
+            await notifier.admins("generation.admin.low_credits", topic="kie:low", credits=credits, threshold=settings.kie_low_credits)
+
+    jobs = [
+        Periodic("fx", 12 * 3600, refresh_fx),
+        Periodic("cleanup", 6 * 3600, cleanup, first_after_s=60),
+        Periodic("orders", 300, expire_orders, first_after_s=30),
+        Periodic("kie-balance", 600, watch_kie_balance, first_after_s=5),
+    ]
+    jobs.extend(handle.bot.extras.get("periodic", []))
+    return jobs
+
+
+async def _refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership) -> None:
+    metrics.is_leader.set(1 if leadership.is_leader else 0)
+    async with db.connection() as conn:
+        stats = await inbox.stats(conn)
+        depth = await store_stats.queue_depth(conn)
+        held = await money.total_held(conn)
+    metrics.inbox_pending.set(stats.pending)
+    metrics.inbox_lag.set(stats.oldest_pending_age_s)
+    for state, count in depth.items():
+        metrics.jobs.labels(state=state).set(count)
+    metrics.held_kopecks.set(held)
+
+
+async def _summary(handle: AppHandle, fx: FxCache) -> dict[str, Any]:
+    try:
+        async with handle.db.connection() as conn:
+            stats = await inbox.stats(conn)
+            depth = await store_stats.queue_depth(conn)
+        db_state = "ok"
+    except DatabaseUnavailable:
+        stats, depth, db_state = None, {}, "unreachable"
+    rate = fx.current()
+    return {
+        "status": "ok",
+        "instance": handle.settings.instance_name,
+        "mode": handle.leadership.mode,
+        "bot_mode": handle.settings.bot_mode,
+        "uptime_s": round(time.time() - handle.started_at, 1),
+        "db": db_state,
+        "inbox_pending": stats.pending if stats else None,
+        "inbox_lag_s": round(stats.oldest_pending_age_s, 3) if stats else None,
+        "jobs": depth,
+        "fx": {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
+        "webhook": handle.readiness.webhook,
+    }
+
+
+async def _watch_signals(handle: AppHandle) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            if not handle.shutdown.is_set():
+                log.info("signal received; shutting down gracefully", extra={"signal": signal.Signals(signum).name})
+                handle.shutdown.set()
+            else:
+                log.warning("second signal; exiting now")
+                handle.cancel_scope.cancel()
+                return
 
 
 def main() -> int:
-    print("kiebot run: not available yet in this build")
-    return 1
+    """``python -m kiebot run``."""
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format, settings.secrets())
+    check_runnable(settings)
+    try:
+        trio.run(partial(run_app, settings, install_signals=True))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -123,6 +123,11 @@ def setup_logging(level: str = "INFO", fmt: str = "json", secrets: Iterable[str]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # Third-party chatter that would log full URLs (httpx logs request lines with the token path).
+    quiet_third_party_loggers()
+
+
+def quiet_third_party_loggers() -> None:
+    """Silence library chatter that would log full URLs: httpx logs every request line at INFO,
+    and a Telegram request line contains the bot token (``/bot<token>/sendMessage``)."""
     for noisy in ("httpx", "httpcore", "hypercorn.access", "asyncio", "trio-asyncio", "quart.serving"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -52,10 +52,12 @@ class GenDeps:
     now: Callable[[], datetime] = utcnow
     submit_wakeup: Wakeup = field(default_factory=Wakeup)
     deliver_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Set by the app when Kie is local (the stub, or a test's fake): its own bound URL.
+    callback_base_override: str | None = None
 
     @property
     def callback_base(self) -> str:
-        return self.settings.kie_callback_base
+        return self.settings.kie_callback_base or (self.callback_base_override or "")
 
     def callback_url(self, token: str) -> str | None:
         base = self.callback_base

@@ -1,0 +1,15 @@
+"""Importing this module registers every screen's routes on ``kiebot.bot.router.routes``."""
+
+from __future__ import annotations
+
+import importlib
+
+SCREENS = (
+    "kiebot.bot.screens.start",
+)
+
+
+def load() -> None:
+    """Import every screen module once (idempotent)."""
+    for name in SCREENS:
+        importlib.import_module(name)

@@ -1,0 +1,122 @@
+"""A whole world on 127.0.0.1 for tests, benchmarks and the sandbox: the fake Telegram Bot API,
+the fake Kie server, and the real app (``kiebot.app.run_app``) pointed at both.
+
+Usage::
+
+    async with open_world(database_url) as world:
+        world.tg.add_user(USER, "Ann")
+        world.tg.send_text(USER, "/start")
+        await world.tg.wait_for_message(USER, contains="Главное меню")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import trio
+
+from kiebot.app import AppHandle, run_app
+from kiebot.config import Settings, load_settings
+from kiebot.testing.fake_kie import FakeKie
+from kiebot.testing.fake_telegram import FakeTelegram
+
+TOKEN = "123456789:AAHfakeTokenForKiebotTests_abcdefghij"
+KIE_KEY = "kie-test-key-0123456789"
+ADMIN_ID = 900_000_001
+
+
+class World:
+    """The fakes plus the running app; :meth:`restart_app` swaps the app, keeping the fakes."""
+
+    def __init__(self, tg: FakeTelegram, kie: FakeKie, nursery: trio.Nursery, env: Mapping[str, str]) -> None:
+        self.tg = tg
+        self.kie = kie
+        self.nursery = nursery
+        self.env = dict(env)
+        self.settings = load_settings(self.env)
+        self._stopped = trio.Event()
+        self._app: AppHandle | None = None
+
+    @property
+    def app(self) -> AppHandle:
+        assert self._app is not None, "the app is not running"
+        return self._app
+
+    async def start_app(self, **overrides: str) -> AppHandle:
+        env = dict(self.env)
+        env.update(overrides)
+        settings = load_settings(env)
+        self.settings = settings
+        self._stopped = stopped = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await run_app(settings, leadership_timing=(1.0, 0.5, 2.0), reconcile_every_s=0.2, task_status=task_status)
+            finally:
+                stopped.set()
+
+        self._app = await self.nursery.start(run)
+        if not settings.kie_callback_base:
+            self._app.gen.callback_base_override = self._app.url.replace("://0.0.0.0:", "://127.0.0.1:")
+        return self._app
+
+    async def stop_app(self) -> None:
+        if self._app is not None:
+            self._app.request_shutdown()
+            with trio.fail_after(30):
+                await self._stopped.wait()
+            self._app = None
+
+    async def restart_app(self, **overrides: str) -> AppHandle:
+        """Stop the app gracefully and start a new one on the same database and fakes."""
+        await self.stop_app()
+        return await self.start_app(**overrides)
+
+
+def base_env(database_url: str, tg_url: str, kie_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": tg_url,
+        "KIE_API_KEY": KIE_KEY,
+        "KIE_API_URL": kie_url,
+        "KIE_UPLOAD_URL": kie_url,
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "BOT_MODE": "polling",
+        "ADMIN_IDS": str(ADMIN_ID),
+        "TEST_MODE": "0",
+        "INSTANCE_NAME": "test-1",
+        "LOG_FORMAT": "text",
+        "SHUTDOWN_GRACE_S": "5",
+        "FX_RUB_PER_USD": "78",
+    }
+    env.update(extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def open_world(
+    database_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    kie_speed: float = 0.01,
+    kie_options: Mapping[str, Any] | None = None,
+    tg_options: Mapping[str, Any] | None = None,
+) -> AsyncIterator[World]:
+    """Start the fakes and the app; stop everything on exit."""
+    tg = FakeTelegram(token=TOKEN, **dict(tg_options or {}))
+    kie = FakeKie(api_key=KIE_KEY, speed=kie_speed, **dict(kie_options or {}))
+    async with trio.open_nursery() as nursery:
+        tg_url = await nursery.start(tg.serve)
+        kie_url = await nursery.start(kie.serve)
+        world = World(tg, kie, nursery, base_env(database_url, tg_url, kie_url, **dict(env or {})))
+        await world.start_app()
+        try:
+            yield world
+        finally:
+            with trio.move_on_after(30):
+                await world.stop_app()
+            nursery.cancel_scope.cancel()
