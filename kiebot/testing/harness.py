@@ -18,7 +18,7 @@ from typing import Any
 import trio
 
 from kiebot.app import AppHandle, run_app
-from kiebot.config import Settings, load_settings
+from kiebot.config import load_settings
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_telegram import FakeTelegram
 
