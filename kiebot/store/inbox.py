@@ -442,7 +442,10 @@ class Wakeups:
         return self._generation
 
     async def wait(self, timeout_s: float) -> bool:
-        """Wait for a notification arriving after this call: True if one came, False on timeout.
+        """Wait for a notification no earlier ``wait`` consumed: True if one came, False on timeout.
+
+        Notifications that arrived while nobody waited are buffered, so a dispatcher that found
+        nothing to claim and then waits does not miss an insert made in between.
 
         Raises:
             DatabaseUnavailable: the listening connection was lost; reopen the listener.

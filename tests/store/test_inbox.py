@@ -305,3 +305,16 @@ async def test_raw_body_is_kept_byte_for_byte_even_with_nul_escapes(store_db: Da
             assert await inbox.put(conn, 5, 1, "message", body, "webhook")
             (item,) = await inbox.claim(conn, "w", limit=1)
             assert item.raw == body
+
+
+async def test_notification_between_claim_and_wait_is_not_missed(store_db: Database) -> None:
+    with trio.fail_after(10):
+        async with inbox.open_wakeups(store_db) as wakeups, store_db.connection() as conn:
+            assert await inbox.claim(conn, "w") == []
+            # An insert lands after the empty claim but before the dispatcher starts waiting.
+            await inbox.put(conn, 1, 1, "message", _raw(1, 1), "webhook")
+            await trio.sleep(0.2)
+            start = trio.current_time()
+            assert await wakeups.wait(5) is True
+            assert trio.current_time() - start < 1
+            assert wakeups.generation == 1
