@@ -16,7 +16,10 @@ the same transaction as the state change.
   same transaction as the state change, so a crash can never leave a finished job with money held
   (the original bot's orphaned holds, reference §5.1 and §9 item 13).
 * Workers take jobs with :func:`claim_jobs` (``FOR UPDATE SKIP LOCKED`` plus a lease): concurrent
-  claims never overlap, and a dead worker's job is claimable again once its lease expires.
+  claims never overlap, and a dead worker's job is claimable again once its lease expires. A
+  worker that gets :class:`LeaseLost` or :class:`IllegalTransition` for its job must stop working
+  on it: another worker took it over, or the deadline sweep (:func:`jobs_needing_reconcile`, which
+  ignores leases — a deadline is absolute) or a callback ended it.
 
 The job's hold uses ``ref = str(job.id)``, so its ledger keys are ``hold:<id>``, ``capture:<id>`` and
 ``release:<id>``.
