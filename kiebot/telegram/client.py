@@ -170,45 +170,48 @@ class TelegramClient:
         """
         body = build_body(clean_params(params or {}), files)
         decoder = _decoder(result_type)
-        attempt = 0
-        while True:
-            async with self.limiter.slot(method, chat_id, bulk=bulk):
+        # One slot for the whole logical call: a retry keeps this chat's place in line, so a later
+        # message to the same chat never overtakes a message that met a 429 or a 5xx.
+        async with self.limiter.slot(method, chat_id, bulk=bulk) as permit:
+            attempt = 0
+            while True:
                 started = trio.current_time()
                 outcome = await self._post(method, body, read_timeout)
-            if isinstance(outcome, NetworkError):
-                self._record(method, "network_error", started)
-                if attempt < self.max_retries and (safe_to_retry or not outcome.maybe_sent):
-                    attempt += 1
-                    await self._back_off(method, attempt, outcome)
-                    continue
-                raise outcome
-            status, content = outcome
-            result = self._decode(method, status, content, decoder)
-            if not isinstance(result, TelegramError):
-                self._record(method, "ok", started)
-                return result.result  # type: ignore[no-any-return]
-            if isinstance(result, RetryAfter):
-                self._record(method, "retry_after", started)
-                self.limiter.retry_after(method, chat_id, result.retry_after)
-                if self._on_retry_after is not None:
-                    self._safely(self._on_retry_after, method, float(result.retry_after))
-                if attempt < self.max_retries and result.retry_after <= self.max_retry_after:
-                    attempt += 1
-                    log.info(
-                        "telegram retry",
-                        extra={"method": method, "reason": "retry_after", "seconds": result.retry_after, "attempt": attempt},
-                    )
-                    continue  # the limiter holds us (and everyone sending to this chat) until then
-                raise result
-            if isinstance(result, ServerError):
-                self._record(method, "server_error", started)
-                if safe_to_retry and attempt < self.max_retries:
-                    attempt += 1
-                    await self._back_off(method, attempt, result)
-                    continue
-                raise result
-            self._record(method, "error", started)
-            raise result
+                error: TelegramError
+                if isinstance(outcome, NetworkError):
+                    self._record(method, "network_error", started)
+                    error, retry = outcome, safe_to_retry or not outcome.maybe_sent
+                else:
+                    status, content = outcome
+                    result = self._decode(method, status, content, decoder)
+                    if not isinstance(result, TelegramError):
+                        self._record(method, "ok", started)
+                        return result.result  # type: ignore[no-any-return]
+                    error = result
+                    if isinstance(result, RetryAfter):
+                        # Telegram did not run the request: repeating it is always safe.
+                        self._record(method, "retry_after", started)
+                        self.limiter.retry_after(method, chat_id, result.retry_after)
+                        if self._on_retry_after is not None:
+                            self._safely(self._on_retry_after, method, float(result.retry_after))
+                        retry = result.retry_after <= self.max_retry_after
+                    elif isinstance(result, ServerError):
+                        self._record(method, "server_error", started)
+                        retry = safe_to_retry
+                    else:
+                        self._record(method, "error", started)
+                        retry = False
+                if not retry or attempt >= self.max_retries:
+                    raise error
+                attempt += 1
+                if isinstance(error, RetryAfter):
+                    delay = 0.0  # the limiter's pause holds us, and everyone sending to this chat
+                    extra = {"method": method, "reason": "retry_after", "seconds": error.retry_after, "attempt": attempt}
+                else:
+                    delay = self._backoff_delay(attempt)
+                    extra = {"method": method, "reason": type(error).__name__, "seconds": round(delay, 3), "attempt": attempt}
+                log.info("telegram retry", extra=extra)
+                await permit.again(after=delay)
 
     def _decode(
         self, method: str, status: int, content: bytes, decoder: msgspec.json.Decoder[Any]
@@ -261,14 +264,9 @@ class TelegramClient:
             text = text.replace(secret, "***")
         return text[:200]
 
-    async def _back_off(self, method: str, attempt: int, error: TelegramError) -> None:
-        """Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)] so retrying instances spread out."""
-        delay = self._rng.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
-        log.info(
-            "telegram retry",
-            extra={"method": method, "reason": type(error).__name__, "seconds": round(delay, 3), "attempt": attempt},
-        )
-        await trio.sleep(delay)
+    def _backoff_delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^attempt)], so retrying instances spread out."""
+        return self._rng.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
 
     def _record(self, method: str, outcome: str, started: float) -> None:
         seconds = trio.current_time() - started
@@ -806,21 +804,24 @@ class TelegramClient:
         if not file_path or file_path.startswith("/") or ".." in file_path.split("/") or "://" in file_path:
             raise ValueError("not a Bot API file path")
         method = "downloadFile"
-        attempt = 0
-        while True:
-            async with self.limiter.slot(method, None):
+        async with self.limiter.slot(method, None) as permit:
+            attempt = 0
+            while True:
                 started = trio.current_time()
                 outcome = await self._download_once(method, self._file_prefix + file_path, max_bytes)
-            if isinstance(outcome, bytes):
-                self._record(method, "ok", started)
-                return outcome
-            retryable = isinstance(outcome, NetworkError | ServerError)
-            self._record(method, _outcome_name(outcome), started)
-            if retryable and attempt < self.max_retries:
+                if isinstance(outcome, bytes):
+                    self._record(method, "ok", started)
+                    return outcome
+                self._record(method, _outcome_name(outcome), started)
+                if not isinstance(outcome, NetworkError | ServerError) or attempt >= self.max_retries:
+                    raise outcome
                 attempt += 1
-                await self._back_off(method, attempt, outcome)
-                continue
-            raise outcome
+                delay = self._backoff_delay(attempt)
+                log.info(
+                    "telegram retry",
+                    extra={"method": method, "reason": type(outcome).__name__, "seconds": round(delay, 3), "attempt": attempt},
+                )
+                await permit.again(after=delay)
 
     async def _download_once(self, method: str, url: str, max_bytes: int) -> bytes | TelegramError:
         try:

@@ -37,9 +37,10 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 import trio
@@ -171,6 +172,35 @@ class _ChatState:
         )
 
 
+class Permit:
+    """The right to make one call, held for the body of :meth:`FloodLimiter.slot`."""
+
+    __slots__ = ("_admit", "_admitted", "_finish")
+
+    def __init__(self, admit: Callable[[], Awaitable[object]], finish: Callable[[], None]) -> None:
+        self._admit = admit
+        self._finish = finish
+        self._admitted = False
+
+    async def enter(self) -> None:
+        await self._admit()
+        self._admitted = True
+
+    def exit(self) -> None:
+        if self._admitted:
+            self._admitted = False
+            self._finish()
+
+    async def again(self, *, after: float = 0.0) -> None:
+        """Account the attempt that just completed, wait ``after`` seconds (a back-off), then wait
+        to be admitted once more (pauses and buckets apply again), keeping this chat's place in
+        line."""
+        self.exit()
+        if after > 0:
+            await trio.sleep(after)
+        await self.enter()
+
+
 class FloodLimiter:
     """Holds each outgoing call just long enough to stay inside Telegram's flood limits.
 
@@ -218,36 +248,45 @@ class FloodLimiter:
     # -- public API --------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def slot(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> AsyncIterator[None]:
+    async def slot(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> AsyncIterator[Permit]:
         """Wait until ``method`` may be sent to ``chat_id``, then hold the slot while the call runs
         (the body of the ``async with``); the message is accounted when the body exits, however it
-        exits."""
+        exits. To repeat the call (after a 429 or a failure), ``await permit.again()`` inside the
+        body: the attempt is accounted and the next one admitted without letting a later message of
+        the same chat overtake it."""
         if not is_message_method(method):
-            await self._wait_unpaused(chat_id)
-            yield
+            permit = Permit(partial(self._wait_unpaused, chat_id), lambda: None)
+            await permit.enter()
+            yield permit
             return
         self._admitted += 1
         if self._admitted % self._sweep_every == 0:
             self._sweep(trio.current_time())
         if chat_id is None:
-            await self._global_stage(None, bulk=bulk)
+            permit = Permit(partial(self._global_stage, None, bulk=bulk), partial(self._finish, None, bulk=bulk))
+            await permit.enter()
             try:
-                yield
+                yield permit
             finally:
-                self._finish(None, bulk=bulk)
+                permit.exit()
             return
         state = self._chat(chat_id)
+
+        async def admit() -> None:
+            while True:
+                await self._sleep_until(lambda now: max(state.ready_at(now), self._messages_pause()))
+                if await self._global_stage(state, bulk=bulk):
+                    return
+
+        permit = Permit(admit, partial(self._finish, state, bulk=bulk))
         state.users += 1
         try:
             async with state.lock:
-                while True:
-                    await self._sleep_until(lambda now: max(state.ready_at(now), self._messages_pause()))
-                    if await self._global_stage(state, bulk=bulk):
-                        break
+                await permit.enter()
                 try:
-                    yield
+                    yield permit
                 finally:
-                    self._finish(state, bulk=bulk)
+                    permit.exit()
         finally:
             state.users -= 1
 
@@ -256,6 +295,7 @@ class FloodLimiter:
         its call completes). :meth:`slot` is the accurate form."""
         async with self.slot(method, chat_id, bulk=bulk):
             pass
+
 
     def retry_after(self, method: str, chat_id: ChatId | None, seconds: float) -> None:
         """Record Telegram's 429 for ``method`` to ``chat_id``: pause that chat, or every message

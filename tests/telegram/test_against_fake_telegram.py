@@ -113,6 +113,7 @@ async def test_unconfirmed_batches_come_again(fake: FakeTelegram, bot: TelegramC
     assert after == []
 
 
+@pytest.mark.slow
 async def test_edits_not_modified_and_deletes(fake: FakeTelegram, bot: TelegramClient) -> None:
     keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton.callback("Отмена", "cancel")]])
     with trio.fail_after(10):

@@ -5,6 +5,7 @@ gives exact timings."""
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 from typing import Any
@@ -223,3 +224,32 @@ async def test_each_call_is_logged_at_debug_with_method_and_outcome(
     assert all(isinstance(r.duration_ms, float) for r in calls)  # type: ignore[attr-defined]
     retry = [r for r in caplog.records if r.getMessage() == "telegram retry"]
     assert [(r.reason, r.seconds) for r in retry] == [("retry_after", 2)]  # type: ignore[attr-defined]
+
+
+async def test_a_message_that_met_a_429_is_not_overtaken(mock_api: Any, autojump_clock: MockClock) -> None:
+    client = mock_api.client()
+    texts: list[tuple[float, str]] = []
+
+    def record(status: int, body: dict[str, Any]) -> Any:
+        def handler(request: httpx.Request) -> httpx.Response:
+            texts.append((trio.current_time(), json.loads(request.content)["text"]))
+            return httpx.Response(status, json=body)
+
+        return handler
+
+    mock_api.reply(
+        "sendMessage",
+        record(*mock_api.fail(429, "Too Many Requests: retry after 2", retry_after=2)),
+        record(*mock_api.ok(mock_api.message())),
+        record(*mock_api.ok(mock_api.message())),
+    )
+
+    async def send(text: str, delay: float) -> None:
+        await trio.sleep(delay)
+        await client.send_message(42, text)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send, "first", 0)
+            nursery.start_soon(send, "second", 0.5)
+    assert texts == [(0, "first"), (2, "first"), (2, "second")]

@@ -446,3 +446,51 @@ async def test_a_failed_or_cancelled_call_still_counts(autojump_clock: MockClock
         await limiter.acquire("sendMessage", PRIVATE_A)
     # 1st at 0 (fails at once), 2nd at 1 (cancelled at 1.2 and accounted then), 3rd 1 s later.
     assert trio.current_time() == pytest.approx(2.2)
+
+
+async def test_a_retry_keeps_its_place_in_the_chats_line(autojump_clock: MockClock) -> None:
+    """A message that met a 429 is repeated before a later message of the same chat goes out."""
+    limiter = FloodLimiter()
+    sent: list[tuple[str, float]] = []
+
+    async def first() -> None:
+        async with limiter.slot("sendMessage", PRIVATE_A) as permit:
+            sent.append(("first, attempt 1", trio.current_time()))
+            limiter.retry_after("sendMessage", PRIVATE_A, 3)
+            await permit.again()
+            sent.append(("first, attempt 2", trio.current_time()))
+
+    async def second() -> None:
+        await trio.sleep(0.5)
+        async with limiter.slot("sendMessage", PRIVATE_A):
+            sent.append(("second", trio.current_time()))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            nursery.start_soon(second)
+    assert sent == [("first, attempt 1", 0), ("first, attempt 2", 3), ("second", 3)]
+
+
+async def test_again_after_a_back_off_frees_the_window_meanwhile(autojump_clock: MockClock) -> None:
+    limiter = FloodLimiter(global_per_second=1)
+    seen: dict[str, float] = {}
+
+    async def retrying() -> None:
+        async with limiter.slot("sendMessage", PRIVATE_A) as permit:
+            seen["attempt 1"] = trio.current_time()
+            await permit.again(after=2.5)
+            seen["attempt 2"] = trio.current_time()
+
+    async def other() -> None:
+        await trio.sleep(0.1)
+        async with limiter.slot("sendMessage", PRIVATE_B):
+            seen["other chat"] = trio.current_time()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(retrying)
+            nursery.start_soon(other)
+    # The first attempt is accounted before the back-off, so the other chat gets the next global
+    # slot (1 s later) instead of waiting for the retry to finish.
+    assert seen == {"attempt 1": 0, "other chat": 1, "attempt 2": 2.5}
