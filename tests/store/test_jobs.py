@@ -175,9 +175,10 @@ async def test_illegal_transitions_are_refused_and_write_nothing(db: Database) -
                 await jobs.transition(conn, job.id, "cancelled")  # cancel only while queued
             assert (info.value.from_state, info.value.to_state) == ("submitted", "cancelled")
             await _drive(conn, job.id, "succeeded", "delivered")
-            for target in ("failed", "queued", "timed_out"):
+            finals: tuple[jobs.JobState, ...] = ("failed", "queued", "timed_out")
+            for final in finals:
                 with pytest.raises(jobs.IllegalTransition):
-                    await jobs.transition(conn, job.id, target)
+                    await jobs.transition(conn, job.id, final)
             assert await _count(conn, "SELECT count(*) FROM job_transitions") == before + 4
             assert await _count(conn, "SELECT count(*) FROM ledger WHERE kind = 'release'") == 0
             with pytest.raises(jobs.UnknownJob):

@@ -167,7 +167,8 @@ async def test_jobs_pipeline_settles_every_job_exactly_once(db: Database) -> Non
             assert await jobs.job_money_violations(conn) == []
             assert int(await conn.fetchval("SELECT count(*) FROM jobs")) == len(created)
             assert await money.total_held(conn) == 0
-            states = dict(await conn.fetch("SELECT state, count(*) FROM jobs GROUP BY state"))
+            rows = await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+            states: dict[str, int] = {r["state"]: int(r["n"]) for r in rows}
             settlements = await conn.fetch(
                 "SELECT hold_ref, count(*) AS n FROM ledger WHERE kind IN ('capture', 'release') GROUP BY hold_ref"
             )
