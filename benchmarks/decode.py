@@ -75,7 +75,9 @@ def load_payloads() -> list[Payload]:
             if path.name in NOT_UPDATES:
                 continue
             # Re-serialised compactly, as Telegram sends them (the captures are pretty-printed).
-            body = json.dumps(json.loads(path.read_bytes()), ensure_ascii=False, separators=(",", ":")).encode()
+            body = json.dumps(
+                json.loads(path.read_bytes()), ensure_ascii=False, separators=(",", ":")
+            ).encode()
             payloads.append(Payload(family_of(path.name), f"{folder}/{path.name}", body))
     return payloads
 
@@ -112,23 +114,29 @@ def measure(seconds: float = 0.5) -> list[Row]:
     rows = []
     for family in sorted({p.family for p in payloads}):
         bodies = [p.body for p in payloads if p.family == family]
-        rows.append(Row(
-            f"{family} ({len(bodies)})",
-            round(statistics.mean(len(b) for b in bodies)),
-            {name: rate(decode, bodies, 1, seconds) for name, decode in DECODERS.items()},
-        ))
+        rows.append(
+            Row(
+                f"{family} ({len(bodies)})",
+                round(statistics.mean(len(b) for b in bodies)),
+                {name: rate(decode, bodies, 1, seconds) for name, decode in DECODERS.items()},
+            )
+        )
     everything = [p.body for p in payloads]
-    rows.append(Row(
-        f"**mix, one by one ({len(everything)})**",
-        round(statistics.mean(len(b) for b in everything)),
-        {name: rate(decode, everything, 1, seconds) for name, decode in DECODERS.items()},
-    ))
+    rows.append(
+        Row(
+            f"**mix, one by one ({len(everything)})**",
+            round(statistics.mean(len(b) for b in everything)),
+            {name: rate(decode, everything, 1, seconds) for name, decode in DECODERS.items()},
+        )
+    )
     batch = b"[" + b",".join(everything[i % len(everything)] for i in range(BATCH_SIZE)) + b"]"
-    rows.append(Row(
-        f"**mix, getUpdates batches of {BATCH_SIZE}**",
-        round(len(batch) / BATCH_SIZE),
-        {name: rate(decode, [batch], BATCH_SIZE, seconds) for name, decode in BATCH_DECODERS.items()},
-    ))
+    rows.append(
+        Row(
+            f"**mix, getUpdates batches of {BATCH_SIZE}**",
+            round(len(batch) / BATCH_SIZE),
+            {name: rate(decode, [batch], BATCH_SIZE, seconds) for name, decode in BATCH_DECODERS.items()},
+        )
+    )
     return rows
 
 

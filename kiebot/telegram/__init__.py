@@ -19,4 +19,12 @@ from kiebot.telegram.limiter import FloodLimiter
 from kiebot.telegram.polling import Poller
 from kiebot.telegram.types import InputFile, Update, decode_update
 
-__all__ = ["FloodLimiter", "InputFile", "Poller", "TelegramClient", "TelegramError", "Update", "decode_update"]
+__all__ = [
+    "FloodLimiter",
+    "InputFile",
+    "Poller",
+    "TelegramClient",
+    "TelegramError",
+    "Update",
+    "decode_update",
+]

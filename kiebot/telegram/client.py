@@ -206,10 +206,20 @@ class TelegramClient:
                 attempt += 1
                 if isinstance(error, RetryAfter):
                     delay = 0.0  # the limiter's pause holds us, and everyone sending to this chat
-                    extra = {"method": method, "reason": "retry_after", "seconds": error.retry_after, "attempt": attempt}
+                    extra = {
+                        "method": method,
+                        "reason": "retry_after",
+                        "seconds": error.retry_after,
+                        "attempt": attempt,
+                    }
                 else:
                     delay = self._backoff_delay(attempt)
-                    extra = {"method": method, "reason": type(error).__name__, "seconds": round(delay, 3), "attempt": attempt}
+                    extra = {
+                        "method": method,
+                        "reason": type(error).__name__,
+                        "seconds": round(delay, 3),
+                        "attempt": attempt,
+                    }
                 log.info("telegram retry", extra=extra)
                 await permit.again(after=delay)
 
@@ -231,7 +241,9 @@ class TelegramClient:
             return InvalidResponse(method, status, "unexpected result shape")
         return error
 
-    async def _post(self, method: str, body: RequestBody, read_timeout: float | None) -> tuple[int, bytes] | NetworkError:
+    async def _post(
+        self, method: str, body: RequestBody, read_timeout: float | None
+    ) -> tuple[int, bytes] | NetworkError:
         """One HTTP attempt. Transport failures are *returned*, so they are raised later outside any
         ``except`` block and carry no httpx exception (whose URL holds the token) as context."""
         url = self._api_prefix + method
@@ -270,7 +282,10 @@ class TelegramClient:
 
     def _record(self, method: str, outcome: str, started: float) -> None:
         seconds = trio.current_time() - started
-        log.debug("telegram call", extra={"method": method, "outcome": outcome, "duration_ms": round(seconds * 1000, 1)})
+        log.debug(
+            "telegram call",
+            extra={"method": method, "outcome": outcome, "duration_ms": round(seconds * 1000, 1)},
+        )
         if self._on_call is not None:
             self._safely(self._on_call, method, outcome, seconds)
 
@@ -296,9 +311,12 @@ class TelegramClient:
         allowed_updates: Sequence[str] | None = None,
     ) -> list[Update]:
         """https://core.telegram.org/bots/api#getupdates — see :meth:`get_updates_with_raw`."""
-        return [update for update, _ in await self.get_updates_with_raw(
-            offset=offset, limit=limit, timeout=timeout, allowed_updates=allowed_updates
-        )]
+        return [
+            update
+            for update, _ in await self.get_updates_with_raw(
+                offset=offset, limit=limit, timeout=timeout, allowed_updates=allowed_updates
+            )
+        ]
 
     async def get_updates_with_raw(
         self,
@@ -373,7 +391,9 @@ class TelegramClient:
 
     async def delete_webhook(self, *, drop_pending_updates: bool | None = None) -> bool:
         """https://core.telegram.org/bots/api#deletewebhook"""
-        return await self.call("deleteWebhook", {"drop_pending_updates": drop_pending_updates}, bool, safe_to_retry=True)
+        return await self.call(
+            "deleteWebhook", {"drop_pending_updates": drop_pending_updates}, bool, safe_to_retry=True
+        )
 
     async def get_webhook_info(self) -> WebhookInfo:
         """https://core.telegram.org/bots/api#getwebhookinfo"""
@@ -500,7 +520,9 @@ class TelegramClient:
             },
         )
 
-    async def _edit(self, method: str, chat_id: ChatId, params: Mapping[str, object | None]) -> Message | None:
+    async def _edit(
+        self, method: str, chat_id: ChatId, params: Mapping[str, object | None]
+    ) -> Message | None:
         # Edits are idempotent: a repeat of one that landed answers "message is not modified".
         try:
             result = await self.call(method, params, Message | bool, chat_id=chat_id, safe_to_retry=True)  # type: ignore[arg-type]
@@ -514,7 +536,11 @@ class TelegramClient:
         deleted" for messages older than 48 hours)."""
         try:
             return await self.call(
-                "deleteMessage", {"chat_id": chat_id, "message_id": message_id}, bool, chat_id=chat_id, safe_to_retry=True
+                "deleteMessage",
+                {"chat_id": chat_id, "message_id": message_id},
+                bool,
+                chat_id=chat_id,
+                safe_to_retry=True,
             )
         except MessageToDeleteNotFound:
             return False
@@ -533,7 +559,13 @@ class TelegramClient:
         Bypasses the message buckets."""
         return await self.call(
             "answerCallbackQuery",
-            {"callback_query_id": callback_query_id, "text": text, "show_alert": show_alert, "url": url, "cache_time": cache_time},
+            {
+                "callback_query_id": callback_query_id,
+                "text": text,
+                "show_alert": show_alert,
+                "url": url,
+                "cache_time": cache_time,
+            },
             bool,
             safe_to_retry=True,
         )
@@ -542,7 +574,11 @@ class TelegramClient:
         """https://core.telegram.org/bots/api#sendchataction — shown ≤ 5 s; repeat every ~4 s during
         a long generation. Not counted by the message buckets."""
         return await self.call(
-            "sendChatAction", {"chat_id": chat_id, "action": action}, bool, chat_id=chat_id, safe_to_retry=True
+            "sendChatAction",
+            {"chat_id": chat_id, "action": action},
+            bool,
+            chat_id=chat_id,
+            safe_to_retry=True,
         )
 
     # -- media ----------------------------------------------------------------------------------
@@ -680,7 +716,12 @@ class TelegramClient:
             "sendVoice",
             chat_id,
             {"voice": voice},
-            {"caption": caption, "parse_mode": parse_mode, "caption_entities": _list(caption_entities), "duration": duration},
+            {
+                "caption": caption,
+                "parse_mode": parse_mode,
+                "caption_entities": _list(caption_entities),
+                "duration": duration,
+            },
             reply_markup,
             reply_to_message_id,
             disable_notification,
@@ -819,7 +860,12 @@ class TelegramClient:
                 delay = self._backoff_delay(attempt)
                 log.info(
                     "telegram retry",
-                    extra={"method": method, "reason": type(outcome).__name__, "seconds": round(delay, 3), "attempt": attempt},
+                    extra={
+                        "method": method,
+                        "reason": type(outcome).__name__,
+                        "seconds": round(delay, 3),
+                        "attempt": attempt,
+                    },
                 )
                 await permit.again(after=delay)
 
@@ -946,9 +992,13 @@ class TelegramClient:
             safe_to_retry=True,
         )
 
-    async def get_star_transactions(self, *, offset: int | None = None, limit: int | None = None) -> StarTransactions:
+    async def get_star_transactions(
+        self, *, offset: int | None = None, limit: int | None = None
+    ) -> StarTransactions:
         """https://core.telegram.org/bots/api#getstartransactions — oldest first, limit 1-100."""
-        return await self.call("getStarTransactions", {"offset": offset, "limit": limit}, StarTransactions, safe_to_retry=True)
+        return await self.call(
+            "getStarTransactions", {"offset": offset, "limit": limit}, StarTransactions, safe_to_retry=True
+        )
 
 
 def _list(items: Sequence[T] | None) -> list[T] | None:
@@ -957,7 +1007,11 @@ def _list(items: Sequence[T] | None) -> list[T] | None:
 
 def _reply(message_id: int | None) -> ReplyParameters | None:
     # Sending anyway when the replied-to message is gone: a reply is a nicety, not a requirement.
-    return None if message_id is None else ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+    return (
+        None
+        if message_id is None
+        else ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+    )
 
 
 def _preview(options: LinkPreviewOptions | None, disable: bool | None) -> LinkPreviewOptions | None:

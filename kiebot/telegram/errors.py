@@ -219,7 +219,9 @@ def error_from_envelope(method: str, status: int, body: bytes | str) -> Telegram
         envelope = None
     if envelope is None:
         # Not a Bot API answer (a proxy's error page, an empty body): keep the status only.
-        return (ServerError if status >= 500 else TelegramError)(method, status, f"HTTP {status} without a Bot API body")
+        return (ServerError if status >= 500 else TelegramError)(
+            method, status, f"HTTP {status} without a Bot API body"
+        )
 
     code = envelope.error_code or status
     description = envelope.description

@@ -248,7 +248,9 @@ class FloodLimiter:
     # -- public API --------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def slot(self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False) -> AsyncIterator[Permit]:
+    async def slot(
+        self, method: str, chat_id: ChatId | None = None, *, bulk: bool = False
+    ) -> AsyncIterator[Permit]:
         """Wait until ``method`` may be sent to ``chat_id``, then hold the slot while the call runs
         (the body of the ``async with``); the message is accounted when the body exits, however it
         exits. To repeat the call (after a 429 or a failure), ``await permit.again()`` inside the
@@ -263,7 +265,9 @@ class FloodLimiter:
         if self._admitted % self._sweep_every == 0:
             self._sweep(trio.current_time())
         if chat_id is None:
-            permit = Permit(partial(self._global_stage, None, bulk=bulk), partial(self._finish, None, bulk=bulk))
+            permit = Permit(
+                partial(self._global_stage, None, bulk=bulk), partial(self._finish, None, bulk=bulk)
+            )
             await permit.enter()
             try:
                 yield permit
@@ -296,7 +300,6 @@ class FloodLimiter:
         async with self.slot(method, chat_id, bulk=bulk):
             pass
 
-
     def retry_after(self, method: str, chat_id: ChatId | None, seconds: float) -> None:
         """Record Telegram's 429 for ``method`` to ``chat_id``: pause that chat, or every message
         call when several chats are hit at once, or everything when the call had no chat."""
@@ -305,7 +308,9 @@ class FloodLimiter:
         if chat_id is None:
             if until > self._all_pause_until:
                 self._all_pause_until = until
-                log.warning("telegram flood pause", extra={"scope": "all", "method": method, "seconds": seconds})
+                log.warning(
+                    "telegram flood pause", extra={"scope": "all", "method": method, "seconds": seconds}
+                )
             return
         state = self._chat(chat_id)
         state.pause_until = max(state.pause_until, until)
@@ -316,7 +321,9 @@ class FloodLimiter:
         chats = {key for _, key in self._recent_429}
         if len(chats) >= self._flood_chats and until > self._messages_pause_until:
             self._messages_pause_until = until
-            log.warning("telegram flood pause", extra={"scope": "messages", "method": method, "seconds": seconds})
+            log.warning(
+                "telegram flood pause", extra={"scope": "messages", "method": method, "seconds": seconds}
+            )
 
     def paused_until(self, chat_id: ChatId | None = None) -> float:
         """When a message call to ``chat_id`` (or without a chat) may go again as far as pauses

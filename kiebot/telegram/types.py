@@ -221,7 +221,10 @@ class InlineKeyboardButton(TelegramObject, kw_only=True):
     icon_custom_emoji_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.callback_data is not None and not 1 <= len(self.callback_data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+        if (
+            self.callback_data is not None
+            and not 1 <= len(self.callback_data.encode()) <= MAX_CALLBACK_DATA_BYTES
+        ):
             raise ValueError(f"callback_data must be 1-{MAX_CALLBACK_DATA_BYTES} bytes of UTF-8")
 
     @classmethod
@@ -540,12 +543,18 @@ class ChatMemberUpdated(TelegramObject, kw_only=True):
     @property
     def blocked_bot(self) -> bool:
         """The user blocked the bot (or it was removed from a group)."""
-        return self.new_chat_member.status in ("kicked", "left") and self.old_chat_member.status not in ("kicked", "left")
+        return self.new_chat_member.status in ("kicked", "left") and self.old_chat_member.status not in (
+            "kicked",
+            "left",
+        )
 
     @property
     def unblocked_bot(self) -> bool:
         """The user unblocked (restarted) the bot."""
-        return self.old_chat_member.status in ("kicked", "left") and self.new_chat_member.status not in ("kicked", "left")
+        return self.old_chat_member.status in ("kicked", "left") and self.new_chat_member.status not in (
+            "kicked",
+            "left",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,8 +652,15 @@ class Update(TelegramObject, kw_only=True):
         message = self.any_message
         if message is not None:
             return message.from_
-        for payload in (self.callback_query, self.pre_checkout_query, self.my_chat_member, self.chat_member,
-                        self.inline_query, self.chosen_inline_result, self.shipping_query):
+        for payload in (
+            self.callback_query,
+            self.pre_checkout_query,
+            self.my_chat_member,
+            self.chat_member,
+            self.inline_query,
+            self.chosen_inline_result,
+            self.shipping_query,
+        ):
             if payload is not None:
                 return payload.from_
         return None

@@ -127,7 +127,9 @@ class ScriptedBotApi(Replies):
 
     async def _file(self, token: str, file_path: str) -> Response:
         if file_path not in self.files:
-            return Response(json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}), status=404)
+            return Response(
+                json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}), status=404
+            )
         status, headers, data = self.files[file_path]
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -64,8 +64,12 @@ async def poll_one(poller: Poller, kind: str) -> Update:
 async def test_get_me_and_commands(fake: FakeTelegram, bot: TelegramClient) -> None:
     with trio.fail_after(10):
         me = await bot.get_me()
-        assert await bot.set_my_commands([BotCommand(command="start", description="Начать")], language_code="ru")
-        assert await bot.set_my_commands([BotCommand(command="start", description="Start")], language_code="en")
+        assert await bot.set_my_commands(
+            [BotCommand(command="start", description="Начать")], language_code="ru"
+        )
+        assert await bot.set_my_commands(
+            [BotCommand(command="start", description="Start")], language_code="en"
+        )
         info = await bot.get_webhook_info()
     assert me.is_bot
     assert me.username == "kiebot_test_bot"
@@ -74,9 +78,13 @@ async def test_get_me_and_commands(fake: FakeTelegram, bot: TelegramClient) -> N
     assert info.url == ""
 
 
-async def test_poll_a_command_and_answer_with_a_keyboard_then_a_tap(fake: FakeTelegram, bot: TelegramClient) -> None:
+async def test_poll_a_command_and_answer_with_a_keyboard_then_a_tap(
+    fake: FakeTelegram, bot: TelegramClient
+) -> None:
     poller = Poller(bot, timeout=5, allowed_updates=ALLOWED)
-    keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton.callback("Картинки", "cat:image")]])
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton.callback("Картинки", "cat:image")]]
+    )
     with trio.fail_after(15):
         fake.send_text(ANNA, "/start ref_7")
         start = await poll_one(poller, "message")
@@ -84,7 +92,9 @@ async def test_poll_a_command_and_answer_with_a_keyboard_then_a_tap(fake: FakeTe
         assert start.message.text == "/start ref_7"
         assert start.chat_id == ANNA
         assert poller.raw(start).startswith(b"{")
-        menu = await bot.send_message(ANNA, "<b>Выберите</b> раздел", parse_mode="HTML", reply_markup=keyboard)
+        menu = await bot.send_message(
+            ANNA, "<b>Выберите</b> раздел", parse_mode="HTML", reply_markup=keyboard
+        )
         query_id = fake.tap(ANNA, menu.message_id, "cat:image")
         tap = await poll_one(poller, "callback_query")
         assert tap.callback_query is not None
@@ -138,13 +148,21 @@ async def test_uploads_media_group_and_file_ids(fake: FakeTelegram, bot: Telegra
     first = png(8, 8, (10, 200, 10))
     second = png(4, 6, (10, 10, 200))
     with trio.fail_after(10):
-        photo = await bot.send_photo(ANNA, InputFile("a.png", first, "image/png"), caption="<i>готово</i>", parse_mode="HTML")
+        photo = await bot.send_photo(
+            ANNA, InputFile("a.png", first, "image/png"), caption="<i>готово</i>", parse_mode="HTML"
+        )
         assert photo.largest_photo is not None
         again = await bot.send_photo(ANNA, photo.largest_photo.file_id)
         album = await bot.send_media_group(
-            ANNA, [InputMediaPhoto(media=InputFile("b.png", second, "image/png"), caption="1"), InputMediaPhoto(media=photo.largest_photo.file_id)]
+            ANNA,
+            [
+                InputMediaPhoto(media=InputFile("b.png", second, "image/png"), caption="1"),
+                InputMediaPhoto(media=photo.largest_photo.file_id),
+            ],
         )
-        document = await bot.send_document(ANNA, InputFile("full.png", first, "image/png"), caption="оригинал")
+        document = await bot.send_document(
+            ANNA, InputFile("full.png", first, "image/png"), caption="оригинал"
+        )
         await bot.send_chat_action(ANNA, "upload_document")
     assert photo.caption == "готово"
     assert again.largest_photo is not None
@@ -161,9 +179,15 @@ async def test_uploads_media_group_and_file_ids(fake: FakeTelegram, bot: Telegra
 
 async def test_audio_voice_video_uploads(fake: FakeTelegram, bot: TelegramClient) -> None:
     with trio.fail_after(10):
-        audio = await bot.send_audio(ANNA, InputFile("song.mp3", b"ID3" + bytes(500), "audio/mpeg"), title="Трек", duration=3)
-        voice = await bot.send_voice(ANNA, InputFile("speech.ogg", b"OggS" + bytes(200), "audio/ogg"), duration=2)
-        video = await bot.send_video(ANNA, InputFile("clip.mp4", bytes(1000), "video/mp4"), supports_streaming=True)
+        audio = await bot.send_audio(
+            ANNA, InputFile("song.mp3", b"ID3" + bytes(500), "audio/mpeg"), title="Трек", duration=3
+        )
+        voice = await bot.send_voice(
+            ANNA, InputFile("speech.ogg", b"OggS" + bytes(200), "audio/ogg"), duration=2
+        )
+        video = await bot.send_video(
+            ANNA, InputFile("clip.mp4", bytes(1000), "video/mp4"), supports_streaming=True
+        )
     assert audio.audio is not None
     assert voice.voice is not None
     assert video.video is not None
@@ -190,7 +214,9 @@ async def test_stars_invoice_pay_refund_and_transactions(fake: FakeTelegram, bot
     poller = Poller(bot, timeout=5, allowed_updates=ALLOWED)
     results = []
     with trio.fail_after(20):
-        invoice = await bot.send_invoice(ANNA, "Пополнение", "Баланс +100 ₽", "topup:abc", [LabeledPrice(label="100 ₽", amount=50)])
+        invoice = await bot.send_invoice(
+            ANNA, "Пополнение", "Баланс +100 ₽", "topup:abc", [LabeledPrice(label="100 ₽", amount=50)]
+        )
         assert invoice.invoice is not None
         assert (invoice.invoice.currency, invoice.invoice.total_amount) == ("XTR", 50)
 
@@ -214,7 +240,9 @@ async def test_stars_invoice_pay_refund_and_transactions(fake: FakeTelegram, bot
             await bot.refund_star_payment(ANNA, payment.telegram_payment_charge_id)
         refunded = await poll_one(poller, "message")
         page = await bot.get_star_transactions(limit=100)
-        link = await bot.create_invoice_link("Пополнение", "Баланс", "topup:def", [LabeledPrice(label="x", amount=10)])
+        link = await bot.create_invoice_link(
+            "Пополнение", "Баланс", "topup:def", [LabeledPrice(label="x", amount=10)]
+        )
     assert [r.status for r in results] == ["paid"]
     assert refunded.message is not None
     assert refunded.message.refunded_payment is not None
@@ -226,7 +254,9 @@ async def test_declined_checkout(fake: FakeTelegram, bot: TelegramClient) -> Non
     poller = Poller(bot, timeout=5, allowed_updates=ALLOWED)
     results = []
     with trio.fail_after(20):
-        invoice = await bot.send_invoice(ANNA, "Пополнение", "Баланс", "topup:old", [LabeledPrice(label="x", amount=5)])
+        invoice = await bot.send_invoice(
+            ANNA, "Пополнение", "Баланс", "topup:old", [LabeledPrice(label="x", amount=5)]
+        )
 
         async def pay() -> None:
             results.append(await fake.pay_invoice(ANNA, invoice.message_id))
@@ -235,7 +265,9 @@ async def test_declined_checkout(fake: FakeTelegram, bot: TelegramClient) -> Non
             nursery.start_soon(pay)
             checkout = await poll_one(poller, "pre_checkout_query")
             assert checkout.pre_checkout_query is not None
-            await bot.answer_pre_checkout_query(checkout.pre_checkout_query.id, False, error_message="Счёт устарел")
+            await bot.answer_pre_checkout_query(
+                checkout.pre_checkout_query.id, False, error_message="Счёт устарел"
+            )
     assert [(r.status, r.error_message) for r in results] == [("declined", "Счёт устарел")]
 
 
@@ -306,7 +338,9 @@ async def test_injected_faults(fake: FakeTelegram, bot: TelegramClient) -> None:
 
 
 @pytest.mark.slow
-async def test_the_limiter_keeps_the_fakes_flood_control_quiet(nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+async def test_the_limiter_keeps_the_fakes_flood_control_quiet(
+    nursery: trio.Nursery, http: httpx.AsyncClient
+) -> None:
     """With Telegram-like flood rules on, a burst through our limiter never meets a 429: five
     messages to one chat (three at once, then one a second) and 35 to different chats (30 in the
     first second)."""
@@ -331,7 +365,9 @@ async def test_the_limiter_keeps_the_fakes_flood_control_quiet(nursery: trio.Nur
 
 
 @pytest.mark.slow
-async def test_without_our_limiter_the_fake_floods_and_the_client_recovers(nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+async def test_without_our_limiter_the_fake_floods_and_the_client_recovers(
+    nursery: trio.Nursery, http: httpx.AsyncClient
+) -> None:
     """The negative control: a limiter that lets everything through meets the fake's 429s, and the
     client still delivers every message exactly once by honouring retry_after."""
     fake = FakeTelegram(flood_rules=FloodRules())

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_decode_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_decode_under_test", ROOT / "benchmarks" / "decode.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_decode_under_test", ROOT / "benchmarks" / "decode.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -31,18 +33,30 @@ def test_decode_benchmark_measures_every_payload() -> None:
         assert set(row.per_second) == set(bench.DECODERS)
         assert all(value > 0 for value in row.per_second.values())
     table = bench.format_table(rows).splitlines()
-    assert table[0] == "| payloads | mean bytes | msgspec Update (updates/s) | json.loads (untyped) (updates/s) |"
+    assert (
+        table[0]
+        == "| payloads | mean bytes | msgspec Update (updates/s) | json.loads (untyped) (updates/s) |"
+    )
     assert len(table) == 2 + len(rows)
     assert all(line.count("|") == 5 for line in table)
 
 
 def test_runner_lists_the_benchmarks() -> None:
     listed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-m", "benchmarks", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "decode" in listed.stdout.split()
     unknown = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "no_such_bench"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "benchmarks", "no_such_bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert unknown.returncode == 2
     assert "unknown benchmark" in unknown.stderr

@@ -36,7 +36,11 @@ def raise_(exc_type: type[Exception], message: str = "boom") -> Any:
 async def test_429_waits_retry_after_then_succeeds(mock_api: Any, autojump_clock: MockClock) -> None:
     waited: list[tuple[str, float]] = []
     client = mock_api.client(on_retry_after=lambda method, seconds: waited.append((method, seconds)))
-    mock_api.reply("sendMessage", mock_api.fail(429, "Too Many Requests: retry after 3", retry_after=3), mock_api.ok(mock_api.message()))
+    mock_api.reply(
+        "sendMessage",
+        mock_api.fail(429, "Too Many Requests: retry after 3", retry_after=3),
+        mock_api.ok(mock_api.message()),
+    )
     with trio.fail_after(30):
         message = await client.send_message(42, "hi")
     assert message.message_id == 1
@@ -44,10 +48,15 @@ async def test_429_waits_retry_after_then_succeeds(mock_api: Any, autojump_clock
     assert waited == [("sendMessage", 3.0)]
 
 
-async def test_429_pause_is_shared_with_other_senders_to_that_chat(mock_api: Any, autojump_clock: MockClock) -> None:
+async def test_429_pause_is_shared_with_other_senders_to_that_chat(
+    mock_api: Any, autojump_clock: MockClock
+) -> None:
     client = mock_api.client()
-    mock_api.reply("sendMessage", mock_api.fail(429, "Too Many Requests: retry after 5", retry_after=5),
-                   *[mock_api.ok(mock_api.message())] * 3)
+    mock_api.reply(
+        "sendMessage",
+        mock_api.fail(429, "Too Many Requests: retry after 5", retry_after=5),
+        *[mock_api.ok(mock_api.message())] * 3,
+    )
     seen: dict[str, float] = {}
 
     async def send(name: str, chat_id: int, delay: float) -> None:
@@ -82,11 +91,19 @@ async def test_retries_are_bounded(mock_api: Any, autojump_clock: MockClock) -> 
     assert mock_api.times("getMe") == [0, 1, 2]
 
 
-async def test_server_errors_are_retried_for_safe_calls_only(mock_api: Any, autojump_clock: MockClock) -> None:
+async def test_server_errors_are_retried_for_safe_calls_only(
+    mock_api: Any, autojump_clock: MockClock
+) -> None:
     client = mock_api.client(rng=UpperBoundRandom(), backoff_base=0.5)
-    mock_api.reply("getMe", mock_api.fail(500, "Internal Server Error"), (502, b"<html>bad gateway</html>"),
-                   mock_api.ok({"id": 1, "is_bot": True, "first_name": "B"}))
-    mock_api.reply("sendMessage", mock_api.fail(500, "Internal Server Error"), mock_api.ok(mock_api.message()))
+    mock_api.reply(
+        "getMe",
+        mock_api.fail(500, "Internal Server Error"),
+        (502, b"<html>bad gateway</html>"),
+        mock_api.ok({"id": 1, "is_bot": True, "first_name": "B"}),
+    )
+    mock_api.reply(
+        "sendMessage", mock_api.fail(500, "Internal Server Error"), mock_api.ok(mock_api.message())
+    )
     with trio.fail_after(30):
         me = await client.get_me()
         assert me.id == 1
@@ -122,7 +139,12 @@ async def test_jitter_stays_within_bounds(mock_api: Any, autojump_clock: MockClo
 
 async def test_connect_errors_are_retried_even_for_sends(mock_api: Any, autojump_clock: MockClock) -> None:
     client = mock_api.client(rng=UpperBoundRandom())
-    mock_api.reply("sendMessage", raise_(httpx.ConnectError), raise_(httpx.ConnectTimeout), mock_api.ok(mock_api.message()))
+    mock_api.reply(
+        "sendMessage",
+        raise_(httpx.ConnectError),
+        raise_(httpx.ConnectTimeout),
+        mock_api.ok(mock_api.message()),
+    )
     with trio.fail_after(30):
         await client.send_message(42, "never left the first two times")
     assert len(mock_api.times("sendMessage")) == 3
@@ -139,7 +161,12 @@ async def test_read_timeout_on_a_send_is_not_retried(mock_api: Any, autojump_clo
 
 async def test_read_errors_on_safe_calls_are_retried(mock_api: Any, autojump_clock: MockClock) -> None:
     client = mock_api.client()
-    mock_api.reply("editMessageText", raise_(httpx.ReadTimeout), raise_(httpx.RemoteProtocolError), mock_api.ok(mock_api.message()))
+    mock_api.reply(
+        "editMessageText",
+        raise_(httpx.ReadTimeout),
+        raise_(httpx.RemoteProtocolError),
+        mock_api.ok(mock_api.message()),
+    )
     with trio.fail_after(30):
         assert await client.edit_message_text(42, 1, "x") is not None
     assert len(mock_api.times("editMessageText")) == 3
@@ -148,7 +175,12 @@ async def test_read_errors_on_safe_calls_are_retried(mock_api: Any, autojump_clo
 async def test_client_errors_are_never_retried(mock_api: Any, autojump_clock: MockClock) -> None:
     client = mock_api.client()
     mock_api.reply("getMe", mock_api.fail(401, "Unauthorized"))
-    mock_api.reply("answerCallbackQuery", mock_api.fail(400, "Bad Request: query is too old and response timeout expired or query ID is invalid"))
+    mock_api.reply(
+        "answerCallbackQuery",
+        mock_api.fail(
+            400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+        ),
+    )
     with trio.fail_after(30):
         with pytest.raises(errors.Unauthorized):
             await client.get_me()
@@ -171,10 +203,14 @@ async def test_unreadable_success_is_not_retried(mock_api: Any, autojump_clock: 
     assert len(mock_api.times("getFile")) == 1
 
 
-async def test_chatless_429_pauses_everything_through_the_shared_limiter(mock_api: Any, autojump_clock: MockClock) -> None:
+async def test_chatless_429_pauses_everything_through_the_shared_limiter(
+    mock_api: Any, autojump_clock: MockClock
+) -> None:
     limiter = FloodLimiter()
     client = mock_api.client(limiter=limiter)
-    mock_api.reply("getUpdates", mock_api.fail(429, "Too Many Requests: retry after 4", retry_after=4), mock_api.ok([]))
+    mock_api.reply(
+        "getUpdates", mock_api.fail(429, "Too Many Requests: retry after 4", retry_after=4), mock_api.ok([])
+    )
     mock_api.reply("sendMessage", mock_api.ok(mock_api.message()))
     sent_at: list[float] = []
 
@@ -191,7 +227,9 @@ async def test_chatless_429_pauses_everything_through_the_shared_limiter(mock_ap
     assert sent_at == [4]
 
 
-async def test_hooks_see_every_attempt_and_cannot_break_calls(mock_api: Any, autojump_clock: MockClock) -> None:
+async def test_hooks_see_every_attempt_and_cannot_break_calls(
+    mock_api: Any, autojump_clock: MockClock
+) -> None:
     calls: list[tuple[str, str]] = []
 
     def on_call(method: str, outcome: str, seconds: float) -> None:
@@ -199,15 +237,23 @@ async def test_hooks_see_every_attempt_and_cannot_break_calls(mock_api: Any, aut
         raise RuntimeError("a broken metrics hook")
 
     client = mock_api.client(on_call=on_call, rng=UpperBoundRandom())
-    mock_api.reply("getMe", mock_api.fail(429, "Too Many Requests: retry after 1", retry_after=1), mock_api.fail(500, "x"),
-                   raise_(httpx.ReadError), mock_api.ok({"id": 1}))
+    mock_api.reply(
+        "getMe",
+        mock_api.fail(429, "Too Many Requests: retry after 1", retry_after=1),
+        mock_api.fail(500, "x"),
+        raise_(httpx.ReadError),
+        mock_api.ok({"id": 1}),
+    )
     mock_api.reply("sendMessage", mock_api.fail(403, "Forbidden: bot was blocked by the user"))
     with trio.fail_after(30):
         await client.get_me()
         with pytest.raises(errors.BotBlocked):
             await client.send_message(1, "x")
     assert calls == [
-        ("getMe", "retry_after"), ("getMe", "server_error"), ("getMe", "network_error"), ("getMe", "ok"),
+        ("getMe", "retry_after"),
+        ("getMe", "server_error"),
+        ("getMe", "network_error"),
+        ("getMe", "ok"),
         ("sendMessage", "error"),
     ]
 
@@ -216,7 +262,11 @@ async def test_each_call_is_logged_at_debug_with_method_and_outcome(
     mock_api: Any, autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = mock_api.client()
-    mock_api.reply("sendMessage", mock_api.fail(429, "Too Many Requests: retry after 2", retry_after=2), mock_api.ok(mock_api.message()))
+    mock_api.reply(
+        "sendMessage",
+        mock_api.fail(429, "Too Many Requests: retry after 2", retry_after=2),
+        mock_api.ok(mock_api.message()),
+    )
     with caplog.at_level(logging.DEBUG, logger="kiebot.telegram"), trio.fail_after(30):
         await client.send_message(42, "hi")
     calls = [r for r in caplog.records if r.getMessage() == "telegram call"]

@@ -38,7 +38,9 @@ def closed_port() -> int:
 
 async def test_connection_refused_over_a_real_socket(caplog: pytest.LogCaptureFixture) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
-        client = TelegramClient(http, TOKEN, base_url=f"http://127.0.0.1:{closed_port()}", max_retries=1, backoff_base=0.01)
+        client = TelegramClient(
+            http, TOKEN, base_url=f"http://127.0.0.1:{closed_port()}", max_retries=1, backoff_base=0.01
+        )
         with caplog.at_level(logging.DEBUG), trio.fail_after(10):
             with pytest.raises(errors.NetworkError) as caught:
                 await client.send_message(42, "hi")
@@ -82,7 +84,10 @@ async def test_invalid_url_errors_are_sanitised(autojump_clock: MockClock) -> No
 
 async def test_telegram_errors_carry_method_and_description_only(autojump_clock: MockClock) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(403, json={"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
+        return httpx.Response(
+            403,
+            json={"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+        )
 
     client = TelegramClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), TOKEN)
     with trio.fail_after(10), pytest.raises(errors.BotBlocked) as caught:

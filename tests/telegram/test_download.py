@@ -17,7 +17,9 @@ BLOB = bytes(range(256)) * 1000  # 256 000 bytes
 
 async def test_get_file_then_download(bot_api: Any, tg: TelegramClient) -> None:
     bot_api.files["photos/file_7.jpg"] = (200, {"Content-Length": str(len(BLOB))}, BLOB)
-    bot_api.reply("getFile", bot_api.ok({"file_id": "F", "file_unique_id": "U", "file_path": "photos/file_7.jpg"}))
+    bot_api.reply(
+        "getFile", bot_api.ok({"file_id": "F", "file_unique_id": "U", "file_path": "photos/file_7.jpg"})
+    )
     with trio.fail_after(10):
         file = await tg.get_file("F")
         assert file.file_path is not None
@@ -56,14 +58,19 @@ async def test_missing_file_is_not_found(bot_api: Any, tg: TelegramClient) -> No
     assert caught.value.method == "downloadFile"
 
 
-@pytest.mark.parametrize("path", ["", "/etc/passwd", "../bot1:x/getMe", "photos/../../x", "https://evil.example/x"])
+@pytest.mark.parametrize(
+    "path", ["", "/etc/passwd", "../bot1:x/getMe", "photos/../../x", "https://evil.example/x"]
+)
 async def test_paths_that_are_not_file_paths_are_refused(path: str, tg: TelegramClient) -> None:
     with trio.fail_after(10), pytest.raises(ValueError, match="file path"):
         await tg.download_file(path)
 
 
 async def test_download_server_errors_are_retried(autojump_clock: MockClock) -> None:
-    replies = [httpx.Response(502, content=b"<html>bad gateway</html>"), httpx.Response(200, content=b"payload")]
+    replies = [
+        httpx.Response(502, content=b"<html>bad gateway</html>"),
+        httpx.Response(200, content=b"payload"),
+    ]
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -92,9 +99,13 @@ class CountingStream(httpx.AsyncByteStream):
 async def test_a_declared_oversize_body_is_never_read(autojump_clock: MockClock) -> None:
     stream = CountingStream(chunks=1000)
     client = TelegramClient(
-        httpx.AsyncClient(transport=httpx.MockTransport(
-            lambda request: httpx.Response(200, headers={"Content-Length": str(1000 * 65536)}, stream=stream)
-        )),
+        httpx.AsyncClient(
+            transport=httpx.MockTransport(
+                lambda request: httpx.Response(
+                    200, headers={"Content-Length": str(1000 * 65536)}, stream=stream
+                )
+            )
+        ),
         "1:abc",
     )
     with trio.fail_after(30), pytest.raises(errors.FileTooLarge):
@@ -105,7 +116,8 @@ async def test_a_declared_oversize_body_is_never_read(autojump_clock: MockClock)
 async def test_an_undeclared_oversize_body_is_cut_off(autojump_clock: MockClock) -> None:
     stream = CountingStream(chunks=1000)  # 65 MB, no Content-Length
     client = TelegramClient(
-        httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=stream))), "1:abc"
+        httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=stream))),
+        "1:abc",
     )
     with trio.fail_after(30), pytest.raises(errors.FileTooLarge):
         await client.download_file("videos/huge.mp4", max_bytes=1_000_000)

@@ -66,11 +66,15 @@ def test_parameters_win_over_status_and_text() -> None:
     retry = e.error_from_envelope("sendMessage", 429, (ERRORS / "too-many-requests.json").read_bytes())
     assert isinstance(retry, e.RetryAfter)
     assert retry.retry_after == 123
-    migrated = e.error_from_envelope("sendMessage", 400, (ERRORS / "bad-request-group-chat-migrated.json").read_bytes())
+    migrated = e.error_from_envelope(
+        "sendMessage", 400, (ERRORS / "bad-request-group-chat-migrated.json").read_bytes()
+    )
     assert isinstance(migrated, e.ChatMigrated)
     assert migrated.migrate_to_chat_id == -123456789
     # retry_after decides even on an unexpected status code.
-    odd = e.error_from_envelope("getMe", 500, b'{"ok":false,"error_code":500,"description":"x","parameters":{"retry_after":7}}')
+    odd = e.error_from_envelope(
+        "getMe", 500, b'{"ok":false,"error_code":500,"description":"x","parameters":{"retry_after":7}}'
+    )
     assert isinstance(odd, e.RetryAfter)
     assert odd.retry_after == 7
 
@@ -86,8 +90,11 @@ def test_current_server_wordings() -> None:
         body = json.dumps({"ok": False, "error_code": 400, "description": description})
         assert type(e.error_from_envelope("x", 400, body)) is cls
     conflict = json.dumps(
-        {"ok": False, "error_code": 409,
-         "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
+        {
+            "ok": False,
+            "error_code": 409,
+            "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+        }
     )
     assert type(e.error_from_envelope("getUpdates", 409, conflict)) is e.TerminatedByOtherPoll
 
@@ -102,7 +109,9 @@ def test_status_codes_without_a_known_description() -> None:
     assert classify(500, "Internal Server Error") is e.ServerError
     assert classify(502) is e.ServerError
     assert classify(418) is e.TelegramError
-    no_parameters = e.error_from_envelope("m", 429, b'{"ok":false,"error_code":429,"description":"Too Many Requests"}')
+    no_parameters = e.error_from_envelope(
+        "m", 429, b'{"ok":false,"error_code":429,"description":"Too Many Requests"}'
+    )
     assert isinstance(no_parameters, e.RetryAfter)
     assert no_parameters.retry_after == 1
 

@@ -32,7 +32,9 @@ def max_in_window(times: Sequence[float], window: float) -> int:
     return best
 
 
-async def send_times(limiter: FloodLimiter, chat_id: int | None, count: int, method: str = "sendMessage") -> list[float]:
+async def send_times(
+    limiter: FloodLimiter, chat_id: int | None, count: int, method: str = "sendMessage"
+) -> list[float]:
     times = []
     for _ in range(count):
         await limiter.acquire(method, chat_id)
@@ -260,8 +262,15 @@ async def test_answers_reads_and_chat_actions_bypass_the_buckets(autojump_clock:
         await send_times(limiter, PRIVATE_A, 3)  # global window full, chat A's burst used up
         assert trio.current_time() == 1
         start = trio.current_time()
-        for method in ("answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates", "getFile", "getMe", "setWebhook",
-                       "deleteMessage"):
+        for method in (
+            "answerCallbackQuery",
+            "answerPreCheckoutQuery",
+            "getUpdates",
+            "getFile",
+            "getMe",
+            "setWebhook",
+            "deleteMessage",
+        ):
             for _ in range(50):
                 await limiter.acquire(method, None)
         for _ in range(50):
@@ -349,12 +358,30 @@ async def test_cancelled_waiter_leaves_no_trace(autojump_clock: MockClock) -> No
 
 
 def test_method_classes() -> None:
-    for method in ("sendMessage", "sendPhoto", "sendMediaGroup", "sendInvoice", "editMessageText",
-                   "editMessageReplyMarkup", "copyMessage", "SENDMESSAGE"):
+    for method in (
+        "sendMessage",
+        "sendPhoto",
+        "sendMediaGroup",
+        "sendInvoice",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "copyMessage",
+        "SENDMESSAGE",
+    ):
         assert is_message_method(method), method
-    for method in ("sendChatAction", "answerCallbackQuery", "answerPreCheckoutQuery", "getUpdates", "getFile",
-                   "setWebhook", "deleteWebhook", "setMyCommands", "refundStarPayment", "createInvoiceLink",
-                   "deleteMessage"):
+    for method in (
+        "sendChatAction",
+        "answerCallbackQuery",
+        "answerPreCheckoutQuery",
+        "getUpdates",
+        "getFile",
+        "setWebhook",
+        "deleteWebhook",
+        "setMyCommands",
+        "refundStarPayment",
+        "createInvoiceLink",
+        "deleteMessage",
+    ):
         assert not is_message_method(method), method
     assert is_group_chat(-100123)
     assert is_group_chat("@channel")
@@ -413,7 +440,12 @@ async def test_one_chat_sends_one_message_at_a_time_in_order(autojump_clock: Moc
             for i, name in enumerate("abc"):
                 nursery.start_soon(send, name, i * 0.01)
     assert [(name, edge) for name, edge, _ in log] == [
-        ("a", "start"), ("a", "end"), ("b", "start"), ("b", "end"), ("c", "start"), ("c", "end"),
+        ("a", "start"),
+        ("a", "end"),
+        ("b", "start"),
+        ("b", "end"),
+        ("c", "start"),
+        ("c", "end"),
     ]
     assert [t for _, edge, t in log if edge == "start"] == [0, 0.3, 0.6]
 

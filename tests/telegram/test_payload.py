@@ -25,7 +25,15 @@ def test_none_parameters_are_left_out() -> None:
 
 
 def test_json_body_embeds_structs_without_unset_fields() -> None:
-    body = build_body({"chat_id": 7, "text": "привет", "reply_markup": KEYBOARD, "prices": [LabeledPrice(label="x", amount=5)]}, None)
+    body = build_body(
+        {
+            "chat_id": 7,
+            "text": "привет",
+            "reply_markup": KEYBOARD,
+            "prices": [LabeledPrice(label="x", amount=5)],
+        },
+        None,
+    )
     assert not body.is_multipart
     assert body.json is not None
     assert json.loads(body.json) == {
@@ -37,8 +45,16 @@ def test_json_body_embeds_structs_without_unset_fields() -> None:
 
 
 def test_multipart_fields_are_strings_and_complex_ones_are_json_text() -> None:
-    fields = multipart_fields({"chat_id": -100123, "caption": "a \"b\"", "has_spoiler": True, "reply_markup": KEYBOARD,
-                               "allowed_updates": ["message"], "duration": 3.5})
+    fields = multipart_fields(
+        {
+            "chat_id": -100123,
+            "caption": 'a "b"',
+            "has_spoiler": True,
+            "reply_markup": KEYBOARD,
+            "allowed_updates": ["message"],
+            "duration": 3.5,
+        }
+    )
     assert fields == {
         "chat_id": "-100123",
         "caption": 'a "b"',
@@ -92,14 +108,21 @@ def test_media_group_uploads_become_attach_references() -> None:
     assert json.loads(body.form["media"]) == [
         {"type": "photo", "media": "attach://file0", "caption": "one"},
         {"type": "photo", "media": "AgACAgIAAx-existing-file-id"},
-        {"type": "video", "media": "attach://file1", "thumbnail": "attach://file2", "supports_streaming": True},
+        {
+            "type": "video",
+            "media": "attach://file1",
+            "thumbnail": "attach://file2",
+            "supports_streaming": True,
+        },
     ]
     assert body.files is not None
     assert [name for name, _ in body.files] == ["file0", "file1", "file2"]
 
 
 def test_media_group_without_uploads_stays_json() -> None:
-    prepared, files = attach_media([InputMediaDocument(media="id1"), InputMediaDocument(media="https://x/y.pdf")])
+    prepared, files = attach_media(
+        [InputMediaDocument(media="id1"), InputMediaDocument(media="https://x/y.pdf")]
+    )
     assert files == {}
     body = build_body({"chat_id": 1, "media": prepared}, files or None)
     assert not body.is_multipart

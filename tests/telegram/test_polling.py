@@ -16,8 +16,16 @@ from kiebot.telegram.polling import Poller
 
 
 def update(update_id: int, chat_id: int = 42, **extra: Any) -> dict[str, Any]:
-    return {"update_id": update_id, "message": {"message_id": update_id, "date": 1, "chat": {"id": chat_id, "type": "private"},
-                                                "text": f"u{update_id}"}, **extra}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1,
+            "chat": {"id": chat_id, "type": "private"},
+            "text": f"u{update_id}",
+        },
+        **extra,
+    }
 
 
 async def test_offset_moves_only_on_confirm(bot_api: Any, tg: TelegramClient) -> None:
@@ -28,7 +36,9 @@ async def test_offset_moves_only_on_confirm(bot_api: Any, tg: TelegramClient) ->
         bot_api.ok([update(12)]),
         bot_api.ok([]),
     )
-    poller = Poller(tg, timeout=0, limit=100, allowed_updates=["message", "callback_query", "pre_checkout_query"])
+    poller = Poller(
+        tg, timeout=0, limit=100, allowed_updates=["message", "callback_query", "pre_checkout_query"]
+    )
     with trio.fail_after(10):
         first = await poller.next_batch()
         assert [u.update_id for u in first] == [10, 11]  # in update_id order
@@ -42,7 +52,9 @@ async def test_offset_moves_only_on_confirm(bot_api: Any, tg: TelegramClient) ->
     offsets = [r.json.get("offset") for r in bot_api.calls("getUpdates")]
     assert offsets == [None, None, 12, 13]
     assert bot_api.calls("getUpdates")[0].json == {
-        "limit": 100, "timeout": 0, "allowed_updates": ["message", "callback_query", "pre_checkout_query"],
+        "limit": 100,
+        "timeout": 0,
+        "allowed_updates": ["message", "callback_query", "pre_checkout_query"],
     }
 
 
@@ -74,13 +86,19 @@ async def test_confirm_never_moves_backwards(bot_api: Any, tg: TelegramClient) -
 @pytest.mark.parametrize(
     ("description", "cls"),
     [
-        ("Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
-         errors.TerminatedByOtherPoll),
-        ("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
-         errors.WebhookIsActive),
+        (
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            errors.TerminatedByOtherPoll,
+        ),
+        (
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            errors.WebhookIsActive,
+        ),
     ],
 )
-async def test_conflict_is_raised_at_once(bot_api: Any, tg: TelegramClient, description: str, cls: type[Exception]) -> None:
+async def test_conflict_is_raised_at_once(
+    bot_api: Any, tg: TelegramClient, description: str, cls: type[Exception]
+) -> None:
     bot_api.reply("getUpdates", bot_api.fail(409, description))
     poller = Poller(tg, timeout=0, allowed_updates=[])
     with trio.fail_after(10), pytest.raises(cls) as caught:
@@ -109,8 +127,13 @@ async def test_transient_failures_are_backed_off(mock_api: Any, autojump_clock: 
     def broken(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("down", request=request)
 
-    mock_api.reply("getUpdates", mock_api.fail(502, "Bad Gateway"), broken, mock_api.fail(500, "Internal Server Error"),
-                   mock_api.ok([update(1)]))
+    mock_api.reply(
+        "getUpdates",
+        mock_api.fail(502, "Bad Gateway"),
+        broken,
+        mock_api.fail(500, "Internal Server Error"),
+        mock_api.ok([update(1)]),
+    )
     client = mock_api.client(max_retries=0)
     poller = Poller(client, timeout=0, allowed_updates=[], backoff_base=1.0, backoff_cap=30.0)
     with trio.fail_after(60):
@@ -131,14 +154,18 @@ async def test_back_off_is_capped(mock_api: Any, autojump_clock: MockClock) -> N
 
 
 async def test_retry_after_is_honoured(mock_api: Any, autojump_clock: MockClock) -> None:
-    mock_api.reply("getUpdates", mock_api.fail(429, "Too Many Requests: retry after 5", retry_after=5), mock_api.ok([]))
+    mock_api.reply(
+        "getUpdates", mock_api.fail(429, "Too Many Requests: retry after 5", retry_after=5), mock_api.ok([])
+    )
     poller = Poller(mock_api.client(), timeout=0, allowed_updates=[])
     with trio.fail_after(60):
         assert await poller.next_batch() == []
     assert mock_api.times("getUpdates") == [0, 5]
 
 
-async def test_long_poll_timeout_is_clamped_and_the_read_timeout_exceeds_it(mock_api: Any, autojump_clock: MockClock) -> None:
+async def test_long_poll_timeout_is_clamped_and_the_read_timeout_exceeds_it(
+    mock_api: Any, autojump_clock: MockClock
+) -> None:
     mock_api.reply("getUpdates", mock_api.ok([]))
     poller = Poller(mock_api.client(), timeout=90, limit=500, allowed_updates=[])
     assert (poller.timeout, poller.limit) == (50, 100)

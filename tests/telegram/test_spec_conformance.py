@@ -51,32 +51,54 @@ PRIMITIVES = {"Integer", "String", "Boolean", "Float", "True"}
 # (2017 captures: no file_unique_id; the official webhook samples: no is_bot, no chat_instance) or
 # because Stars payments leave them meaningless. Adding to this list is a conscious decision.
 DEFAULTED_REQUIRED = {
-    ("User", "is_bot"), ("User", "first_name"),
+    ("User", "is_bot"),
+    ("User", "first_name"),
     ("Chat", "type"),
-    ("PhotoSize", "file_unique_id"), ("PhotoSize", "width"), ("PhotoSize", "height"),
+    ("PhotoSize", "file_unique_id"),
+    ("PhotoSize", "width"),
+    ("PhotoSize", "height"),
     ("Document", "file_unique_id"),
-    ("Audio", "file_unique_id"), ("Audio", "duration"),
-    ("Video", "file_unique_id"), ("Video", "width"), ("Video", "height"), ("Video", "duration"),
-    ("Animation", "file_unique_id"), ("Animation", "width"), ("Animation", "height"), ("Animation", "duration"),
-    ("Voice", "file_unique_id"), ("Voice", "duration"),
-    ("Sticker", "file_unique_id"), ("Sticker", "width"), ("Sticker", "height"),
+    ("Audio", "file_unique_id"),
+    ("Audio", "duration"),
+    ("Video", "file_unique_id"),
+    ("Video", "width"),
+    ("Video", "height"),
+    ("Video", "duration"),
+    ("Animation", "file_unique_id"),
+    ("Animation", "width"),
+    ("Animation", "height"),
+    ("Animation", "duration"),
+    ("Voice", "file_unique_id"),
+    ("Voice", "duration"),
+    ("Sticker", "file_unique_id"),
+    ("Sticker", "width"),
+    ("Sticker", "height"),
     ("File", "file_unique_id"),
     ("Invoice", "start_parameter"),
     ("SuccessfulPayment", "provider_payment_charge_id"),
     ("CallbackQuery", "chat_instance"),
-    ("ShippingQuery", "invoice_payload"), ("ShippingQuery", "shipping_address"),
-    ("ShippingAddress", "country_code"), ("ShippingAddress", "state"), ("ShippingAddress", "city"),
-    ("ShippingAddress", "street_line1"), ("ShippingAddress", "street_line2"), ("ShippingAddress", "post_code"),
-    ("InlineQuery", "query"), ("InlineQuery", "offset"),
+    ("ShippingQuery", "invoice_payload"),
+    ("ShippingQuery", "shipping_address"),
+    ("ShippingAddress", "country_code"),
+    ("ShippingAddress", "state"),
+    ("ShippingAddress", "city"),
+    ("ShippingAddress", "street_line1"),
+    ("ShippingAddress", "street_line2"),
+    ("ShippingAddress", "post_code"),
+    ("InlineQuery", "query"),
+    ("InlineQuery", "offset"),
     ("ChosenInlineResult", "query"),
-    ("WebhookInfo", "has_custom_certificate"), ("WebhookInfo", "pending_update_count"),
-    ("ReplyKeyboardRemove", "remove_keyboard"), ("ForceReply", "force_reply"),
+    ("WebhookInfo", "has_custom_certificate"),
+    ("WebhookInfo", "pending_update_count"),
+    ("ReplyKeyboardRemove", "remove_keyboard"),
+    ("ForceReply", "force_reply"),
 }
 
 
 def wire_structs() -> list[type[TelegramObject]]:
     found = [
-        obj for _, obj in inspect.getmembers(tg_types, inspect.isclass)
+        obj
+        for _, obj in inspect.getmembers(tg_types, inspect.isclass)
         if issubclass(obj, TelegramObject) and obj not in (TelegramObject, UnparsedObject)
     ]
     assert len(found) > 40
@@ -110,7 +132,9 @@ def subtypes(type_name: str) -> set[str]:
 def spec_alternative_ok(info: msgspec.inspect.Type, spec_type: str) -> bool:
     """Does one Python alternative fit one spec alternative ("Integer", "Array of X", "Message"...)?"""
     if spec_type.startswith("Array of "):
-        return isinstance(info, msgspec.inspect.ListType) and compatible(info.item_type, [spec_type[len("Array of "):]])
+        return isinstance(info, msgspec.inspect.ListType) and compatible(
+            info.item_type, [spec_type[len("Array of ") :]]
+        )
     if isinstance(info, msgspec.inspect.IntType):
         return spec_type in ("Integer", "Float")
     if isinstance(info, msgspec.inspect.FloatType):
@@ -148,11 +172,17 @@ def test_struct_fields_exist_in_the_spec_with_compatible_types(cls: type[Telegra
     for field in info.fields:
         spec = fields.get(field.encode_name)
         assert spec is not None, f"{cls.__name__}.{field.encode_name} is not in the spec"
-        assert compatible(field.type, spec["types"]), f"{cls.__name__}.{field.encode_name}: {field.type} vs {spec['types']}"
+        assert compatible(field.type, spec["types"]), (
+            f"{cls.__name__}.{field.encode_name}: {field.type} vs {spec['types']}"
+        )
         if field.required:
-            assert spec["required"], f"{cls.__name__}.{field.encode_name} is optional in the spec but required here"
+            assert spec["required"], (
+                f"{cls.__name__}.{field.encode_name} is optional in the spec but required here"
+            )
         elif spec["required"] and (cls.__name__, field.encode_name) not in DEFAULTED_REQUIRED:
-            pytest.fail(f"{cls.__name__}.{field.encode_name} is required by the spec; default it on purpose or not at all")
+            pytest.fail(
+                f"{cls.__name__}.{field.encode_name} is required by the spec; default it on purpose or not at all"
+            )
 
 
 def test_the_defaulted_required_list_has_no_stale_entries() -> None:
@@ -202,78 +232,210 @@ Invocation = Callable[[TelegramClient], Awaitable[object]]
 INVOCATIONS: dict[str, list[Invocation]] = {
     "get_me": [lambda c: c.get_me()],
     "get_updates": [lambda c: c.get_updates(offset=1, limit=10, timeout=5, allowed_updates=["message"])],
-    "get_updates_with_raw": [lambda c: c.get_updates_with_raw(offset=1, limit=10, timeout=5, allowed_updates=["message"])],
+    "get_updates_with_raw": [
+        lambda c: c.get_updates_with_raw(offset=1, limit=10, timeout=5, allowed_updates=["message"])
+    ],
     "set_webhook": [
-        lambda c: c.set_webhook("https://x/h", secret_token="s", allowed_updates=["message"], drop_pending_updates=True,
-                                max_connections=5, ip_address="1.2.3.4"),
+        lambda c: c.set_webhook(
+            "https://x/h",
+            secret_token="s",
+            allowed_updates=["message"],
+            drop_pending_updates=True,
+            max_connections=5,
+            ip_address="1.2.3.4",
+        ),
         lambda c: c.set_webhook("https://x/h", certificate=InputFile("c.pem", b"pem")),
     ],
     "delete_webhook": [lambda c: c.delete_webhook(drop_pending_updates=True)],
     "get_webhook_info": [lambda c: c.get_webhook_info()],
-    "set_my_commands": [lambda c: c.set_my_commands([BotCommand(command="start", description="d")],
-                                                   scope=BotCommandScope(type="chat_member", chat_id=1, user_id=2),
-                                                   language_code="ru")],
-    "send_message": [lambda c: c.send_message(1, "t", parse_mode="HTML", entities=ENTITIES, reply_markup=KB,
-                                              disable_web_page_preview=True, reply_to_message_id=2,
-                                              disable_notification=True, protect_content=True)],
-    "edit_message_text": [lambda c: c.edit_message_text(1, 2, "t", parse_mode="HTML", entities=ENTITIES, reply_markup=KB,
-                                                        disable_web_page_preview=True)],
+    "set_my_commands": [
+        lambda c: c.set_my_commands(
+            [BotCommand(command="start", description="d")],
+            scope=BotCommandScope(type="chat_member", chat_id=1, user_id=2),
+            language_code="ru",
+        )
+    ],
+    "send_message": [
+        lambda c: c.send_message(
+            1,
+            "t",
+            parse_mode="HTML",
+            entities=ENTITIES,
+            reply_markup=KB,
+            disable_web_page_preview=True,
+            reply_to_message_id=2,
+            disable_notification=True,
+            protect_content=True,
+        )
+    ],
+    "edit_message_text": [
+        lambda c: c.edit_message_text(
+            1, 2, "t", parse_mode="HTML", entities=ENTITIES, reply_markup=KB, disable_web_page_preview=True
+        )
+    ],
     "edit_message_reply_markup": [lambda c: c.edit_message_reply_markup(1, 2, KB)],
-    "edit_message_caption": [lambda c: c.edit_message_caption(1, 2, "c", parse_mode="HTML", caption_entities=ENTITIES,
-                                                              reply_markup=KB)],
+    "edit_message_caption": [
+        lambda c: c.edit_message_caption(
+            1, 2, "c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB
+        )
+    ],
     "delete_message": [lambda c: c.delete_message(1, 2)],
-    "answer_callback_query": [lambda c: c.answer_callback_query("q", text="t", show_alert=True, url="https://t.me/x",
-                                                                cache_time=1)],
+    "answer_callback_query": [
+        lambda c: c.answer_callback_query("q", text="t", show_alert=True, url="https://t.me/x", cache_time=1)
+    ],
     "send_chat_action": [lambda c: c.send_chat_action(1, "upload_video")],
     "send_photo": [
-        lambda c: c.send_photo(1, "id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB,
-                               reply_to_message_id=2, has_spoiler=True, disable_notification=True, protect_content=True),
+        lambda c: c.send_photo(
+            1,
+            "id",
+            caption="c",
+            parse_mode="HTML",
+            caption_entities=ENTITIES,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            has_spoiler=True,
+            disable_notification=True,
+            protect_content=True,
+        ),
         lambda c: c.send_photo(1, PNG),
     ],
     "send_video": [
-        lambda c: c.send_video(1, "id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB,
-                               reply_to_message_id=2, duration=3, width=4, height=5, thumbnail="tid",
-                               supports_streaming=True, disable_notification=True, protect_content=True),
+        lambda c: c.send_video(
+            1,
+            "id",
+            caption="c",
+            parse_mode="HTML",
+            caption_entities=ENTITIES,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            duration=3,
+            width=4,
+            height=5,
+            thumbnail="tid",
+            supports_streaming=True,
+            disable_notification=True,
+            protect_content=True,
+        ),
         lambda c: c.send_video(1, MP4, thumbnail=JPG),
     ],
     "send_audio": [
-        lambda c: c.send_audio(1, "id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB,
-                               reply_to_message_id=2, duration=3, performer="p", title="t", thumbnail="tid",
-                               disable_notification=True, protect_content=True),
+        lambda c: c.send_audio(
+            1,
+            "id",
+            caption="c",
+            parse_mode="HTML",
+            caption_entities=ENTITIES,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            duration=3,
+            performer="p",
+            title="t",
+            thumbnail="tid",
+            disable_notification=True,
+            protect_content=True,
+        ),
         lambda c: c.send_audio(1, MP3, thumbnail=JPG),
     ],
     "send_voice": [
-        lambda c: c.send_voice(1, "id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB,
-                               reply_to_message_id=2, duration=3, disable_notification=True, protect_content=True),
+        lambda c: c.send_voice(
+            1,
+            "id",
+            caption="c",
+            parse_mode="HTML",
+            caption_entities=ENTITIES,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            duration=3,
+            disable_notification=True,
+            protect_content=True,
+        ),
         lambda c: c.send_voice(1, InputFile("v.ogg", b"ogg", "audio/ogg")),
     ],
     "send_document": [
-        lambda c: c.send_document(1, "id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, reply_markup=KB,
-                                  reply_to_message_id=2, thumbnail="tid", disable_content_type_detection=True,
-                                  disable_notification=True, protect_content=True),
+        lambda c: c.send_document(
+            1,
+            "id",
+            caption="c",
+            parse_mode="HTML",
+            caption_entities=ENTITIES,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            thumbnail="tid",
+            disable_content_type_detection=True,
+            disable_notification=True,
+            protect_content=True,
+        ),
         lambda c: c.send_document(1, PNG, thumbnail=JPG),
     ],
     "send_media_group": [
-        lambda c: c.send_media_group(1, [
-            InputMediaPhoto(media="id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, has_spoiler=True),
-            InputMediaVideo(media="id", thumbnail="t", caption="c", width=1, height=2, duration=3, supports_streaming=True),
-        ], reply_to_message_id=2, disable_notification=True, protect_content=True),
-        lambda c: c.send_media_group(1, [
-            InputMediaAudio(media="id", thumbnail="t", caption="c", duration=1, performer="p", title="t"),
-            InputMediaAudio(media=MP3, thumbnail=JPG),
-        ]),
-        lambda c: c.send_media_group(1, [
-            InputMediaDocument(media=PNG, thumbnail=JPG, disable_content_type_detection=True),
-            InputMediaDocument(media="id"),
-        ]),
+        lambda c: c.send_media_group(
+            1,
+            [
+                InputMediaPhoto(
+                    media="id", caption="c", parse_mode="HTML", caption_entities=ENTITIES, has_spoiler=True
+                ),
+                InputMediaVideo(
+                    media="id",
+                    thumbnail="t",
+                    caption="c",
+                    width=1,
+                    height=2,
+                    duration=3,
+                    supports_streaming=True,
+                ),
+            ],
+            reply_to_message_id=2,
+            disable_notification=True,
+            protect_content=True,
+        ),
+        lambda c: c.send_media_group(
+            1,
+            [
+                InputMediaAudio(media="id", thumbnail="t", caption="c", duration=1, performer="p", title="t"),
+                InputMediaAudio(media=MP3, thumbnail=JPG),
+            ],
+        ),
+        lambda c: c.send_media_group(
+            1,
+            [
+                InputMediaDocument(media=PNG, thumbnail=JPG, disable_content_type_detection=True),
+                InputMediaDocument(media="id"),
+            ],
+        ),
     ],
     "get_file": [lambda c: c.get_file("f")],
-    "send_invoice": [lambda c: c.send_invoice(1, "t", "d", "p", PRICES, currency="XTR", provider_token="", start_parameter="s",
-                                              photo_url="https://x/p.png", photo_size=1, photo_width=2, photo_height=3,
-                                              reply_markup=KB, reply_to_message_id=2, disable_notification=True,
-                                              protect_content=True)],
-    "create_invoice_link": [lambda c: c.create_invoice_link("t", "d", "p", PRICES, currency="XTR", provider_token="",
-                                                            subscription_period=2592000, photo_url="https://x/p.png")],
+    "send_invoice": [
+        lambda c: c.send_invoice(
+            1,
+            "t",
+            "d",
+            "p",
+            PRICES,
+            currency="XTR",
+            provider_token="",
+            start_parameter="s",
+            photo_url="https://x/p.png",
+            photo_size=1,
+            photo_width=2,
+            photo_height=3,
+            reply_markup=KB,
+            reply_to_message_id=2,
+            disable_notification=True,
+            protect_content=True,
+        )
+    ],
+    "create_invoice_link": [
+        lambda c: c.create_invoice_link(
+            "t",
+            "d",
+            "p",
+            PRICES,
+            currency="XTR",
+            provider_token="",
+            subscription_period=2592000,
+            photo_url="https://x/p.png",
+        )
+    ],
     "answer_pre_checkout_query": [lambda c: c.answer_pre_checkout_query("q", False, error_message="e")],
     "refund_star_payment": [lambda c: c.refund_star_payment(1, "stx")],
     "get_star_transactions": [lambda c: c.get_star_transactions(offset=0, limit=100)],
@@ -296,7 +458,9 @@ MESSAGE = {"message_id": 1, "date": 1, "chat": {"id": 1, "type": "private"}}
 
 def test_every_typed_method_is_exercised() -> None:
     public = {
-        name for name, member in inspect.getmembers(TelegramClient, inspect.iscoroutinefunction) if not name.startswith("_")
+        name
+        for name, member in inspect.getmembers(TelegramClient, inspect.iscoroutinefunction)
+        if not name.startswith("_")
     }
     assert public - NOT_API_METHODS == set(INVOCATIONS)
 
@@ -305,7 +469,9 @@ def json_type_ok(value: Any, spec_types: list[str]) -> bool:
     """A JSON value against spec types; objects are checked field by field against the spec type."""
     for spec_type in spec_types:
         if spec_type.startswith("Array of "):
-            if isinstance(value, list) and all(json_type_ok(v, [spec_type[len("Array of "):]]) for v in value):
+            if isinstance(value, list) and all(
+                json_type_ok(v, [spec_type[len("Array of ") :]]) for v in value
+            ):
                 return True
         elif isinstance(value, bool):
             if spec_type in ("Boolean", "True"):
@@ -339,7 +505,9 @@ async def test_every_parameter_sent_exists_in_the_spec(autojump_clock: MockClock
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         method = request.url.path.rsplit("/", 1)[-1]
-        result = RESULTS.get(method, MESSAGE if method.startswith(("send", "edit")) and method != "sendChatAction" else True)
+        result = RESULTS.get(
+            method, MESSAGE if method.startswith(("send", "edit")) and method != "sendChatAction" else True
+        )
         return httpx.Response(200, json={"ok": True, "result": result})
 
     client = TelegramClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), "1:x")
@@ -352,10 +520,31 @@ async def test_every_parameter_sent_exists_in_the_spec(autojump_clock: MockClock
                 [request] = sent
                 checked.add(check_request(request))
     assert checked == {
-        "getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo", "setMyCommands", "sendMessage",
-        "editMessageText", "editMessageReplyMarkup", "editMessageCaption", "deleteMessage", "answerCallbackQuery",
-        "sendChatAction", "sendPhoto", "sendVideo", "sendAudio", "sendVoice", "sendDocument", "sendMediaGroup", "getFile",
-        "sendInvoice", "createInvoiceLink", "answerPreCheckoutQuery", "refundStarPayment", "getStarTransactions",
+        "getMe",
+        "getUpdates",
+        "setWebhook",
+        "deleteWebhook",
+        "getWebhookInfo",
+        "setMyCommands",
+        "sendMessage",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+        "deleteMessage",
+        "answerCallbackQuery",
+        "sendChatAction",
+        "sendPhoto",
+        "sendVideo",
+        "sendAudio",
+        "sendVoice",
+        "sendDocument",
+        "sendMediaGroup",
+        "getFile",
+        "sendInvoice",
+        "createInvoiceLink",
+        "answerPreCheckoutQuery",
+        "refundStarPayment",
+        "getStarTransactions",
     }
 
 
@@ -372,13 +561,17 @@ def check_request(request: httpx.Request) -> str:
         params, files = parse_multipart(request)
     for name, value in params.items():
         assert name in spec, f"{method}({name}) is not in the spec"
-        assert json_type_ok(value, spec[name]["types"]), f"{method}({name}={value!r}) vs {spec[name]['types']}"
+        assert json_type_ok(value, spec[name]["types"]), (
+            f"{method}({name}={value!r}) vs {spec[name]['types']}"
+        )
     missing = {name for name, field in spec.items() if field["required"]} - params.keys() - files
     assert not missing, f"{method} misses required {missing}"
-    attached = {ref[len("attach://"):] for ref in attach_refs(params)}
+    attached = {ref[len("attach://") :] for ref in attach_refs(params)}
     for name in files:
         is_file_param = name in spec and "InputFile" in " ".join(spec[name]["types"])
-        assert is_file_param or name in attached, f"{method}: file part {name!r} is neither a parameter nor attached"
+        assert is_file_param or name in attached, (
+            f"{method}: file part {name!r} is neither a parameter nor attached"
+        )
     assert attached <= files
     return method
 
@@ -399,7 +592,11 @@ def parse_multipart(request: httpx.Request) -> tuple[dict[str, Any], set[str]]:
             params[name] = json.loads(text)
         except ValueError:
             params[name] = text
-        if isinstance(params[name], int | float) and not isinstance(params[name], bool) and not text.lstrip("-").isdigit():
+        if (
+            isinstance(params[name], int | float)
+            and not isinstance(params[name], bool)
+            and not text.lstrip("-").isdigit()
+        ):
             params[name] = text  # a string that happens to parse as a number stays a string
     return params, files
 

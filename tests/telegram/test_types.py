@@ -256,15 +256,23 @@ def test_every_kind_is_recognised(kind: str) -> None:
     payloads = {
         "callback_query": {"id": "1", "from": {"id": 7, "first_name": "A"}, "chat_instance": "1"},
         "pre_checkout_query": {
-            "id": "1", "from": {"id": 7}, "currency": "XTR", "total_amount": 1, "invoice_payload": "p",
+            "id": "1",
+            "from": {"id": 7},
+            "currency": "XTR",
+            "total_amount": 1,
+            "invoice_payload": "p",
         },
         "shipping_query": {"id": "1", "from": {"id": 7}, "invoice_payload": "p"},
         "inline_query": {"id": "1", "from": {"id": 7}, "query": "q", "offset": ""},
         "chosen_inline_result": {"result_id": "1", "from": {"id": 7}, "query": "q"},
     }
-    member = {"chat": {"id": 7, "type": "private"}, "from": {"id": 7}, "date": 1,
-              "old_chat_member": {"status": "member", "user": {"id": 1}},
-              "new_chat_member": {"status": "kicked", "user": {"id": 1}}}
+    member = {
+        "chat": {"id": 7, "type": "private"},
+        "from": {"id": 7},
+        "date": 1,
+        "old_chat_member": {"status": "member", "user": {"id": 1}},
+        "new_chat_member": {"status": "kicked", "user": {"id": 1}},
+    }
     message = {"message_id": 1, "date": 1, "chat": {"id": 7, "type": "private"}, "from": {"id": 7}}
     if kind in ("my_chat_member", "chat_member"):
         payload: object = member
@@ -289,7 +297,10 @@ def test_outgoing_objects_omit_unset_fields() -> None:
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
             [InlineKeyboardButton.pay_button("Оплатить ⭐50")],
-            [InlineKeyboardButton.callback("Назад", "back"), InlineKeyboardButton.link("Сайт", "https://kie.ai")],
+            [
+                InlineKeyboardButton.callback("Назад", "back"),
+                InlineKeyboardButton.link("Сайт", "https://kie.ai"),
+            ],
         ]
     )
     assert json.loads(encode(keyboard)) == {
@@ -304,8 +315,15 @@ def test_outgoing_objects_omit_unset_fields() -> None:
 
 
 def test_input_media_carries_its_type_tag() -> None:
-    assert json.loads(encode(InputMediaPhoto(media="AgAC", caption="c"))) == {"type": "photo", "media": "AgAC", "caption": "c"}
-    assert json.loads(encode(InputMediaDocument(media="https://x/y.pdf"))) == {"type": "document", "media": "https://x/y.pdf"}
+    assert json.loads(encode(InputMediaPhoto(media="AgAC", caption="c"))) == {
+        "type": "photo",
+        "media": "AgAC",
+        "caption": "c",
+    }
+    assert json.loads(encode(InputMediaDocument(media="https://x/y.pdf"))) == {
+        "type": "document",
+        "media": "https://x/y.pdf",
+    }
 
 
 def test_callback_data_is_limited_to_64_bytes_not_characters() -> None:
@@ -326,12 +344,36 @@ def test_star_transactions_decode_with_loose_partners() -> None:
     body = json.dumps(
         {
             "transactions": [
-                {"id": "stx1", "amount": 50, "date": 1760000030,
-                 "source": {"type": "user", "transaction_type": "invoice_payment", "user": {"id": 7, "first_name": "A"},
-                            "invoice_payload": "topup:1"}},
-                {"id": "stx1", "amount": 50, "date": 1760000090, "receiver": {"type": "user", "user": {"id": 7}}},
-                {"id": "ads", "amount": 3, "nanostar_amount": 5, "date": 1, "receiver": {"type": "telegram_ads"}},
-                {"id": "new", "amount": 1, "date": 2, "source": {"type": "some_future_partner", "extra": {"a": 1}}},
+                {
+                    "id": "stx1",
+                    "amount": 50,
+                    "date": 1760000030,
+                    "source": {
+                        "type": "user",
+                        "transaction_type": "invoice_payment",
+                        "user": {"id": 7, "first_name": "A"},
+                        "invoice_payload": "topup:1",
+                    },
+                },
+                {
+                    "id": "stx1",
+                    "amount": 50,
+                    "date": 1760000090,
+                    "receiver": {"type": "user", "user": {"id": 7}},
+                },
+                {
+                    "id": "ads",
+                    "amount": 3,
+                    "nanostar_amount": 5,
+                    "date": 1,
+                    "receiver": {"type": "telegram_ads"},
+                },
+                {
+                    "id": "new",
+                    "amount": 1,
+                    "date": 2,
+                    "source": {"type": "some_future_partner", "extra": {"a": 1}},
+                },
             ]
         }
     )
@@ -339,7 +381,11 @@ def test_star_transactions_decode_with_loose_partners() -> None:
     first = result.transactions[0]
     assert first.source is not None
     assert first.source.user is not None
-    assert (first.source.type, first.source.transaction_type, first.source.invoice_payload) == ("user", "invoice_payment", "topup:1")
+    assert (first.source.type, first.source.transaction_type, first.source.invoice_payload) == (
+        "user",
+        "invoice_payment",
+        "topup:1",
+    )
     assert result.transactions[1].receiver is not None
     assert result.transactions[1].receiver.user is not None
     assert result.transactions[3].source is not None

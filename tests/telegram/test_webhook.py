@@ -16,7 +16,9 @@ def test_valid_secret_tokens(token: str) -> None:
     validate_secret_token(token)
 
 
-@pytest.mark.parametrize("token", ["", "x" * 257, "with space", "slash/", "plus+", "точка", "tab\t", "new\nline"])
+@pytest.mark.parametrize(
+    "token", ["", "x" * 257, "with space", "slash/", "plus+", "точка", "tab\t", "new\nline"]
+)
 def test_invalid_secret_tokens_are_refused_without_echo(token: str) -> None:
     with pytest.raises(ValueError, match="1-256 characters") as caught:
         validate_secret_token(token)
@@ -36,9 +38,17 @@ def test_secret_header_comparison() -> None:
 
 async def test_set_webhook_helper_sends_secret_and_allowed_updates(bot_api: Any, tg: TelegramClient) -> None:
     with trio.fail_after(10):
-        assert await set_webhook(tg, "https://bot.example/telegram/webhook", "Secret_1", ["message", "pre_checkout_query"])
-        assert await set_webhook(tg, "https://bot.example/telegram/webhook", "Secret_1", [], drop_pending_updates=True,
-                                 max_connections=10)
+        assert await set_webhook(
+            tg, "https://bot.example/telegram/webhook", "Secret_1", ["message", "pre_checkout_query"]
+        )
+        assert await set_webhook(
+            tg,
+            "https://bot.example/telegram/webhook",
+            "Secret_1",
+            [],
+            drop_pending_updates=True,
+            max_connections=10,
+        )
     first, second = bot_api.calls("setWebhook")
     assert first.json == {
         "url": "https://bot.example/telegram/webhook",
