@@ -17,6 +17,7 @@ needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -134,7 +135,12 @@ async def run_app(
     """Run kiebot until shutdown is requested (signal or :meth:`AppHandle.request_shutdown`)."""
     quiet_third_party_loggers()
     redact.register(settings.secrets())
-    async with trio_asyncio.open_loop(), open_store(settings) as db:
+    async with contextlib.AsyncExitStack() as stack:
+        if trio_asyncio.current_loop.get() is None:
+            # Ours to open; a caller that already runs one (the test harness, the sandbox) shares it,
+            # so it can use the app's database from its own tasks.
+            await stack.enter_async_context(trio_asyncio.open_loop())
+        db = await stack.enter_async_context(open_store(settings))
         await _serve(db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, task_status)
 
 

@@ -25,7 +25,7 @@ from kiebot.metrics import Metrics
 from kiebot.store.db import Conn, Database
 from kiebot.store.users import User
 from kiebot.telegram.client import TelegramClient
-from kiebot.telegram.errors import BadRequest, Forbidden, MessageToEditNotFound
+from kiebot.telegram.errors import BadRequest, ChatNotFound, Forbidden, MessageToEditNotFound
 from kiebot.telegram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -142,7 +142,7 @@ class Ctx:
             return await self.tg.send_message(
                 chat_id or self.chat_id, text, parse_mode="HTML", reply_markup=markup(keyboard), disable_web_page_preview=True
             )
-        except Forbidden:
+        except (Forbidden, ChatNotFound):
             log.info("user unreachable; message dropped")
             return None
 

@@ -89,7 +89,12 @@ async def tick_progress(deps: GenDeps, notifier: Notifier, *, every_s: float = 1
 async def run_reconciler(
     deps: GenDeps, notifier: Notifier, *, every_s: float = 2.0, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Leader-only loop: polls, time-outs and progress edits."""
+    """Leader-only loop: polls, time-outs and progress edits. A new term starts by polling every
+    submitted job once, so results that arrived while no instance was up are picked up at once."""
+    async with deps.db.connection() as conn:
+        resumed = await job_tracking.poll_all_submitted_now(conn, deps.now())
+    if resumed:
+        log.info("resuming submitted jobs", extra={"jobs": resumed})
     task_status.started()
     while True:
         try:

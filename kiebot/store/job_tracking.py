@@ -50,7 +50,7 @@ async def progress_due(conn: Conn, now: datetime, *, every_s: float, limit: int)
         SELECT {JOB_COLUMNS} FROM jobs
         WHERE state IN ('queued', 'submitting', 'submitted')
           AND progress_message_id IS NOT NULL
-          AND coalesce(progress_at, created_at) <= $1 - make_interval(secs => $2)
+          AND coalesce(progress_at, created_at) <= $1::timestamptz - make_interval(secs => $2)
         ORDER BY coalesce(progress_at, created_at)
         LIMIT $3
         """,
@@ -72,7 +72,7 @@ async def stuck_jobs(conn: Conn, now: datetime, *, limit: int = 100) -> list[Job
         f"""
         SELECT {JOB_COLUMNS} FROM jobs
         WHERE (state IN ('queued', 'submitting', 'submitted') AND deadline_at <= $1)
-           OR (state = 'succeeded' AND deadline_at <= $1 - interval '10 minutes')
+           OR (state = 'succeeded' AND deadline_at <= $1::timestamptz - interval '10 minutes')
         ORDER BY deadline_at
         LIMIT $2
         """,
@@ -80,3 +80,12 @@ async def stuck_jobs(conn: Conn, now: datetime, *, limit: int = 100) -> list[Job
         limit,
     )
     return [_job(r) for r in rows]
+
+
+async def poll_all_submitted_now(conn: Conn, now: datetime) -> int:
+    """Make every submitted job due for a poll (a new leader's first act: callbacks sent while no
+    instance was up are lost — Kie's retry policy is undocumented — so ask Kie directly)."""
+    status = await conn.execute(
+        "UPDATE jobs SET next_poll_at = $1 WHERE state = 'submitted' AND kie_task_id IS NOT NULL", now
+    )
+    return int(status.split()[-1]) if status.startswith("UPDATE") else 0

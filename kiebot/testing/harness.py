@@ -12,10 +12,12 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import trio
+import trio_asyncio
 
 from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
@@ -75,6 +77,13 @@ class World:
         return await self.start_app(**overrides)
 
 
+def free_port() -> int:
+    """A port that was free a moment ago (for settings that must know the port before binding)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def base_env(database_url: str, tg_url: str, kie_url: str, **extra: str) -> dict[str, str]:
     env = {
         "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -109,10 +118,12 @@ async def open_world(
     """Start the fakes and the app; stop everything on exit."""
     tg = FakeTelegram(token=TOKEN, **dict(tg_options or {}))
     kie = FakeKie(api_key=KIE_KEY, speed=kie_speed, **dict(kie_options or {}))
-    async with trio.open_nursery() as nursery:
+    # One asyncio loop for the app and the test, so tests can query the app's database.
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
         tg_url = await nursery.start(tg.serve)
         kie_url = await nursery.start(kie.serve)
         world = World(tg, kie, nursery, base_env(database_url, tg_url, kie_url, **dict(env or {})))
+
         await world.start_app()
         try:
             yield world
