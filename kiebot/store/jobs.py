@@ -143,11 +143,19 @@ class LeaseLost(JobError):
         self.holder = holder
 
 
-_COLUMNS = ", ".join(Job.__struct_fields__)
+JOB_COLUMNS = ", ".join(Job.__struct_fields__)
+"""The ``jobs`` columns a :class:`Job` is built from, for modules that query jobs themselves."""
 
 
-def _job(row: Record) -> Job:
+def job_from_row(row: Record) -> Job:
+    """A :class:`Job` from a row selected with :data:`JOB_COLUMNS`."""
     return Job(**{k: row[k] for k in Job.__struct_fields__})
+
+
+# Short private names used throughout this module (and, before the public ones existed, by
+# kiebot.store.job_tracking).
+_COLUMNS = JOB_COLUMNS
+_job = job_from_row
 
 
 async def _db_now(conn: Conn) -> datetime:
