@@ -39,31 +39,32 @@ async def record_failure(
     conn: Conn, model_id: str, now: datetime, *, threshold: int = 5, open_for_s: float = 300.0
 ) -> Breaker:
     """Count a failure; the ``threshold``-th consecutive one opens the breaker until ``now + open_for_s``."""
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO circuit_breakers AS b (model_id, failures) VALUES ($1, 1)
-        ON CONFLICT (model_id) DO UPDATE SET failures = b.failures + 1
-        RETURNING {_COLUMNS}
-        """,
-        model_id,
-    )
-    assert row is not None
-    if row["failures"] < threshold:
-        return _breaker(row)
-    opened = await conn.fetchrow(
-        f"""
-        UPDATE circuit_breakers
-        SET state = 'open', opened_at = CASE WHEN state = 'open' THEN opened_at ELSE $2 END,
-            reopen_at = $2 + make_interval(secs => $3)
-        WHERE model_id = $1
-        RETURNING {_COLUMNS}
-        """,
-        model_id,
-        now,
-        open_for_s,
-    )
-    assert opened is not None
-    return _breaker(opened)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO circuit_breakers AS b (model_id, failures) VALUES ($1, 1)
+            ON CONFLICT (model_id) DO UPDATE SET failures = b.failures + 1
+            RETURNING {_COLUMNS}
+            """,
+            model_id,
+        )
+        assert row is not None
+        if row["failures"] < threshold:
+            return _breaker(row)
+        opened = await conn.fetchrow(
+            f"""
+            UPDATE circuit_breakers
+            SET state = 'open', opened_at = CASE WHEN state = 'open' THEN opened_at ELSE $2 END,
+                reopen_at = $2 + make_interval(secs => $3)
+            WHERE model_id = $1
+            RETURNING {_COLUMNS}
+            """,
+            model_id,
+            now,
+            open_for_s,
+        )
+        assert opened is not None
+        return _breaker(opened)
 
 
 async def record_success(conn: Conn, model_id: str) -> None:
