@@ -8,7 +8,9 @@ Modules, each with one job:
 * :mod:`~kiebot.telegram.limits` — Bot API size and rate limits;
 * :mod:`~kiebot.telegram.payload` — JSON / multipart request bodies (pure);
 * :mod:`~kiebot.telegram.limiter` — ``FloodLimiter`` (per chat, per group, global, bulk; 429 pauses);
-* :mod:`~kiebot.telegram.client` — ``TelegramClient``: ``call`` plus one typed method per Bot API call;
+* :mod:`~kiebot.telegram.methods` — one typed method per Bot API call the bot makes (what to send);
+* :mod:`~kiebot.telegram.client` — ``TelegramClient``: ``call`` (transport, flood control, retries,
+  token hygiene) and ``download_file``, with the typed methods of ``methods``;
 * :mod:`~kiebot.telegram.polling` — ``Poller`` (fetch, store, then confirm);
 * :mod:`~kiebot.telegram.webhook` — secret-token validation and comparison, ``set_webhook``.
 """
