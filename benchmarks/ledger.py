@@ -13,7 +13,8 @@ For each worker count, on a fresh set of accounts:
 Every row ends with :func:`kiebot.store.money.check_invariants` returning nothing — a benchmark
 that broke the ledger would not be worth its numbers. The database is
 ``KIEBOT_BENCH_DATABASE_URL`` when set, else an embedded PostgreSQL (see
-:func:`benchmarks.store.open_bench_database`). Run ``python -m benchmarks.ledger [ops]``.
+:func:`benchmarks.store.open_bench_database`). Run ``python -m benchmarks ledger`` or
+``python -m benchmarks.ledger``; ``KIEBOT_BENCH_LEDGER_OPS`` sets the operations per row (2,000).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ async def run_ledger_benchmark(ops: int = OPS) -> list[LedgerRow]:
 
 
 def main() -> int:
-    ops = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else OPS
+    ops = int(os.environ.get("KIEBOT_BENCH_LEDGER_OPS", OPS))  # argv belongs to the benchmark runner
     rows = trio.run(run_ledger_benchmark, ops)
     print(f"### Ledger (PostgreSQL, {os.cpu_count()} CPU cores)\n")
     print(format_table(rows))
