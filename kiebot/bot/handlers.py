@@ -6,6 +6,8 @@ import importlib
 
 SCREENS = (
     "kiebot.bot.screens.start",
+    "kiebot.bot.screens.balance",
+    "kiebot.bot.screens.stars",
 )
 
 
