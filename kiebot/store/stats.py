@@ -133,3 +133,30 @@ async def dashboard(conn: Conn, now: datetime) -> Dashboard:
         ),
         open_breakers=int(await conn.fetchval("SELECT count(*) FROM circuit_breakers WHERE state = 'open'")),
     )
+
+
+# ---- look-ups for the admin panel (search, broadcasts) -----------------------------------------------
+
+
+async def job_ids_by_request_id(conn: Conn, request_id: str, limit: int = 10) -> list[int]:
+    """Jobs created under ``request_id`` (the id a user quotes from an error message), newest first.
+
+    Not indexed: an admin's occasional search scans ``jobs``; add an index if that ever shows up.
+    """
+    if not request_id:
+        return []
+    rows = await conn.fetch(
+        "SELECT id FROM jobs WHERE request_id = $1 ORDER BY id DESC LIMIT $2", request_id, limit
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def reachable_users(conn: Conn) -> int:
+    """Users a broadcast started now would go to: neither blocked the bot nor banned."""
+    return int(await conn.fetchval("SELECT count(*) FROM users WHERE NOT blocked_bot AND NOT banned"))
+
+
+async def recent_broadcast_ids(conn: Conn, limit: int = 5) -> list[int]:
+    """The newest broadcasts (any status), for the admin's broadcast screen."""
+    rows = await conn.fetch("SELECT id FROM broadcasts ORDER BY id DESC LIMIT $1", limit)
+    return [int(r["id"]) for r in rows]
