@@ -40,6 +40,7 @@ from kiebot.bot.callbacks import ModelCodes
 from kiebot.bot.context import BotDeps
 from kiebot.bot.guards import RateGuard
 from kiebot.bot.router import handle_update
+from kiebot.broadcast import BroadcastSender
 from kiebot.catalog import Registry, load_registry
 from kiebot.config import Settings, check_runnable, load_settings
 from kiebot.fx import FxCache, FxRate, fallback_rate
@@ -196,6 +197,9 @@ async def _serve(
         )
         bot.extras["gen"] = gen
         bot.extras["notifier"] = notifier
+        broadcast_sender = BroadcastSender(db, tg)
+        bot.extras["broadcast"] = broadcast_sender
+        bot.extras.setdefault("periodic", []).append(broadcast_sender.periodic())
         bot_handlers.load()
         leadership = Leadership(
             db,
