@@ -9,6 +9,16 @@ SCREENS = (
     "kiebot.bot.screens.manual_topup",
     "kiebot.bot.screens.balance",
     "kiebot.bot.screens.stars",
+    "kiebot.bot.screens.admin.dashboard",
+    "kiebot.bot.screens.admin.search",
+    "kiebot.bot.screens.admin.jobcard",
+    "kiebot.bot.screens.admin.users",
+    "kiebot.bot.screens.admin.adjust",
+    "kiebot.bot.screens.admin.refunds",
+    "kiebot.bot.screens.admin.models",
+    "kiebot.bot.screens.admin.topups",
+    "kiebot.bot.screens.admin.broadcast",
+    "kiebot.bot.screens.admin.audit",
 )
 
 
