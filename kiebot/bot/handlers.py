@@ -6,6 +6,7 @@ import importlib
 
 SCREENS = (
     "kiebot.bot.screens.start",
+    "kiebot.bot.screens.terms",
     "kiebot.bot.screens.manual_topup",
     "kiebot.bot.screens.balance",
     "kiebot.bot.screens.stars",
