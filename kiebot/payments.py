@@ -363,19 +363,21 @@ def _copies_key(request_id: int) -> str:
 
 
 async def remember_admin_copy(conn: Conn, request_id: int, admin_id: int, message_id: int) -> None:
-    """Note that ``admin_id`` holds a copy of the request (message ``message_id``), so it can be
-    updated when any admin decides. Cosmetic state, hence ``kv`` (losing it only leaves stale
-    buttons, which then answer "already decided")."""
+    """Note that ``admin_id`` holds a copy of the request (message ``message_id``; an admin may
+    hold several, e.g. the notification and one opened from the panel), so every copy can be
+    updated when any admin decides. Cosmetic state, hence ``kv``: losing it only leaves stale
+    buttons, which then answer "already decided"."""
     async with conn.transaction():
         copies = await admin_copies(conn, request_id)
-        copies[admin_id] = message_id
-        await kv.put(conn, _copies_key(request_id), {str(k): v for k, v in copies.items()})
+        if (admin_id, message_id) not in copies:
+            copies.append((admin_id, message_id))
+        await kv.put(conn, _copies_key(request_id), [list(c) for c in copies])
 
 
-async def admin_copies(conn: Conn, request_id: int) -> dict[int, int]:
-    """``{admin_id: message_id}`` of every copy of the request sent to admins."""
-    stored = await kv.get_as(conn, _copies_key(request_id), dict[str, int])
-    return {int(k): v for k, v in (stored or {}).items()}
+async def admin_copies(conn: Conn, request_id: int) -> list[tuple[int, int]]:
+    """``(admin_id, message_id)`` of every copy of the request sent to admins, oldest first."""
+    stored = await kv.get_as(conn, _copies_key(request_id), list[tuple[int, int]])
+    return list(stored or [])
 
 
 async def forget_admin_copies(conn: Conn, request_id: int) -> None:

@@ -44,7 +44,7 @@ def add_people(world: World) -> None:
 async def request_topup(world: World, *, kopecks: int = 500_00, receipt: str = "photo") -> dict[int, SimMessage]:
     """The user's whole flow up to a pending request; returns each admin's copy."""
     world.tg.send_text(USER, "/balance")
-    screen = await world.tg.wait_for_message(USER, contains="Баланс")
+    screen = await world.tg.wait_for_message(USER, contains="💰 Баланс")
     world.tg.tap_button(USER, screen.message_id, "Перевод на карту")
     amounts = await world.tg.wait_for_message(USER, contains="Пополнение переводом")
     if f"mta:{kopecks}" in amounts.callback_data():
@@ -219,7 +219,7 @@ async def test_receipt_must_be_a_photo_or_pdf(payments_world: WorldFactory) -> N
         async with payments_world(env=ENV) as world:
             add_people(world)
             world.tg.send_text(USER, "/balance")
-            screen = await world.tg.wait_for_message(USER, contains="Баланс")
+            screen = await world.tg.wait_for_message(USER, contains="💰 Баланс")
             world.tg.tap(USER, screen.message_id, "mt")
             amounts = await world.tg.wait_for_message(USER, contains="Пополнение переводом")
             world.tg.send_text(USER, "50")  # typed amount below the minimum
@@ -244,7 +244,7 @@ async def test_not_offered_without_card_or_phone(payments_world: WorldFactory) -
         async with payments_world() as world:
             world.tg.add_user(USER, "Ann")
             world.tg.send_text(USER, "/balance")
-            screen = await world.tg.wait_for_message(USER, contains="Баланс")
+            screen = await world.tg.wait_for_message(USER, contains="💰 Баланс")
             assert "mt" not in screen.callback_data()
             assert "topup" in screen.callback_data()
             world.tg.tap(USER, screen.message_id, "mtp:50000", force=True)
@@ -253,3 +253,32 @@ async def test_not_offered_without_card_or_phone(payments_world: WorldFactory) -
             await world.tg.wait_for_message(USER, contains="Выберите действие")
             async with world.app.db.connection() as conn:
                 assert await payments.list_pending(conn) == []
+
+
+async def test_the_panels_view_sends_a_copy_that_is_settled_too(payments_world: WorldFactory) -> None:
+    """The admin panel's pending list opens a request with ``mtv:<id>``: the receipt again, with
+    the same buttons; deciding there settles every copy, and a decided request opens read-only."""
+    with trio.fail_after(60):
+        async with payments_world(env=ENV) as world:
+            add_people(world)
+            copies = await request_topup(world)
+            world.tg.tap(ADMIN_ID, copies[ADMIN_ID].message_id, "mtv:1", force=True)
+            view = await world.tg.wait_for_message(ADMIN_ID, contains="Заявка на пополнение", after=copies[ADMIN_ID].message_id)
+            assert view.kind == "photo"
+            assert view.callback_data() == ["mtok:1", "mtno:1"]
+            world.tg.tap(ADMIN_ID, view.message_id, "mtok:1")
+            await world.tg.wait_for_message(USER, contains="зачислено")
+            settled = decided("Зачислено — Alice")
+            for admin, message in ((ADMIN_ID, copies[ADMIN_ID]), (ADMIN_ID, view), (ADMIN_2, copies[ADMIN_2])):
+
+                def shows_decision(admin: int = admin, message_id: int = message.message_id) -> bool:
+                    return settled(world.tg.message(admin, message_id))
+
+                await world.tg.wait_for(shows_decision, what=f"copy {message.message_id} of admin {admin} settled")
+            world.tg.tap(ADMIN_2, copies[ADMIN_2].message_id, "mtv:1", force=True)
+            read_only = await world.tg.wait_for_message(ADMIN_2, contains="Заявка на пополнение", after=copies[ADMIN_2].message_id)
+            assert "Зачислено — Alice" in read_only.content
+            assert read_only.callback_data() == []
+            async with world.app.db.connection() as conn:
+                assert await payments.list_pending(conn) == []
+            assert await manual_credits(world) == [500_00]

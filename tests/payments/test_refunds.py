@@ -28,7 +28,7 @@ WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 async def paid(world: World, user_id: int, stars: int) -> str:
     """The user buys ``stars`` through the bot's screens; returns the charge id."""
     world.tg.send_text(user_id, "/balance")
-    screen = await world.tg.wait_for_message(user_id, contains="Баланс")
+    screen = await world.tg.wait_for_message(user_id, contains="💰 Баланс")
     world.tg.tap(user_id, screen.message_id, "topup")
     packages = await world.tg.wait_for_message(user_id, contains="Пополнение звёздами")
     world.tg.tap(user_id, packages.message_id, f"stars:{stars}")

@@ -30,7 +30,7 @@ WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 
 async def open_balance(world: World, user_id: int) -> Any:
     world.tg.send_text(user_id, "/balance")
-    return await world.tg.wait_for_message(user_id, contains="Баланс")
+    return await world.tg.wait_for_message(user_id, contains="💰 Баланс")
 
 
 async def buy_package(world: World, user_id: int, stars: int) -> Any:

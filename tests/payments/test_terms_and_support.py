@@ -57,7 +57,7 @@ async def test_paysupport_relays_the_question_and_the_answer_comes_back(payments
             await world.tg.wait_for_message(ADMIN_2, contains="Main menu")
             # One paid Stars top-up, so support sees its charge id.
             world.tg.send_text(USER, "/balance")
-            screen = await world.tg.wait_for_message(USER, contains="Баланс")
+            screen = await world.tg.wait_for_message(USER, contains="💰 Баланс")
             world.tg.tap(USER, screen.message_id, "topup")
             packages = await world.tg.wait_for_message(USER, contains="Пополнение звёздами")
             world.tg.tap(USER, packages.message_id, "stars:100")

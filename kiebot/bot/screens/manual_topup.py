@@ -292,7 +292,7 @@ async def _settle_copies(deps: BotDeps, topup: ManualTopup) -> None:
     forget the copies (which also marks the aftermath of this decision as done)."""
     async with deps.db.connection() as conn:
         copies = await pay.admin_copies(conn, topup.id)
-    for admin_id, message_id in copies.items():
+    for admin_id, message_id in copies:
         caption, _ = await _admin_view(deps, topup, admin_id)
         try:
             if topup.receipt_file_id is None:
