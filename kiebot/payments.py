@@ -10,6 +10,9 @@ module decides, in one place, what a payment is worth and whether it may go thro
   belongs to the payer, is open, not expired, same amount, the payer is not banned), the credit on
   ``successful_payment`` (:func:`credit_stars`, exactly once per ``telegram_payment_charge_id``)
   and the record of a ``refunded_payment`` (:func:`record_refund`).
+* **Reconciliation** (:func:`reconcile_stars`): Telegram's own Stars ledger
+  (``getStarTransactions``) against ours, crediting a payment whose update was lost and recording
+  a refund we never heard of — both through the same once-per-charge paths.
 * **Manual top-ups**: amount bounds, the receipt reference (:class:`Receipt`), the admins'
   decision with its audit row in the same transaction (:func:`decide_topup`), and where each
   admin's copy of a request lives so the others can be updated once someone decides
@@ -35,7 +38,15 @@ from kiebot.metrics import Metrics
 from kiebot.store import admin as store_admin
 from kiebot.store import kv, money, payments, users
 from kiebot.store.db import Conn, Database
-from kiebot.telegram.types import Message, PreCheckoutQuery, RefundedPayment, SuccessfulPayment
+from kiebot.store.users import UnknownUser
+from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.types import (
+    Message,
+    PreCheckoutQuery,
+    RefundedPayment,
+    StarTransaction,
+    SuccessfulPayment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +230,7 @@ async def credit_stars(
 RefundStatus = Literal["recorded", "already", "unknown", "not_covered"]
 
 
-@dataclass(frozen=True)
-class RefundNews:
+class RefundNews(msgspec.Struct, frozen=True, kw_only=True):
     """What a ``refunded_payment`` meant for our books.
 
     * ``recorded`` — the credited kopecks were debited now;
@@ -382,3 +392,126 @@ async def admin_copies(conn: Conn, request_id: int) -> list[tuple[int, int]]:
 
 async def forget_admin_copies(conn: Conn, request_id: int) -> None:
     await kv.delete(conn, _copies_key(request_id))
+
+
+# ---- Stars reconciliation -------------------------------------------------------------------------
+
+RECONCILE_OFFSET_KEY = "stars.reconciled_offset"
+#: Transactions younger than this are left to the normal ``successful_payment`` path (the bot
+#: usually handles it within a second); the reconciliation only mops up what that path lost.
+RECONCILE_MIN_AGE_S = 600.0
+RECONCILE_PAGE = 100
+
+
+class MissedPayment(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: int
+    charge_id: str
+    credit: StarsCredit
+
+
+class MissedRefund(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: int
+    charge_id: str
+    news: RefundNews
+
+
+class Reconciliation(msgspec.Struct, frozen=True, kw_only=True):
+    """What a pass found: payments credited only now, refunds recorded only now (or that could
+    not be debited), charges it could not settle, and how many transactions it read."""
+
+    credited: list[MissedPayment]
+    refunds: list[MissedRefund]
+    problems: list[str]
+    scanned: int
+    offset: int
+
+
+async def reconcile_stars(
+    db: Database,
+    tg: TelegramClient,
+    metrics: Metrics,
+    *,
+    rub_per_star: float,
+    now: float,
+    min_age_s: float = RECONCILE_MIN_AGE_S,
+    page: int = RECONCILE_PAGE,
+) -> Reconciliation:
+    """Compare Telegram's Stars ledger with ours and settle what the update path missed.
+
+    ``getStarTransactions`` (https://core.telegram.org/bots/api#getstartransactions) lists every
+    incoming invoice payment (``source`` = the user, id = ``telegram_payment_charge_id``) and every
+    refund (``receiver`` = the user, same id), oldest first. A payment whose ``successful_payment``
+    never got credited (an update parked after repeated failures, a lost delivery) is credited
+    here through the same once-per-charge path; a refund we never heard of is recorded. Both are
+    idempotent, so a transaction seen twice changes nothing. The position reached is kept in
+    ``kv`` and a pass stops at the first transaction younger than ``min_age_s`` (``now`` is a
+    Unix time), so nothing is taken from under the normal path.
+    """
+    async with db.connection() as conn:
+        offset = await kv.get_as(conn, RECONCILE_OFFSET_KEY, int) or 0
+    credited: list[MissedPayment] = []
+    refunds: list[MissedRefund] = []
+    problems: list[str] = []
+    scanned = 0
+    while True:
+        batch = (await tg.get_star_transactions(offset=offset, limit=page)).transactions
+        stop = False
+        for tx in batch:
+            if tx.date > now - min_age_s:
+                stop = True
+                break
+            scanned += 1
+            offset += 1
+            await _reconcile_one(db, metrics, tx, rub_per_star, credited, refunds, problems)
+        if stop or len(batch) < page:
+            break
+    async with db.connection() as conn:
+        await kv.put(conn, RECONCILE_OFFSET_KEY, offset)
+    return Reconciliation(credited=credited, refunds=refunds, problems=problems, scanned=scanned, offset=offset)
+
+
+async def _reconcile_one(
+    db: Database,
+    metrics: Metrics,
+    tx: StarTransaction,
+    rub_per_star: float,
+    credited: list[MissedPayment],
+    refunds: list[MissedRefund],
+    problems: list[str],
+) -> None:
+    partner = tx.source or tx.receiver
+    if partner is None or partner.type != "user" or partner.user is None:
+        return
+    if partner.transaction_type not in (None, "invoice_payment") or partner.invoice_payload is None:
+        return
+    user_id = partner.user.id
+    if tx.source is not None:
+        async with db.connection() as conn:
+            if await payments.get_stars_payment(conn, tx.id) is not None:
+                return
+        paid = SuccessfulPayment(
+            currency=STARS_CURRENCY,
+            total_amount=tx.amount,
+            invoice_payload=partner.invoice_payload,
+            telegram_payment_charge_id=tx.id,
+        )
+        try:
+            credit = await credit_stars(db, metrics, user_id=user_id, paid=paid, rub_per_star=rub_per_star)
+        except (money.IdempotencyConflict, UnknownUser, ValueError) as exc:
+            log.error("reconcile: Stars payment not credited", extra={"user": mask_user_id(user_id), "error": type(exc).__name__})
+            problems.append(tx.id)
+            return
+        if credit.credited:
+            log.warning("reconcile: credited a Stars payment the update path missed", extra={"user": mask_user_id(user_id)})
+            credited.append(MissedPayment(user_id=user_id, charge_id=tx.id, credit=credit))
+        return
+    news = await record_refund(
+        db,
+        metrics,
+        RefundedPayment(currency=STARS_CURRENCY, total_amount=tx.amount, invoice_payload=partner.invoice_payload, telegram_payment_charge_id=tx.id),
+    )
+    if news.status in ("recorded", "not_covered"):
+        log.warning("reconcile: a Stars refund the update path missed", extra={"user": mask_user_id(user_id), "status": news.status})
+        refunds.append(MissedRefund(user_id=user_id, charge_id=tx.id, news=news))
+    elif news.status == "unknown":
+        problems.append(tx.id)

@@ -19,6 +19,8 @@ The flow (https://core.telegram.org/bots/payments-stars, reference/telegram.md Â
    refund usually recorded it before calling ``refundStarPayment``, then nothing more is debited).
    If the user already spent the money, nothing can be debited (the balance never goes below
    zero): the admins are alerted to settle it by hand.
+6. :func:`reconcile_job` â€” a periodic check of Telegram's Stars ledger against ours that credits a
+   payment whose update was lost (and tells the payer) and records unknown refunds.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from kiebot.bot.format import Safe, render, rub
 from kiebot.bot.router import routes
 from kiebot.i18n import normalize_lang
 from kiebot.logs import mask_user_id
+from kiebot.scheduler import Periodic
 from kiebot.store import conversations, money, users
 from kiebot.store import payments as store_payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState
@@ -259,3 +262,54 @@ async def on_refunded_payment(ctx: Ctx, message: Message) -> None:
 
 
 routes.refunded_payment = on_refunded_payment
+
+
+# ---- reconciliation -------------------------------------------------------------------------------
+
+RECONCILE_EVERY_S = 900.0
+
+
+def reconcile_job(deps: BotDeps, *, every_s: float = RECONCILE_EVERY_S) -> Periodic:
+    """The leader's periodic Stars check (:func:`kiebot.payments.reconcile_stars`): a payment the
+    update path lost is credited and its payer told; admins get a summary when anything was found.
+
+    ``app.py`` adds it to the scheduler: ``bot.extras.setdefault("periodic", []).append(reconcile_job(bot))``.
+    """
+
+    async def run() -> None:
+        await reconcile_once(deps)
+
+    return Periodic("stars-reconcile", every_s, run, first_after_s=120.0)
+
+
+async def reconcile_once(deps: BotDeps) -> pay.Reconciliation:
+    found = await pay.reconcile_stars(
+        deps.db, deps.tg, deps.metrics, rub_per_star=deps.settings.stars_rub_rate, now=deps.now().timestamp()
+    )
+    for missed in found.credited:
+        async with deps.db.connection() as conn:
+            payer = await users.get_user(conn, missed.user_id)
+        lang = payer.language if payer is not None else "ru"
+        credit = missed.credit
+        text = render(
+            lang, "payments.stars.paid", stars=credit.stars, amount=Safe(rub(credit.kopecks, lang)), balance=Safe(rub(credit.balance, lang))
+        )
+        try:
+            await deps.tg.send_message(missed.user_id, text, parse_mode="HTML")
+        except Forbidden:
+            log.info("user unreachable; late credit not announced")
+    if found.credited or found.refunds or found.problems:
+        notifier = deps.extras.get("notifier")
+        if notifier is not None:
+            await notifier.admins(
+                "payments.alert.reconciled",
+                topic="stars:reconcile",
+                credited=len(found.credited),
+                refunds=len(found.refunds),
+                problems=len(found.problems),
+            )
+    log.info(
+        "Stars reconciled",
+        extra={"scanned": found.scanned, "credited": len(found.credited), "refunds": len(found.refunds), "problems": len(found.problems)},
+    )
+    return found
