@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import trio
 
+from kiebot.bot.screens import stars as stars_screen
 from kiebot.store import money, payments, users
 from kiebot.testing import fake_telegram_users as sim_users
 from kiebot.testing.harness import World
@@ -206,3 +207,30 @@ async def test_custom_amount_bounds_then_invoice(payments_world: WorldFactory) -
             world.tg.send_text(USER, "50")
             await world.tg.wait_for_message(USER, contains="Выберите действие")
             assert len(world.tg.calls("sendInvoice")) == 1
+
+
+async def test_precheckout_is_answered_in_time_even_when_the_database_stalls(
+    payments_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram waits 10 s for the answer; a database stuck behind a lock must still get the user
+    a clear "try again" instead of a spinner that times out."""
+    monkeypatch.setattr(stars_screen, "PRECHECKOUT_BUDGET_S", 1.0)
+    with trio.fail_after(60):
+        async with payments_world() as world:
+            world.tg.add_user(USER, "Ann")
+            invoice = await buy_package(world, USER, 50)
+            async with world.app.db.transaction() as conn:
+                await conn.execute("LOCK TABLE invoice_orders IN ACCESS EXCLUSIVE MODE")
+                started = trio.current_time()
+                result = await world.tg.pay_invoice(USER, invoice.message_id)
+                waited = trio.current_time() - started
+            assert result.status == "declined"
+            assert result.error_message is not None
+            assert "Попробуйте ещё раз" in result.error_message
+            assert waited < 5
+            assert metric(world, "kiebot_precheckout_total", outcome="unavailable") == 1
+            # Once the database is free again, the same invoice goes through.
+            again = await world.tg.pay_invoice(USER, invoice.message_id)
+            assert again.status == "paid"
+            await world.tg.wait_for_message(USER, contains="Оплата получена")
+            assert (await balance_of(world, USER)).balance == 50_00
