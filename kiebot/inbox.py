@@ -52,8 +52,8 @@ class Dispatcher:
         *,
         worker: str,
         concurrency: int = 16,
-        lease_s: float = 90.0,
-        handler_timeout_s: float = 60.0,
+        lease_s: float = 60.0,
+        handler_timeout_s: float = 45.0,
         poll_s: float = 1.0,
         retry_delay_s: float = 2.0,
     ) -> None:
@@ -138,16 +138,25 @@ class Dispatcher:
             self._slot_freed.set()
 
     async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
-        # Shielded and bounded: a shutdown must not leave a handled update looking unhandled.
-        with trio.CancelScope(shield=True), trio.move_on_after(10):
-            try:
-                async with self._db.connection() as conn:
-                    if outcome == "failed":
-                        await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
-                    else:
-                        await inbox.done(conn, item.update_id, item.token)
-            except DatabaseUnavailable:
+        """Record the outcome. Each write is shielded (a shutdown must not leave a handled update
+        looking unhandled); while the database is away it is retried until the claim's lease
+        would expire anyway, so a short outage does not block the chat for a whole lease."""
+        give_up_at = trio.current_time() + self._lease_s * 0.8
+        while True:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                try:
+                    async with self._db.connection() as conn:
+                        if outcome == "failed":
+                            await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
+                        else:
+                            await inbox.done(conn, item.update_id, item.token)
+                    return
+                except DatabaseUnavailable:
+                    pass
+            if trio.current_time() >= give_up_at:
                 log.warning("could not mark update finished; it will be retried", extra={"update_id": item.update_id})
+                return
+            await trio.sleep(0.5)
 
 
 async def store_batch(db: Database, updates: Sequence[Update], raws: Sequence[bytes], source: str, metrics: Metrics) -> int:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 
+import trio
+
 from kiebot.bot.format import render, rub
 from kiebot.catalog import InvalidRequest, ModelSpec, build_wire_request, render_issue
 from kiebot.generation import outcomes
@@ -56,7 +58,17 @@ async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[
 
 
 async def submit_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
-    """Take one claimed ``queued`` job as far as ``submitted`` (or a final state)."""
+    """Take one claimed ``queued`` job as far as ``submitted`` (or a final state), then let go of
+    its lease so the delivery stage can claim it the moment its result arrives."""
+    try:
+        await _submit(deps, notifier, job)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            async with deps.db.connection() as conn:
+                await jobs_store.release_lease(conn, job.id, deps.worker)
+
+
+async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     spec = deps.registry.get(job.model_id)
     async with deps.db.connection() as conn:
         try:
