@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -75,6 +75,13 @@ class World:
         """Stop the app gracefully and start a new one on the same database and fakes."""
         await self.stop_app()
         return await self.start_app(**overrides)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, interval: float = 0.1) -> None:
+    """Wait until ``check()`` (e.g. a database query) is true; wrap it in ``trio.fail_after``.
+    For state outside the fakes — the fakes themselves wake waiters without polling."""
+    while not await check():
+        await trio.sleep(interval)
 
 
 def free_port() -> int:

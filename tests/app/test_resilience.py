@@ -18,7 +18,7 @@ from kiebot.generation.request import JobRequest
 from kiebot.generation.service import Confirmed, confirm
 from kiebot.pricing import quote
 from kiebot.store import inbox, jobs, money, users
-from kiebot.testing.harness import free_port, open_world
+from kiebot.testing.harness import eventually, free_port, open_world
 
 USER = 5_300_001
 
@@ -69,8 +69,7 @@ async def test_graceful_stop_with_jobs_in_flight_resumes_each_once(database_url:
             async def submitted() -> bool:
                 return all(s == "submitted" for s in await _states(world, ids))
 
-            while not await submitted():
-                await trio.sleep(0.05)
+            await eventually(submitted, interval=0.05)
             await world.stop_app()  # what SIGTERM does: stop intake, let work finish, exit
             await trio.sleep(4)  # Kie finishes meanwhile; its callbacks find nobody home
             await world.start_app()
@@ -78,8 +77,7 @@ async def test_graceful_stop_with_jobs_in_flight_resumes_each_once(database_url:
             async def delivered() -> bool:
                 return all(s == "delivered" for s in await _states(world, ids))
 
-            while not await delivered():
-                await trio.sleep(0.1)
+            await eventually(delivered)
             photos = [m for m in world.tg.bot_messages(USER) if m.kind == "photo"]
             assert len(photos) == 3
             async with world.app.db.connection() as conn:
@@ -166,7 +164,7 @@ async def test_database_outage_answers_503_and_loses_nothing(private_pg: tuple[s
                 assert ready.status_code == 503
                 assert (await http.get(world.app.url + "/healthz")).status_code == 200
                 await trio.to_thread.run_sync(_start, root)
-                for attempt in range(100):  # Telegram retries; so do we, until the pool reconnects
+                for _attempt in range(100):  # Telegram retries; so do we, until the pool reconnects
                     up = await http.post(hook, content=_update(2), headers=headers)
                     if up.status_code == 200:
                         break
@@ -182,8 +180,7 @@ async def test_database_outage_answers_503_and_loses_nothing(private_pg: tuple[s
                     return False
                 return [(r["update_id"], r["status"]) for r in rows] == [(1, "done"), (2, "done"), (3, "done")]
 
-            while not await all_done():
-                await trio.sleep(0.2)
+            await eventually(all_done, interval=0.2)
             helps = [m for m in world.tg.bot_messages(USER) if "Help" in m.content]
             assert len(helps) == 3
 
