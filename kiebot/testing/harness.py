@@ -80,7 +80,7 @@ class World:
 async def eventually(check: Callable[[], Awaitable[bool]], *, interval: float = 0.1) -> None:
     """Wait until ``check()`` (e.g. a database query) is true; wrap it in ``trio.fail_after``.
     For state outside the fakes — the fakes themselves wake waiters without polling."""
-    while not await check():
+    while not await check():  # noqa: ASYNC110 - the state lives in PostgreSQL, there is no event to wait on
         await trio.sleep(interval)
 
 
