@@ -6,6 +6,13 @@ import importlib
 
 SCREENS = (
     "kiebot.bot.screens.start",
+    "kiebot.bot.screens.catalog",
+    "kiebot.bot.screens.wizard",
+    "kiebot.bot.screens.wizard_input",
+    "kiebot.bot.screens.results",
+    "kiebot.bot.screens.history",
+    "kiebot.bot.screens.free",
+    "kiebot.bot.screens.referral",
     "kiebot.bot.screens.terms",
     "kiebot.bot.screens.manual_topup",
     "kiebot.bot.screens.balance",

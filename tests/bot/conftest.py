@@ -1,0 +1,155 @@
+"""A simulated user for end-to-end bot tests: acts through the fake Telegram and waits until the
+real app has handled each action (its ``updates`` row is done), then reads the screen.
+
+Tests get the class through the ``bot_user`` fixture (test modules cannot import each other under
+``--import-mode=importlib``)::
+
+    async with open_world(database_url) as world:
+        ann = bot_user(world, 5_000_001)
+        menu = await ann.start()
+        screen = await ann.press(menu, "🖼")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import trio
+
+from kiebot.store import money
+from kiebot.telegram.limiter import FloodLimiter
+from kiebot.testing.fake_telegram import SimMessage
+from kiebot.testing.harness import World
+
+SETTLE_TIMEOUT_S = 15.0
+
+
+class BotUser:
+    def __init__(self, world: World, user_id: int, name: str = "Ann", lang: str = "ru") -> None:
+        self.world = world
+        self.user_id = user_id
+        self.name = name
+        self.lang = lang
+
+    # ---- acting ---------------------------------------------------------------------------------
+
+    async def start(self, arg: str = "") -> SimMessage:
+        """Join (first time) and /start; returns the main menu."""
+        if self.user_id not in self.world.tg.state.world.users:
+            self.world.tg.add_user(self.user_id, self.name, language_code=self.lang)
+        await self.say("/start" + (f" {arg}" if arg else ""))
+        menu = self.last()
+        assert menu is not None, "no answer to /start"
+        assert menu.reply_markup is not None, "no main menu after /start"
+        return menu
+
+    async def say(self, text: str) -> SimMessage | None:
+        before = self._last_id()
+        self.world.tg.send_text(self.user_id, text)
+        await self.settle()
+        return self._newest_since(before)
+
+    async def send_photo(self, data: bytes, *, caption: str | None = None) -> SimMessage | None:
+        before = self._last_id()
+        self.world.tg.send_photo(self.user_id, data, caption=caption)
+        await self.settle()
+        return self._newest_since(before)
+
+    async def send(self, kind: str, data: bytes, **fields: Any) -> SimMessage | None:
+        """Any file: ``kind`` is document, audio, voice or video (see FakeTelegram.send_*)."""
+        before = self._last_id()
+        getattr(self.world.tg, f"send_{kind}")(self.user_id, data, **fields)
+        await self.settle()
+        return self._newest_since(before)
+
+    async def press(self, message: SimMessage, label_or_data: str, *, force: bool = False) -> SimMessage:
+        """Tap a button (by exact callback data, or by a piece of its label); returns the screen
+        shown after: a new message if one was sent, else the tapped message as edited."""
+        data = label_or_data if force or label_or_data in message.callback_data() else self.data_of(message, label_or_data)
+        before = self._last_id()
+        self.world.tg.tap(self.user_id, message.message_id, data, force=force)
+        await self.settle()
+        return self._newest_since(before) or self.world.tg.message(self.user_id, message.message_id)
+
+    async def tap_twice(self, message: SimMessage, data: str) -> None:
+        self.world.tg.tap(self.user_id, message.message_id, data)
+        self.world.tg.tap(self.user_id, message.message_id, data)
+        await self.settle()
+
+    # ---- waiting ----------------------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Wait until the app has handled every update created so far."""
+        last = self.world.tg.updates[-1]["update_id"]
+        with trio.fail_after(SETTLE_TIMEOUT_S):
+            while True:
+                async with self.world.app.db.connection() as conn:
+                    # One statement, one snapshot: the row must exist and nothing up to it be unfinished.
+                    row = await conn.fetchrow(
+                        """
+                        SELECT count(*) FILTER (WHERE update_id = $1) AS stored,
+                               count(*) FILTER (WHERE status IN ('pending', 'claimed')) AS unfinished
+                        FROM updates WHERE update_id <= $1
+                        """,
+                        last,
+                    )
+                if row is not None and row["stored"] and not row["unfinished"]:
+                    return
+                await trio.sleep(0.02)
+
+    async def wait_for(
+        self, *, contains: str | None = None, predicate: Callable[[SimMessage], bool] | None = None, after: int = 0
+    ) -> SimMessage:
+        """The newest bot message (id > ``after``) matching, now or once it is sent or edited."""
+        return await self.world.tg.wait_for_message(
+            self.user_id, contains=contains, predicate=predicate, after=after, timeout=SETTLE_TIMEOUT_S
+        )
+
+    # ---- reading ----------------------------------------------------------------------------------
+
+    def last(self) -> SimMessage | None:
+        return self.world.tg.last_bot_message(self.user_id)
+
+    def texts(self) -> list[str]:
+        return [m.content for m in self.world.tg.bot_messages(self.user_id)]
+
+    def _last_id(self) -> int:
+        transcript = self.world.tg.transcript(self.user_id) if self.user_id in self.world.tg.state.world.chats else []
+        return max((m.message_id for m in transcript), default=0)
+
+    def _newest_since(self, before: int) -> SimMessage | None:
+        newer = [m for m in self.world.tg.bot_messages(self.user_id) if m.message_id > before]
+        return newer[-1] if newer else None
+
+    @staticmethod
+    def data_of(message: SimMessage, label: str) -> str:
+        button = message.button(label)
+        return str(button["callback_data"])
+
+    @staticmethod
+    def labels(message: SimMessage) -> list[str]:
+        return [str(b.get("text")) for row in message.buttons for b in row]
+
+    @staticmethod
+    def relax_flood_limits(world: World) -> None:
+        """Let the app send to a chat without the 1 message/s spacing (the limiter keeps the
+        order and the global window). Tests of flows, not of flood control, then take
+        milliseconds per screen instead of a second."""
+        world.app.bot.tg.limiter = FloodLimiter(per_chat_rate=1000.0, per_chat_burst=1000)
+
+    # ---- money ------------------------------------------------------------------------------------
+
+    async def credit(self, kopecks: int, key: str = "test-topup") -> None:
+        async with self.world.app.db.transaction() as conn:
+            await money.credit(conn, self.user_id, kopecks, kind="topup_manual", key=f"{key}:{self.user_id}")
+
+    async def account(self) -> money.Account:
+        async with self.world.app.db.connection() as conn:
+            return await money.get_account(conn, self.user_id)
+
+
+@pytest.fixture
+def bot_user() -> type[BotUser]:
+    return BotUser
