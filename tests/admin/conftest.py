@@ -30,6 +30,8 @@ SCREEN_METHODS = frozenset(
     ("sendmessage", "editmessagetext", "sendphoto", "senddocument", "editmessagecaption", "editmessagereplymarkup")
 )
 OUTDATED_RU = t("ru", "common.outdated")
+MAIN_MENU_RU = t("ru", "menu.title").split("\n")[0]
+MAIN_MENU_EN = t("en", "menu.title").split("\n")[0]
 
 
 async def assert_books_balance(db: Database) -> None:
@@ -69,7 +71,11 @@ class Reaction:
 
     @property
     def outdated(self) -> bool:
-        return self.answer is not None and self.answer.text in (OUTDATED_RU, t("en", "common.outdated"))
+        """The router's "this menu is outdated": a toast when it answers the query itself, and
+        always a fresh main menu (a handler's BadCallback comes after the query was answered,
+        so the menu is the only sign of it)."""
+        toast = self.answer is not None and self.answer.text in (OUTDATED_RU, t("en", "common.outdated"))
+        return toast or any(MAIN_MENU_RU in text or MAIN_MENU_EN in text for text in self.texts)
 
 
 class Driver:
@@ -96,7 +102,7 @@ class Driver:
                 if status in ("done", "failed"):
                     assert status == "done", f"update {update_id} failed in the bot"
                     return
-                await trio.sleep(0.01)
+                await trio.sleep(0.02)
 
     def _since(self, index: int, chat_id: int) -> list[RequestRecord]:
         return [
