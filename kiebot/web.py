@@ -27,7 +27,7 @@ from kiebot.config import Settings
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
-from kiebot.telegram.types import decode_update
+from kiebot.telegram.types import decode_update_lenient
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,14 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
     @app.post(settings.telegram_webhook_path)
     async def webhook() -> Response:
         began = time.perf_counter()
+        length = request.content_length
+        if length is not None and length > settings.webhook_max_body_bytes:
+            metrics.webhook_rejected.labels(reason="too_large").inc()
+            return _json_response({"ok": False, "error": "body too large"}, 413, {"Connection": "close"})
+        # Read the (bounded) body before answering anything: an answer with the body left unread
+        # can stall the next request on the same keep-alive connection.
+        body = await request.get_data(cache=False)
+        assert isinstance(body, bytes)
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret):
             metrics.webhook_rejected.labels(reason="secret").inc()
@@ -98,14 +106,8 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
         if not deps.accepting():
             metrics.webhook_rejected.labels(reason="shutting_down").inc()
             return _json_response({"ok": False, "error": "shutting down"}, 503, {"Retry-After": str(RETRY_AFTER_S)})
-        length = request.content_length
-        if length is not None and length > settings.webhook_max_body_bytes:
-            metrics.webhook_rejected.labels(reason="too_large").inc()
-            return _json_response({"ok": False, "error": "body too large"}, 413)
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
         try:
-            update = decode_update(body)
+            update = decode_update_lenient(body)
         except (msgspec.DecodeError, ValueError):
             metrics.webhook_rejected.labels(reason="malformed").inc()
             return _json_response({"ok": False, "error": "malformed update"}, 400)

@@ -1,0 +1,113 @@
+"""From outside: ``python -m kiebot run`` as a real process against the fake Bot API, with the
+in-process fake Kie (``KIE_STUB=1``): probes, metrics, a bad secret refused, /start answered
+through the webhook, SIGTERM → exit 0, and no secret in its logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+import httpx
+import pytest
+import trio
+
+from kiebot.config import load_settings
+from kiebot.testing.fake_telegram import FakeTelegram
+from kiebot.testing.harness import TOKEN, free_port
+
+USER = 5_400_001
+
+
+def _update(update_id: int, text: str) -> bytes:
+    return json.dumps(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_700_000_000,
+                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
+                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
+                "text": text,
+                "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
+            },
+        }
+    ).encode()
+
+
+async def _until_ok(http: httpx.AsyncClient, url: str, *, deadline_s: float = 45) -> httpx.Response:
+    with trio.fail_after(deadline_s):
+        while True:
+            try:
+                answer = await http.get(url)
+                if answer.status_code == 200:
+                    return answer
+            except httpx.TransportError:
+                pass
+            await trio.sleep(0.2)
+
+
+@pytest.mark.slow
+async def test_run_command_serves_probes_and_answers_start(database_url: str) -> None:
+    fake = FakeTelegram(token=TOKEN)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "KIE_STUB": "1",
+        "DATABASE_URL": database_url,
+        "BOT_MODE": "webhook",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",
+        "SHUTDOWN_GRACE_S": "3",
+    }
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log_file, trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            env["TELEGRAM_API_URL"] = await nursery.start(fake.serve)
+            secret = load_settings(env).webhook_secret
+            fake.add_user(USER, "Ann", language_code="ru")
+            process = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "kiebot", "run"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+            try:
+                async with httpx.AsyncClient() as http:
+                    health = await _until_ok(http, base + "/healthz")
+                    assert health.json() == {"status": "ok"}
+                    ready = await _until_ok(http, base + "/readyz")
+                    assert ready.json()["ready"] is True
+                    assert ready.json()["webhook"] == "registered"
+                    hook = base + "/webhook"
+                    bad = await http.post(hook, content=_update(1, "/start"), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                    assert bad.status_code == 401
+                    good = await http.post(hook, content=_update(2, "/start"), headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                    assert good.status_code == 200
+                    await fake.wait_for_message(USER, contains="Главное меню", timeout=30)
+                    metrics = (await http.get(base + "/metrics")).text
+                    assert 'kiebot_updates_received_total{kind="message",source="webhook"} 1.0' in metrics
+                    assert "kiebot_webhook_rejected_total" in metrics
+                process.send_signal(signal.SIGTERM)
+                with trio.fail_after(20):
+                    code = await process.wait()
+                assert code == 0
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            nursery.cancel_scope.cancel()
+        log_file.seek(0)
+        logs = log_file.read().decode()
+    secret_part = TOKEN.split(":", 1)[1]
+    assert secret_part not in logs
+    assert secret not in logs
+    lines = [line for line in logs.splitlines() if line.startswith("{")]
+    assert lines, logs[:2000]
+    events = [json.loads(line)["event"] for line in lines]
+    assert "ready" in events
+    assert "stopped" in events
