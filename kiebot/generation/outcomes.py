@@ -49,6 +49,17 @@ async def fail(deps: GenDeps, notifier: Notifier, job: Job, reason_key: str, det
     deps.metrics.jobs_finished.labels(kind=ended.kind, state=ended.state).inc()
     log.info("job ended without result", extra={"job_id": job.id, "state": ended.state, "reason": reason_key})
     await notifier.job_ended_without_result(ended, reason_key, detail)
+    if ended.state == "timed_out":
+        # Kie never answered within the kind's deadline: operators must know (a stuck model, a
+        # lost callback), not only the user.
+        await notifier.admins(
+            "generation.admin.provider_failure",
+            topic=f"provider:{job.model_id}:timeout",
+            model=job.model_id,
+            code="timeout",
+            detail=detail,
+            job=job.id,
+        )
     return True
 
 
@@ -81,7 +92,19 @@ async def apply_status(deps: GenDeps, notifier: Notifier, job: Job, status: Task
         return moved
     await count_provider_failure(deps, notifier, job.model_id)
     detail = status.fail_message or status.fail_code or "failed"
-    return await fail(deps, notifier, job, "provider_failed", detail)
+    moved = await fail(deps, notifier, job, "provider_failed", detail)
+    if moved:
+        # The task failed at Kie (the submit-time refusals alert in submit.py): tell the admins,
+        # throttled per model and code so an outage is one message, not one per job.
+        await notifier.admins(
+            "generation.admin.provider_failure",
+            topic=f"provider:{job.model_id}:task:{status.fail_code or 'failed'}",
+            model=job.model_id,
+            code=status.fail_code or "failed",
+            detail=detail[:200],
+            job=job.id,
+        )
+    return moved
 
 
 async def count_provider_failure(deps: GenDeps, notifier: Notifier, model_id: str) -> None:
