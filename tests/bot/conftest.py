@@ -18,12 +18,17 @@ from typing import Any
 import pytest
 import trio
 
+from kiebot.bot.guards import RateGuard
+from kiebot.bot.screens import wizard_state as ws
+from kiebot.store import jobs as jobs_store
 from kiebot.store import money
+from kiebot.store.jobs import Job
 from kiebot.telegram.limiter import FloodLimiter
+from kiebot.testing import kie_media, media
 from kiebot.testing.fake_telegram import SimMessage
 from kiebot.testing.harness import World
 
-SETTLE_TIMEOUT_S = 15.0
+SETTLE_TIMEOUT_S = 20.0
 
 
 class BotUser:
@@ -138,6 +143,100 @@ class BotUser:
         order and the global window). Tests of flows, not of flood control, then take
         milliseconds per screen instead of a second."""
         world.app.bot.tg.limiter = FloodLimiter(per_chat_rate=1000.0, per_chat_burst=1000)
+
+    # ---- the wizard --------------------------------------------------------------------------------
+
+    async def open_model(self, model_id: str, origin: str = "m") -> SimMessage:
+        """The model's card, as if opened from a list (a tap on ``mdl:<code>:<origin>`` on a
+        fresh /menu, so no earlier message — a progress message — is edited away)."""
+        anchor = self._expect(await self.say("/menu"))
+        # A scripted user opens the same card faster than a person could: forget earlier taps so
+        # the 2-second double-tap guard does not take the second opening for a double tap.
+        self.world.app.bot.guard = RateGuard()
+        code = self.world.app.bot.codes.code(model_id)
+        return await self.press(anchor, f"mdl:{code}:{origin}", force=True)
+
+    async def draft(self) -> tuple[ws.Draft, int] | None:
+        async with self.world.app.db.connection() as conn:
+            return await ws.load(conn, self.user_id)
+
+    async def walk(
+        self,
+        model_id: str,
+        *,
+        prompt: str = "a lighthouse on a cliff at sunset",
+        link: str = "https://sora.chatgpt.com/p/s_68e8abc123",
+        photo: bytes | None = None,
+    ) -> SimMessage:
+        """Open the model and answer every step with defaults and sample files; returns the
+        summary screen. Steps are read from the stored draft, not guessed from texts."""
+        screen = await self.press(await self.open_model(model_id), "▶️")
+        spec = self.world.app.bot.registry.require(model_id)
+        for _ in range(20):
+            loaded = await self.draft()
+            assert loaded is not None, f"no wizard state; screen: {screen.content[:200]!r}"
+            draft, version = loaded
+            step = draft.step
+            if step == ws.SUMMARY:
+                return screen
+            if step == ws.PARAMS:
+                screen = await self.press(screen, f"wz:{version}:nx")
+            elif step == ws.PROMPT:
+                screen = self._expect(await self.say(prompt))
+            elif step.startswith("media:"):
+                media = spec.media_input(step[6:])
+                assert media is not None
+                if media.min_count == 0 and not draft.files(media.wire):
+                    screen = await self.press(screen, f"wz:{version}:nx")
+                    continue
+                screen = self._expect(await self.send_media(media.type, photo=photo))
+                if (await self.draft() or (draft, 0))[0].step == step:
+                    loaded = await self.draft()
+                    assert loaded is not None
+                    screen = await self.press(screen, f"wz:{loaded[1]}:nx")
+            elif step.startswith("user:"):
+                param = spec.param(step[5:])
+                assert param is not None
+                if param.type == "url":
+                    screen = self._expect(await self.say(link))
+                else:
+                    choices = [d for d in screen.callback_data() if d.startswith(f"wz:{version}:tr:")]
+                    assert choices, f"no earlier result to pick: {screen.content[:200]!r}"
+                    screen = await self.press(screen, choices[0])
+            else:
+                raise AssertionError(f"unknown step {step}")
+        raise AssertionError("the wizard did not reach the summary")
+
+    async def send_media(self, media_type: str, *, photo: bytes | None = None) -> SimMessage | None:
+        if media_type == "image":
+            return await self.send_photo(photo or media.png(64, 48))
+        if media_type == "audio":
+            return await self.send("audio", kie_media.sample_mp3(), duration=3)
+        return await self.send("video", kie_media.sample_mp4(), duration=3)
+
+    @staticmethod
+    def _expect(message: SimMessage | None) -> SimMessage:
+        assert message is not None, "the bot did not answer"
+        return message
+
+    async def confirm(self, summary: SimMessage) -> SimMessage:
+        """Tap the summary's Confirm (free or paid); returns the progress message."""
+        data = [d for d in summary.callback_data() if ":ok:" in d]
+        assert data, f"no confirm button: {summary.content[:300]!r}"
+        return await self.press(summary, data[0])
+
+    async def jobs(self) -> list[Job]:
+        async with self.world.app.db.connection() as conn:
+            return await jobs_store.recent_jobs(conn, self.user_id, limit=50)
+
+    async def wait_job(self, *states: str, job_id: int | None = None) -> Job:
+        """The user's newest job (or job ``job_id``) once it is in one of ``states``."""
+        with trio.fail_after(SETTLE_TIMEOUT_S):
+            while True:
+                found = [j for j in await self.jobs() if job_id is None or j.id == job_id]
+                if found and found[0].state in states:
+                    return found[0]
+                await trio.sleep(0.02)
 
     # ---- money ------------------------------------------------------------------------------------
 

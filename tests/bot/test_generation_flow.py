@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from kiebot.store import free_tier
@@ -10,6 +11,7 @@ from kiebot.testing.harness import open_world
 USER = 5_100_001
 
 
+@pytest.mark.slow
 async def test_new_user_gets_a_free_picture_and_the_free_counter_goes_down(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:

@@ -26,7 +26,7 @@ from kiebot.bot.screens.wizard_quote import draft_quote
 from kiebot.bot.screens.wizard_screens import free_over_text, summary_screen, wz
 from kiebot.catalog import ModelSpec, render_issue, title
 from kiebot.generation import service
-from kiebot.generation.notify import progress_text
+from kiebot.generation.notify import Notifier, progress_text
 from kiebot.logs import request_id_var
 from kiebot.pricing import PricingError
 from kiebot.store import conversations, free_tier
@@ -102,6 +102,18 @@ async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -
     await ctx.show(text, rows)
 
 
+async def _catch_up(ctx: Ctx, spec: ModelSpec, job: Job) -> None:
+    """The job moved on before its progress message was stored (a retried Confirm after a crash,
+    a very fast model): the workers' edits found no message, so show where the job is now."""
+    notifier = ctx.deps.extras.get("notifier")
+    if job.state in ("failed", "cancelled", "timed_out") and isinstance(notifier, Notifier):
+        await notifier.job_ended_without_result(job, job.error_code or "service_error", job.error_message or "")
+    elif job.state == "delivered":
+        await ctx.show(ctx.t("history.state_done", model=title(spec, ctx.lang)))
+    else:
+        await ctx.show(progress_text(job, spec, ctx.lang, ctx.deps.now()))
+
+
 async def _no_free_uses(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> None:
     """The free uses ran out between the summary and the tap: show the paid summary instead."""
     s = ctx.deps.settings
@@ -119,6 +131,9 @@ async def _started(ctx: Ctx, spec: ModelSpec, job: Job, version: int) -> None:
         if message is not None:
             async with ctx.conn() as conn:
                 await jobs_store.set_progress_message(conn, job.id, message.message_id)
+                current = await jobs_store.get_job(conn, job.id)
+            if current is not None and current.state != "queued":
+                await _catch_up(ctx, spec, current)
     try:
         async with ctx.tx() as conn:
             await conversations.clear_state(conn, ctx.user_id, expected_version=version)
