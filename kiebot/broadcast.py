@@ -49,7 +49,7 @@ from kiebot.telegram.types import InlineKeyboardButton, InlineKeyboardMarkup, Me
 log = logging.getLogger(__name__)
 
 #: Sends in flight at once (each holds one claimed recipient).
-CONCURRENCY = 8
+CONCURRENCY = 5
 #: How often the admin's progress message is edited (edits count against the chat's limit too).
 PROGRESS_EVERY_S = 3.0
 #: How long recording one outcome may take once the send happened (shielded from cancellation).
@@ -76,6 +76,8 @@ async def send_broadcast_message(tg: TelegramClient, chat_id: int, text: str, *,
 
 
 def progress_text(broadcast: Broadcast, lang: str) -> str:
+    """sent/failed/blocked of total; once it ended, the rest is named: recipients whose send a
+    restart cut short (possibly delivered, never retried) or, when stopped, never sent."""
     done = broadcast.sent + broadcast.failed + broadcast.blocked
     key = {
         "sending": "admin_broadcast.progress.sending",
@@ -91,6 +93,7 @@ def progress_text(broadcast: Broadcast, lang: str) -> str:
         blocked=broadcast.blocked,
         done=done,
         total=broadcast.total,
+        unknown=broadcast.total - done,
     )
 
 
