@@ -282,3 +282,25 @@ async def test_the_panels_view_sends_a_copy_that_is_settled_too(payments_world: 
             async with world.app.db.connection() as conn:
                 assert await payments.list_pending(conn) == []
             assert await manual_credits(world) == [500_00]
+
+
+async def test_an_admin_telegram_fails_for_does_not_stop_the_others(payments_world: WorldFactory) -> None:
+    with trio.fail_after(60):
+        async with payments_world(env=ENV) as world:
+            add_people(world)
+            world.tg.inject("sendPhoto", status=500, chat_id=ADMIN_ID, times=None)
+            world.tg.send_text(USER, "/balance")
+            screen = await world.tg.wait_for_message(USER, contains="💰 Баланс")
+            world.tg.tap(USER, screen.message_id, "mt")
+            amounts = await world.tg.wait_for_message(USER, contains="Пополнение переводом")
+            world.tg.tap(USER, amounts.message_id, "mta:10000")
+            details = await world.tg.wait_for_message(USER, contains="Переведите ровно")
+            world.tg.tap(USER, details.message_id, "mtp:10000")
+            await world.tg.wait_for_message(USER, contains="Пришлите фото")
+            world.tg.send_photo(USER, png())
+            await world.tg.wait_for_message(USER, contains="отправлена на проверку")
+            copy = await world.tg.wait_for_message(ADMIN_2, contains="Заявка на пополнение")
+            assert world.tg.bot_messages(ADMIN_ID) == []
+            world.tg.tap(ADMIN_2, copy.message_id, "mtok:1")
+            await world.tg.wait_for_message(USER, contains="зачислено 100\u00a0₽")
+            assert await manual_credits(world) == [100_00]

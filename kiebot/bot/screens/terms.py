@@ -22,7 +22,7 @@ from kiebot.bot.router import routes
 from kiebot.logs import mask_user_id
 from kiebot.store import conversations, money, payments, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
-from kiebot.telegram.errors import BadRequest, Forbidden
+from kiebot.telegram.errors import BadRequest, Forbidden, TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
 from kiebot.telegram.types import Message
 
@@ -147,7 +147,9 @@ async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: pay.Rece
         else:
             await ctx.tg.send_document(admin_id, attachment.file_id, caption=head, parse_mode="HTML")
             await ctx.tg.send_message(admin_id, _payments_block(lang, recent), parse_mode="HTML", reply_markup=keyboard)
-    except (Forbidden, BadRequest) as exc:
+    except TelegramError as exc:
+        # Transient failures too: the question was taken (the state is cleared), so a retry of
+        # the update would not find it again; the user is told if no admin got it.
         log.warning("payment question not delivered to an admin", extra={"error": type(exc).__name__})
         return False
     return True
