@@ -28,14 +28,18 @@ def user_id_arg(args: list[str], index: int = 0) -> int:
 
 
 def ledger_line(ctx: Ctx, entry: money.LedgerEntry) -> str:
-    """``05-01 12:34 +100 ₽ Stars top-up``; holds show the held amount, not a balance change."""
+    """``05-01 12:34 +100 ₽ Stars top-up``: the change of the available balance. A hold takes from
+    it and a release gives back (``held_delta``); a capture spends what was held, so it shows the
+    amount without a sign (the balance moved at the hold)."""
     kind = ctx.t(f"admin.ledger.{entry.kind}")
-    amount = entry.amount if entry.kind not in ("hold", "release") else -entry.held_delta
     extra = ""
     if entry.job_id is not None:
         extra = f" #{entry.job_id}"
     if entry.reason:
         extra += f" — {escape(entry.reason[:80])}"
+    if entry.kind == "capture":
+        return f"{short_when(entry.created_at)} {rub(-entry.amount, ctx.lang)} {escape(kind)}{extra}"
+    amount = entry.amount if entry.kind not in ("hold", "release") else -entry.held_delta
     return f"{short_when(entry.created_at)} {signed_rub(amount, ctx.lang)} {escape(kind)}{extra}"
 
 
