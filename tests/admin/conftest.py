@@ -7,7 +7,7 @@ sleeping and hoping.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +17,9 @@ import trio
 
 from kiebot.bot.guards import RateGuard
 from kiebot.i18n import t
-from kiebot.store import money
-from kiebot.store.db import Database
+from kiebot.store import jobs, money
+from kiebot.store.db import Conn, Database
+from kiebot.store.free_tier import FreeLimits
 from kiebot.testing.fake_telegram import SimMessage
 from kiebot.testing.fake_telegram_state import CallbackAnswer, RequestRecord
 from kiebot.testing.harness import World, open_world
@@ -152,3 +153,38 @@ class Driver:
 @pytest.fixture
 def driver_for() -> Callable[[World], Driver]:
     return Driver
+
+
+async def finished_job(conn: Conn, user_id: int, *, key: str, outcome: str, free: bool = False) -> int:
+    """A job that ran its whole course inside one transaction (no worker ever sees it queued):
+    ``failed`` with a provider error, or ``delivered`` through every state with a Kie task id."""
+    async with conn.transaction():
+        created = await jobs.create_job(
+            conn,
+            user_id=user_id,
+            chat_id=user_id,
+            model_id="google/imagen4-fast",
+            kind="text_to_image",
+            params={"params": {"aspect_ratio": "16:9"}, "prompt": "a red fox", "media": {}, "lang": "ru"},
+            quote_kopecks=0 if free else 1500,
+            idempotency_key=key,
+            timeout_s=600,
+            credits=4.0,
+            request_id=f"u-{key}",
+            free=free,
+            free_limits=FreeLimits(daily=5, hourly=2) if free else None,
+        )
+        job_id = created.job.id
+        if outcome == "failed":
+            await jobs.transition(conn, job_id, "failed", error_code="provider_failed", error_message="NSFW <b>filter</b>")
+            return job_id
+        await jobs.transition(conn, job_id, "submitting")
+        await jobs.transition(conn, job_id, "submitted", kie_task_id=f"task-{key}")
+        await jobs.transition(conn, job_id, "succeeded", result={"urls": ["https://example.invalid/x.png"]})
+        await jobs.transition(conn, job_id, "delivered")
+        return job_id
+
+
+@pytest.fixture
+def make_finished_job() -> Callable[..., Awaitable[int]]:
+    return finished_job

@@ -13,7 +13,7 @@ unknown command.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +24,7 @@ import trio
 from kiebot.bot.callbacks import parse
 from kiebot.bot.router import routes
 from kiebot.i18n import t
-from kiebot.store import admin, breakers, broadcasts, jobs, money, payments
-from kiebot.store.db import Conn
+from kiebot.store import admin, breakers, broadcasts, money, payments
 from kiebot.testing.harness import ADMIN_ID, World
 from kiebot.testing.media import png
 
@@ -48,34 +47,7 @@ MAX_BUTTONS = 800
 pytestmark = pytest.mark.slow
 
 
-async def _finished_job(conn: Conn, *, key: str, outcome: str) -> int:
-    """A job that ran its whole course inside one transaction (no worker ever sees it queued)."""
-    async with conn.transaction():
-        created = await jobs.create_job(
-            conn,
-            user_id=ANN,
-            chat_id=ANN,
-            model_id="google/imagen4-fast",
-            kind="text_to_image",
-            params={"params": {"aspect_ratio": "16:9"}, "prompt": "a red fox", "media": {}, "lang": "ru"},
-            quote_kopecks=1500,
-            idempotency_key=key,
-            timeout_s=600,
-            credits=4.0,
-            request_id=f"u-{key}",
-        )
-        job_id = created.job.id
-        if outcome == "failed":
-            await jobs.transition(conn, job_id, "failed", error_code="provider_failed", error_message="NSFW <b>filter</b>")
-            return job_id
-        await jobs.transition(conn, job_id, "submitting")
-        await jobs.transition(conn, job_id, "submitted", kie_task_id=f"task-{key}")
-        await jobs.transition(conn, job_id, "succeeded", result={"urls": ["https://example.invalid/x.png"]})
-        await jobs.transition(conn, job_id, "delivered")
-        return job_id
-
-
-async def seed(world: World, d: Driver) -> None:
+async def seed(world: World, d: Driver, finished_job: Callable[..., Awaitable[int]]) -> None:
     d.tg.add_user(ADMIN_ID, "Boss", username="boss")
     d.tg.add_user(ANN, "Ann", username="ann_k")
     d.tg.add_user(BOB, "Bob")
@@ -89,8 +61,8 @@ async def seed(world: World, d: Driver) -> None:
         await payments.record_stars_payment(
             conn, user_id=ANN, charge_id="seed-charge-without-telegram", payload="p", stars=100, kopecks=10_000
         )
-        await _finished_job(conn, key="seed-failed", outcome="failed")
-        await _finished_job(conn, key="seed-delivered", outcome="delivered")
+        await finished_job(conn, ANN, key="seed-failed", outcome="failed")
+        await finished_job(conn, ANN, key="seed-delivered", outcome="delivered")
         await payments.create_request(conn, ANN, 50_000, f"photo:{receipt}")
         for _ in range(5):
             await breakers.record_failure(conn, model, datetime.now(UTC), open_for_s=3600)
@@ -139,13 +111,13 @@ async def prelude(d: Driver, admin_id: int) -> None:
 
 
 async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: Callable[..., Awaitable[int]]
 ) -> None:
     with trio.fail_after(110):
         async with admin_world(env={"ADMIN_IDS": ",".join(map(str, ADMINS))}) as world:
             d = driver_for(world)
             d.allow_repeated_taps()
-            await seed(world, d)
+            await seed(world, d, make_finished_job)
             for admin_id in ADMINS:
                 d.tg.add_user(admin_id, f"Admin{admin_id}")
                 dashboard = await d.send(admin_id, "/admin")
