@@ -12,21 +12,27 @@ Tests get the class through the ``bot_user`` fixture (test modules cannot import
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
+import asyncpg
 import pytest
 import trio
 
 from kiebot.bot.guards import RateGuard
 from kiebot.bot.screens import wizard_state as ws
+from kiebot.logs import redact
 from kiebot.store import jobs as jobs_store
 from kiebot.store import money
 from kiebot.store.jobs import Job
 from kiebot.telegram.limiter import FloodLimiter
 from kiebot.testing import kie_media, media
 from kiebot.testing.fake_telegram import SimMessage
-from kiebot.testing.harness import World
+from kiebot.testing.harness import World, open_world
 
 SETTLE_TIMEOUT_S = 20.0
 
@@ -77,6 +83,11 @@ class BotUser:
         self.world.tg.tap(self.user_id, message.message_id, data, force=force)
         await self.settle()
         return self._newest_since(before) or self.world.tg.message(self.user_id, message.message_id)
+
+    def forget_taps(self) -> None:
+        """A scripted user taps the same button again faster than a person would: forget earlier
+        taps so the 2-second double-tap guard does not take the second one for a double tap."""
+        self.world.app.bot.guard = RateGuard()
 
     async def tap_twice(self, message: SimMessage, data: str) -> None:
         self.world.tg.tap(self.user_id, message.message_id, data)
@@ -150,9 +161,7 @@ class BotUser:
         """The model's card, as if opened from a list (a tap on ``mdl:<code>:<origin>`` on a
         fresh /menu, so no earlier message — a progress message — is edited away)."""
         anchor = self._expect(await self.say("/menu"))
-        # A scripted user opens the same card faster than a person could: forget earlier taps so
-        # the 2-second double-tap guard does not take the second opening for a double tap.
-        self.world.app.bot.guard = RateGuard()
+        self.forget_taps()
         code = self.world.app.bot.codes.code(model_id)
         return await self.press(anchor, f"mdl:{code}:{origin}", force=True)
 
@@ -252,3 +261,106 @@ class BotUser:
 @pytest.fixture
 def bot_user() -> type[BotUser]:
     return BotUser
+
+
+# ---- one world for a whole test module ---------------------------------------------------------
+
+Scenario = Callable[[World], Awaitable[Any]]
+
+
+class SharedWorld:
+    """``open_world`` in a background thread with its own trio loop, for a whole module.
+
+    Scenarios run as tasks of a nursery inside ``open_world`` (so they share its asyncio loop
+    and can use the app's database), handed over through a memory channel; the result or the
+    exception comes back through a ``concurrent.futures.Future``.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._ready = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._send: trio.MemorySendChannel[tuple[Scenario, Future[Any]]] | None = None
+        self._failure: Exception | None = None
+        self.world: World | None = None
+        self._thread = threading.Thread(target=self._thread_main, name="shared-world", daemon=True)
+
+    def __enter__(self) -> SharedWorld:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("the shared world did not start within 60 s")
+        if self._failure is not None:
+            raise RuntimeError("the shared world failed to start") from self._failure
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None and self._send is not None:
+            trio.from_thread.run_sync(self._send.close, trio_token=self._token)
+        self._thread.join(60)
+
+    def _thread_main(self) -> None:
+        try:
+            trio.run(self._main)
+        except Exception as failure:  # reported to the test thread waiting in __enter__
+            self._failure = failure
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        send, receive = trio.open_memory_channel[tuple[Scenario, Future[Any]]](0)
+        self._send = send
+        async with open_world(self._url, kie_speed=0.002) as world:
+            # Flows, not flood control, are under test here (see BotUser.relax_flood_limits).
+            world.app.bot.tg.limiter = FloodLimiter(per_chat_rate=1000.0, per_chat_burst=1000)
+            self.world = world
+            self._ready.set()
+            async with trio.open_nursery() as nursery:
+                async for scenario, future in receive:
+                    nursery.start_soon(self._serve, world, scenario, future)
+
+    @staticmethod
+    async def _serve(world: World, scenario: Scenario, future: Future[Any]) -> None:
+        # The autouse fixture clears the log redactor after every test; this world outlives them.
+        redact.register(world.settings.secrets())
+        try:
+            result = await scenario(world)
+        except Exception as error:  # handed to the test that asked for it
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    async def run(self, scenario: Scenario, *, timeout_s: float = 60.0) -> Any:
+        """Run ``scenario(world)`` in the world's loop; awaitable from a test's own trio loop."""
+        token, send = self._token, self._send
+        assert token is not None
+        assert send is not None
+        future: Future[Any] = Future()
+
+        def call() -> Any:
+            trio.from_thread.run(send.send, (scenario, future), trio_token=token)
+            return future.result(timeout=timeout_s)
+
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+async def _admin(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def shared_world(pg_admin_dsn: str) -> Iterator[SharedWorld]:
+    """A world (fake Telegram, fake Kie at 0.2 % speed, the app on a fresh database) for every
+    test of a module; tests run ``await shared_world.run(scenario)`` with their own users."""
+    name = "tm_" + secrets.token_hex(6)
+    asyncio.run(_admin(pg_admin_dsn, f"CREATE DATABASE {name}"))
+    head, _, query = pg_admin_dsn.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    try:
+        with SharedWorld(url) as shared:
+            yield shared
+    finally:
+        asyncio.run(_admin(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

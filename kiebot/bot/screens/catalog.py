@@ -8,7 +8,9 @@ circuit breaker is listed with ⏸ and its card says when to come back.
 Sections are the three categories plus 🛠 Tools, which gathers the utility kinds (upscale,
 background removal, watermark removal, voice isolation) whatever their category.
 
-Callback data (≤ 64 bytes): ``cat:<section>``, ``knd:<kind>:<section>:<page>``, ``pop:<page>``,
+These routes answer their callback queries themselves, right after checking the data, so a
+stale or tampered button still gets the "outdated" toast (the router's early answer would
+swallow it). Callback data (≤ 64 bytes): ``cat:<section>``, ``knd:<kind>:<section>:<page>``, ``pop:<page>``,
 ``mdl:<code>:<origin>`` where ``origin`` says which list the card was opened from (``m`` menu,
 ``f`` free, ``p.<page>``, ``k.<kind>.<section>.<page>``), so Back returns there.
 """
@@ -99,11 +101,12 @@ def _page_of(items: Sequence[object], page: int) -> tuple[int, int]:
 # ---- sections and kinds ------------------------------------------------------------------------
 
 
-@routes.callback("cat")
+@routes.callback("cat", answers_itself=True)
 async def section_screen(ctx: Ctx, args: list[str]) -> None:
     section = str_arg(args, 0)
     if section not in SECTIONS:
         raise BadCallback("unknown section")
+    await ctx.answer()
     models = [spec for spec, _ in await listed(ctx, ctx.deps.registry.enabled) if in_section(spec, section)]
     rows: list[list[Button]] = []
     for kind in section_kinds(ctx, section, models):
@@ -114,7 +117,7 @@ async def section_screen(ctx: Ctx, args: list[str]) -> None:
     await ctx.show(ctx.t(key, section=ctx.t(f"catalog_ui.sections.{section}")), rows)
 
 
-@routes.callback("knd")
+@routes.callback("knd", answers_itself=True)
 async def kind_screen(ctx: Ctx, args: list[str]) -> None:
     kind, section, page = str_arg(args, 0), str_arg(args, 1), int_arg(args, 2, maximum=100)
     if section not in SECTIONS or kind not in ctx.deps.registry.kinds:
@@ -123,6 +126,7 @@ async def kind_screen(ctx: Ctx, args: list[str]) -> None:
     if not models:
         raise BadCallback("no models of this kind")
     page, pages = _page_of(models, page)
+    await ctx.answer()
     origin = f"k.{kind}.{section}.{page}"
     rows = [[model_button(ctx, spec, status, origin)] for spec, status in models[page * PAGE : (page + 1) * PAGE]]
     rows.append(_pager(page, pages, lambda p: cb("knd", kind, section, p)))
@@ -130,11 +134,12 @@ async def kind_screen(ctx: Ctx, args: list[str]) -> None:
     await ctx.show(ctx.t("catalog_ui.kind", kind=kind_label(kind, ctx.lang)), rows)
 
 
-@routes.callback("pop")
+@routes.callback("pop", answers_itself=True)
 async def popular_screen(ctx: Ctx, args: list[str]) -> None:
     page = int_arg(args, 0, maximum=100)
     models = (await listed(ctx, ctx.deps.registry.enabled))[:POPULAR]
     page, pages = _page_of(models, page)
+    await ctx.answer()
     rows = [[model_button(ctx, spec, status, f"p.{page}")] for spec, status in models[page * PAGE : (page + 1) * PAGE]]
     rows.append(_pager(page, pages, lambda p: cb("pop", p)))
     rows.append([Button.callback(ctx.t("common.menu"), cb("menu"))])
@@ -229,8 +234,11 @@ async def show_card(ctx: Ctx, spec: ModelSpec, origin: str) -> None:
     await ctx.show(await card_text(ctx, spec, status), rows)
 
 
-@routes.callback("mdl")
+@routes.callback("mdl", answers_itself=True)
 async def card_screen(ctx: Ctx, args: list[str]) -> None:
     spec = ctx.deps.registry.require(ctx.deps.codes.model(str_arg(args, 0)))
-    await show_card(ctx, spec, str_arg(args, 1) if len(args) > 1 else "m")
+    origin = str_arg(args, 1) if len(args) > 1 else "m"
+    origin_callback(ctx, origin)  # refuses an origin none of our screens produces
+    await ctx.answer()
+    await show_card(ctx, spec, origin)
 

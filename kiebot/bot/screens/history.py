@@ -5,7 +5,8 @@ the result is re-sent by the Telegram ``file_id`` stored when it was delivered
 (``job.result["telegram"]``), so nothing is downloaded again and Kie's expired links do not
 matter — and 🔁 Repeat (the ``again`` flow: through the summary, priced anew).
 
-Callback data: ``hist:<page>``, ``hj:<job>``, ``hr:<job>``. Times are Moscow time (UTC+3), which
+Callback data: ``hist:<page>``, ``hj:<job>``, ``hr:<job>``; the routes answer their callback
+queries themselves once the data checks out (a stale button still gets the "outdated" toast). Times are Moscow time (UTC+3), which
 the list says.
 """
 
@@ -62,6 +63,7 @@ async def show_history(ctx: Ctx, page: int, *, new_message: bool) -> None:
     pages = max(1, -(-len(jobs) // PAGE))
     if page >= pages:
         raise BadCallback("history page out of range")
+    await ctx.answer()
     rows: list[list[Button]] = []
     if not jobs:
         text = ctx.t("history.empty")
@@ -92,7 +94,7 @@ async def history_command(ctx: Ctx, arg: str) -> None:
     await show_history(ctx, 0, new_message=True)
 
 
-@routes.callback("hist")
+@routes.callback("hist", answers_itself=True)
 async def history_button(ctx: Ctx, args: list[str]) -> None:
     await show_history(ctx, int_arg(args, 0, maximum=LIMIT // PAGE), new_message=False)
 
@@ -103,10 +105,11 @@ def _deliverables(job: Job) -> list[dict[str, Any]]:
     return [item for item in sent if isinstance(item, dict) and (item.get("file_id") or item.get("type") == "link")]
 
 
-@routes.callback("hj")
+@routes.callback("hj", answers_itself=True)
 async def job_card(ctx: Ctx, args: list[str]) -> None:
     job = await own_job(ctx, args)
     spec, draft = draft_of(ctx, job)
+    await ctx.answer()
     async with ctx.conn() as conn:
         tasks = await task_sources(conn, ctx.user_id, spec, draft)
     lines = [
@@ -127,13 +130,14 @@ async def job_card(ctx: Ctx, args: list[str]) -> None:
     await ctx.show("\n".join(lines), rows)
 
 
-@routes.callback("hr")
+@routes.callback("hr", answers_itself=True)
 async def resend(ctx: Ctx, args: list[str]) -> None:
     """Send the delivered result again, by the file_ids Telegram gave us at delivery."""
     job = await own_job(ctx, args)
     items = _deliverables(job)
     if job.state != "delivered" or not items:
         raise BadCallback("nothing to re-send")
+    await ctx.answer()
     keyboard = markup(result_keyboard(job, ctx.lang))
     caption = ctx.t("generation.result_caption", model=model_title(ctx.deps.registry, job.model_id, ctx.lang))
     tg = ctx.tg

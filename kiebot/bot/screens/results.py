@@ -8,7 +8,9 @@
 * ✖ Cancel ``jcancel:<job>`` — while the job is still queued: cancelled and the hold released in
   one transaction (:func:`kiebot.generation.service.cancel_queued`), the progress message says so.
 
-Only the job's owner can use them; anyone else's job id in the data is treated as tampered.
+Only the job's owner can use them; anyone else's job id in the data is treated as tampered. The
+routes answer their callback queries themselves once the job is found, so a stale or tampered
+button still gets the "outdated" toast.
 """
 
 from __future__ import annotations
@@ -56,16 +58,18 @@ async def _available(ctx: Ctx, spec: ModelSpec) -> bool:
     return False
 
 
-@routes.callback("again")
+@routes.callback("again", answers_itself=True)
 async def again(ctx: Ctx, args: list[str]) -> None:
     spec, draft = draft_of(ctx, await own_job(ctx, args))
+    await ctx.answer()
     if await _available(ctx, spec):
         await advance(ctx, spec, draft, None, new_message=True)
 
 
-@routes.callback("newp")
+@routes.callback("newp", answers_itself=True)
 async def new_prompt(ctx: Ctx, args: list[str]) -> None:
     spec, draft = draft_of(ctx, await own_job(ctx, args))
+    await ctx.answer()
     if not await _available(ctx, spec):
         return
     if spec.prompt is not None:
@@ -78,9 +82,10 @@ async def new_prompt(ctx: Ctx, args: list[str]) -> None:
     await advance(ctx, spec, draft, None, new_message=True)
 
 
-@routes.callback("par")
+@routes.callback("par", answers_itself=True)
 async def parameters(ctx: Ctx, args: list[str]) -> None:
     spec, draft = draft_of(ctx, await own_job(ctx, args))
+    await ctx.answer()
     if not await _available(ctx, spec):
         return
     order = ws.steps(spec)
