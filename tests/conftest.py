@@ -9,9 +9,11 @@ embedded one.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 
@@ -21,6 +23,17 @@ import trio
 import trio_asyncio
 
 from kiebot.logs import redact
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register tests/log_guard.py: it fails the run if any log record carries a secret
+    (the test directory is no package under --import-mode=importlib, so load it by path)."""
+    spec = importlib.util.spec_from_file_location("kiebot_tests_log_guard", os.path.join(os.path.dirname(__file__), "log_guard.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config.pluginmanager.register(module.make_guard(), module.PLUGIN_NAME)
 
 
 @pytest.fixture(scope="session")

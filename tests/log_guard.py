@@ -1,0 +1,230 @@
+"""A pytest plugin that proves, for the whole test run, that no secret reaches a log line.
+
+DESIGN.md invariant: "No secret ever appears in a log line ... not the bot token (Telegram file
+URLs contain it), not the Kie key, not the webhook secret." Production masks secrets twice: code
+keeps them out of messages, and :class:`kiebot.logs.Redactor` masks whatever slips through when
+a line is formatted. This guard checks the first line of defence, which is the stricter one: it
+sees every :class:`logging.LogRecord` *before* any formatter or redactor, renders everything a
+formatter could print (the message with its arguments, the exception and stack text, every extra
+field), and looks for each known secret in it.
+
+Which secrets: the test harness's bot token, Kie key and derived webhook secret, plus every value
+any app started during the run registers with ``kiebot.logs.redact`` (``run_app`` registers
+``Settings.secrets()``: bot token, Kie key, HMAC key, webhook secret, database password). A bot
+token is searched by its secret half (after the colon), which also catches it URL-encoded around
+the colon and in Telegram file URLs.
+
+So that DEBUG lines are covered too (an operator may run with ``LOG_LEVEL=DEBUG``), the root
+logger is lowered to ``KIEBOT_LOG_GUARD_LEVEL`` (default DEBUG) for the run; loggers the app
+silences on purpose (``kiebot.logs.quiet_third_party_loggers``) stay as the app sets them.
+
+A leak fails the run at the end (exit status 1) and is listed in the terminal summary with the
+test it happened in; the secret itself is never printed, only its name.
+
+Registered from ``tests/conftest.py``; tests/security/test_no_secret_in_logs.py checks the same
+property for a run it triggers itself, and unit-tests :func:`find_secrets`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+#: Attributes every LogRecord has; anything else on a record is an ``extra`` field.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: Shorter values are not searched for (they would match by accident and are no real secret).
+MIN_SECRET_CHARS = 8
+#: How many leaks are kept for the report (the count is exact).
+MAX_REPORTED = 50
+
+
+def needles(name: str, value: str) -> dict[str, str]:
+    """The strings to search for ``value``: the value itself and, for a bot token
+    (``<digits>:<secret>``), its secret half alone."""
+    out: dict[str, str] = {}
+    if len(value) >= MIN_SECRET_CHARS:
+        out[value] = name
+    head, sep, tail = value.partition(":")
+    if sep and head.isdigit() and len(tail) >= MIN_SECRET_CHARS:
+        out[tail] = f"{name} (secret half)"
+    return out
+
+
+def render(record: logging.LogRecord) -> str:
+    """Everything a formatter could write for ``record``: message with arguments, the raw
+    ``msg`` and ``args`` (in case formatting fails), exception and stack text, extra fields."""
+    parts: list[str] = []
+    try:
+        parts.append(record.getMessage())
+    except Exception as exc:  # a broken format string must not hide its arguments
+        parts.append(f"<unformattable: {type(exc).__name__}>")
+    parts.append(repr(record.msg))
+    if record.args:
+        parts.append(repr(record.args))
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append("".join(traceback.format_exception(record.exc_info[1])))
+    if record.exc_text:
+        parts.append(record.exc_text)
+    if record.stack_info:
+        parts.append(record.stack_info)
+    for key, value in vars(record).items():
+        if key not in _STANDARD:
+            parts.append(f"{key}={value!r}")
+    return "\n".join(parts)
+
+
+def find_secrets(text: str, secrets: Mapping[str, str]) -> list[str]:
+    """Names of the secrets (``{needle: name}``) that occur in ``text``."""
+    return sorted({name for needle, name in secrets.items() if needle in text})
+
+
+def mask(text: str, secrets: Mapping[str, str]) -> str:
+    for needle in sorted(secrets, key=len, reverse=True):
+        text = text.replace(needle, f"<{secrets[needle]}>")
+    return text
+
+
+@dataclass
+class Leak:
+    test: str
+    logger: str
+    level: str
+    secrets: list[str]
+    line: str  # masked
+
+
+@dataclass(eq=False)  # pluggy keeps plugins in sets: identity hash
+class LogGuard:
+    """The plugin object: a logging handler plus the pytest hooks that report what it found."""
+
+    level: int = logging.DEBUG
+    secrets: dict[str, str] = field(default_factory=dict)
+    leaks: list[Leak] = field(default_factory=list)
+    leak_count: int = 0
+    records_seen: int = 0
+    current_test: str = "(outside tests)"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _handler: logging.Handler | None = None
+    _saved_root_level: int = logging.WARNING
+
+    # ---- secrets ---------------------------------------------------------------------------
+
+    def add_secrets(self, named: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            for name, value in named:
+                if value:
+                    self.secrets.update(needles(name, value))
+
+    def _known_test_secrets(self) -> None:
+        from kiebot.config import Settings
+        from kiebot.testing import harness
+
+        self.add_secrets(
+            [
+                ("harness bot token", harness.TOKEN),
+                ("harness Kie key", harness.KIE_KEY),
+                ("harness webhook secret", Settings(telegram_bot_token=harness.TOKEN).webhook_secret),
+            ]
+        )
+
+    def _spy_on_redactor(self) -> None:
+        """Learn every secret an app registers for redaction (``run_app`` does at start)."""
+        from kiebot.logs import redact
+
+        original = redact.register
+        guard = self
+
+        def register(secrets: Iterable[str]) -> None:
+            values = list(secrets)
+            guard.add_secrets(("a secret the app registered for redaction", v) for v in values)
+            original(values)
+
+        redact.register = register  # type: ignore[method-assign]
+
+    # ---- the handler -----------------------------------------------------------------------
+
+    def check(self, record: logging.LogRecord) -> None:
+        secrets = dict(self.secrets)
+        text = render(record)
+        found = find_secrets(text, secrets)
+        with self._lock:
+            self.records_seen += 1
+            if not found:
+                return
+            self.leak_count += 1
+            if len(self.leaks) < MAX_REPORTED:
+                self.leaks.append(Leak(self.current_test, record.name, record.levelname, found, mask(text, secrets)[:2000]))
+
+    def install(self) -> None:
+        guard = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                guard.check(record)
+
+        self._known_test_secrets()
+        self._spy_on_redactor()
+        self._handler = _Handler(level=logging.NOTSET)
+        root = logging.getLogger()
+        self._saved_root_level = root.level
+        root.addHandler(self._handler)
+        root.setLevel(min(self.level, root.level or self.level))
+
+    def uninstall(self) -> None:
+        if self._handler is not None:
+            root = logging.getLogger()
+            root.removeHandler(self._handler)
+            root.setLevel(self._saved_root_level)
+            self._handler = None
+
+    # ---- pytest hooks ----------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.current_test = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self.current_test = f"(after {nodeid})"
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.leak_count and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.leak_count:
+            terminalreporter.write_line(
+                f"log guard: no secret in {self.records_seen} log records ({len(self.secrets)} secret forms watched)"
+            )
+            return
+        terminalreporter.section("secrets in log records", sep="=", red=True, bold=True)
+        for leak in self.leaks:
+            terminalreporter.write_line(f"{leak.test}: {leak.level} {leak.logger} leaks {', '.join(leak.secrets)}")
+            for line in leak.line.splitlines()[:12]:
+                terminalreporter.write_line(f"    {line}")
+        terminalreporter.write_line(
+            f"log guard: {self.leak_count} of {self.records_seen} log records carried a secret; the run fails", red=True
+        )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.uninstall()
+
+
+def make_guard() -> LogGuard:
+    """The guard, installed on the root logger (``KIEBOT_LOG_GUARD_LEVEL`` sets the level)."""
+    level_name = os.environ.get("KIEBOT_LOG_GUARD_LEVEL", "DEBUG").upper()
+    level = logging.getLevelName(level_name)
+    guard = LogGuard(level=level if isinstance(level, int) else logging.DEBUG)
+    guard.install()
+    return guard
+
+
+#: The plugin's name in pytest's plugin manager; tests find the active guard with
+#: ``request.config.pluginmanager.get_plugin(PLUGIN_NAME)``.
+PLUGIN_NAME = "kiebot_log_guard"
