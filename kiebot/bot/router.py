@@ -16,6 +16,7 @@ dispatcher calls for every stored update. Rules enforced here, once, for every s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -232,6 +233,21 @@ async def _unexpected_message(ctx: Ctx) -> None:
     await show_main_menu(ctx)
 
 
+def _tap_key(query: CallbackQuery) -> str:
+    """What makes two taps "the same tap": the same button on the same version of the same message.
+
+    Keying on the data alone made navigation look like a double tap: Popular → a card → Back
+    within 2 s taps ``pop:0`` again, on the same message edited in place, and was ignored. The
+    message's edit time and a digest of its text tell the versions apart.
+    """
+    data = query.data or ""
+    message = query.message
+    if message is None or not message.is_accessible:
+        return data
+    digest = hashlib.blake2s((message.text or message.caption or "").encode(), digest_size=6).hexdigest()
+    return f"{message.message_id}:{message.edit_date or message.date}:{digest}:{data}"
+
+
 async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> None:
     who = query.from_
     chat_id = query.message.chat.id if query.message is not None else who.id
@@ -241,7 +257,7 @@ async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> N
         await ctx.answer(ctx.t("common.banned"), alert=True)
         return
     data = query.data or ""
-    if deps.guard.is_duplicate(user.user_id, data):
+    if deps.guard.is_duplicate(user.user_id, _tap_key(query)):
         await ctx.answer(ctx.t("common.wait"))
         return
     if not ctx.is_admin and not deps.guard.allow(user.user_id):
