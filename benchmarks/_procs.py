@@ -1,0 +1,300 @@
+"""Processes for the benchmarks: the embedded PostgreSQL, the app as ``python -m kiebot run``, CPU
+placement and memory readings.
+
+**Placement on a 2-core machine.** The system under test — the bot process (kiebot or the aiogram
+peer) — gets core 0 to itself. Everything else shares core 1: the benchmark driver (load
+generator, fake Telegram, fake Kie) and PostgreSQL. That mirrors a deployment, where the database
+is a managed server on another machine (Render PostgreSQL), and it keeps the harness from stealing
+the bot's CPU. With fewer than two cores nothing is pinned (and the table says so).
+
+**Nothing leaves the machine.** Outside ``TEST_MODE`` the app refreshes the Bank of Russia rate
+over https at start; the app's environment sets ``HTTPS_PROXY`` to a closed local port (and
+``NO_PROXY`` for 127.0.0.1), so that fetch fails locally and the fallback rate is used, while the
+fakes (plain http on 127.0.0.1) are reached directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psutil
+import trio
+import triopg
+
+from benchmarks._common import ROOT
+from kiebot.store.embedded import embedded_postgres
+from kiebot.testing.harness import KIE_KEY, TOKEN, free_port
+
+APP_CORE = 0
+HARNESS_CORE = 1
+#: ``split`` (default): PostgreSQL with the harness; ``db-with-app``: PostgreSQL on the bot's core;
+#: ``none``: nothing pinned.
+PLACEMENT = os.environ.get("KIEBOT_BENCH_PLACEMENT", "split")
+DB_CORE = APP_CORE if PLACEMENT == "db-with-app" else HARNESS_CORE
+
+
+def can_pin() -> bool:
+    return PLACEMENT != "none" and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+def placement() -> str:
+    if not can_pin():
+        return "processes not pinned"
+    if DB_CORE == APP_CORE:
+        return f"bot and PostgreSQL on core {APP_CORE}; driver and fakes on core {HARNESS_CORE}"
+    return f"bot on core {APP_CORE}; driver, fakes and PostgreSQL on core {HARNESS_CORE}"
+
+
+def pin(pid: int, core: int) -> None:
+    """Bind ``pid`` (and its threads) to one core; a no-op where that cannot be done."""
+    if not can_pin():
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+        for thread in psutil.Process(pid).threads():
+            os.sched_setaffinity(thread.id, {core})
+        os.sched_setaffinity(pid, {core})
+
+
+@contextlib.contextmanager
+def driver_on_harness_core() -> Iterator[None]:
+    """Run the calling (driver) process on the harness core for the duration."""
+    if not can_pin():
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {HARNESS_CORE})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@dataclass
+class BenchPostgres:
+    """An embedded PostgreSQL in a temporary directory, pinned to ``DB_CORE``."""
+
+    admin_url: str
+    pgdata: Path
+    version: str = ""
+
+    def pin(self) -> None:
+        """Pin the postmaster and every backend; backends forked later inherit the mask."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        pin(pid, DB_CORE)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(pid).children(recursive=True):
+                pin(child.pid, DB_CORE)
+
+    async def create_database(self, name: str) -> str:
+        async with triopg.connect(self.admin_url) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        self.pin()
+        return _with_database(self.admin_url, name)
+
+
+def _with_database(url: str, database: str) -> str:
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{database}" + (f"?{tail}" if tail else "")
+
+
+@contextlib.asynccontextmanager
+async def bench_postgres() -> AsyncIterator[BenchPostgres]:
+    """Start an embedded PostgreSQL for one benchmark (inside ``trio_asyncio.open_loop()``)."""
+    url = os.environ.get("KIEBOT_BENCH_DATABASE_URL")
+    if url:
+        yield BenchPostgres(admin_url=url, pgdata=Path("/nonexistent"), version="external")
+        return
+    root = Path(tempfile.mkdtemp(prefix="kbb-", dir="/tmp"))
+    try:
+        async with embedded_postgres(root / "pgdata", database="bench") as server:
+            pg = BenchPostgres(admin_url=server.admin_url, pgdata=server.pgdata, version=str(server.postgres_version))
+            pg.pin()
+            yield pg
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def app_env(
+    *,
+    database_url: str,
+    telegram_url: str,
+    kie_url: str,
+    port: int,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of ``python -m kiebot run`` in webhook mode against the fakes."""
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": telegram_url,
+            "KIE_API_KEY": KIE_KEY,
+            "KIE_API_URL": kie_url,
+            "KIE_UPLOAD_URL": kie_url,
+            "DATABASE_URL": database_url,
+            "BOT_MODE": "webhook",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}",
+            "INSTANCE_NAME": "bench-1",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "SHUTDOWN_GRACE_S": "2",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "https_proxy": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Process:
+    """A child process with its log file; :meth:`stop` sends SIGTERM and waits."""
+
+    proc: trio.Process
+    log_path: Path
+    started_at: float
+    log_file: IO[bytes]
+    extra_files: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_bytes(self) -> int:
+        try:
+            return int(psutil.Process(self.pid).memory_info().rss)
+        except psutil.NoSuchProcess:
+            return 0
+
+    def peak_rss_bytes(self) -> int:
+        """The kernel's high-water mark of the resident set (``VmHWM``): exact, no sampling."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def cpu_seconds(self) -> float:
+        try:
+            times = psutil.Process(self.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return float(times.user + times.system)
+
+    async def stop(self, timeout_s: float = 20.0) -> int | None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            with trio.move_on_after(timeout_s):
+                await self.proc.wait()
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+async def spawn(argv: Sequence[str], env: Mapping[str, str], log_path: Path, *, core: int | None = APP_CORE) -> Process:
+    log_file = log_path.open("wb")
+    started = trio.current_time()
+    proc = await trio.lowlevel.open_process(list(argv), env=dict(env), stdout=log_file, stderr=subprocess.STDOUT, cwd=str(ROOT))
+    if core is not None:
+        pin(proc.pid, core)
+    return Process(proc=proc, log_path=log_path, started_at=started, log_file=log_file)
+
+
+async def wait_ready(process: Process, url: str, *, path: str = "/readyz", timeout_s: float = 60.0, interval_s: float = 0.01) -> float:
+    """Poll ``url + path`` until it answers 200; returns seconds since the process was spawned."""
+    async with httpx.AsyncClient(trust_env=False, timeout=2.0) as http:
+        with trio.fail_after(timeout_s):
+            while True:
+                if process.proc.returncode is not None:
+                    raise RuntimeError(f"process exited with {process.proc.returncode}:\n{process.log_tail()}")
+                try:
+                    answer = await http.get(url + path)
+                    if answer.status_code == 200:
+                        return trio.current_time() - process.started_at
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(interval_s)
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    module: str = "kiebot",
+    args: Sequence[str] = ("run",),
+    ready_timeout_s: float = 90.0,
+) -> AsyncIterator[tuple[Process, str, float]]:
+    """Start the app (``python -m <module> <args>``) pinned to the app core; yields (process,
+    base URL, seconds to ready); stops it with SIGTERM on exit."""
+    url = f"http://127.0.0.1:{env['PORT']}"
+    process = await spawn([sys.executable, "-m", module, *args], env, log_path)
+    try:
+        ready_s = await wait_ready(process, url, timeout_s=ready_timeout_s)
+        pin(process.pid, APP_CORE)  # threads started after the spawn (asyncpg, trio workers)
+        yield process, url, ready_s
+    finally:
+        with trio.CancelScope(shield=True):
+            await process.stop()
+
+
+def new_port() -> int:
+    return free_port()
+
+
+def mib(n: float) -> str:
+    return f"{n / 1024 / 1024:,.0f} MiB"
+
+
+__all__ = [
+    "APP_CORE",
+    "HARNESS_CORE",
+    "KIE_KEY",
+    "TOKEN",
+    "BenchPostgres",
+    "Process",
+    "app_env",
+    "bench_postgres",
+    "can_pin",
+    "driver_on_harness_core",
+    "mib",
+    "new_port",
+    "pin",
+    "placement",
+    "running_app",
+    "spawn",
+    "wait_ready",
+]

@@ -1,0 +1,163 @@
+"""Webhook acknowledgement: how fast ``POST /webhook`` answers Telegram, while the rest runs.
+
+The app is ``python -m kiebot run`` in webhook mode, its own process on its own core, with
+PostgreSQL and the fakes on the other (see :mod:`benchmarks._procs`). The driver plays Telegram:
+40 keep-alive connections (Telegram's default ``max_connections``), each update a ``/start`` from
+a new user, sent **open loop** at 100, 500 and 1,000 updates/s — latency counts from when an
+update was due, so queueing for a connection is included. An answer 200 means the update is in
+the ``updates`` table (DESIGN "Two flows"); meanwhile the dispatcher handles the stored updates
+(user rows, replies through the flood limiter), as in production.
+
+The **maximum sustained rate** is the closed-loop throughput: all 40 connections send back to
+back for a few seconds; only 200 answers count.
+
+Sizes: ``KIEBOT_BENCH_INGEST_SECONDS`` seconds per rate (default 4), after a 1 s warm-up at 100/s;
+``KIEBOT_BENCH_INGEST_RATES`` (default ``100,500,1000``). Run ``python -m benchmarks.ingest``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+import trio_asyncio
+
+from benchmarks._common import Result
+from benchmarks._fakes import serve_fakes
+from benchmarks._load import LoadResult, closed_loop, describe, open_loop, start_update
+from benchmarks._procs import (
+    app_env,
+    bench_postgres,
+    driver_on_harness_core,
+    new_port,
+    placement,
+    running_app,
+)
+from kiebot.config import load_settings
+
+TARGET_RATE = 500
+TARGET_P99_MS = 10.0
+FIRST_USER = 20_000_000
+
+
+@dataclass
+class Step:
+    label: str
+    load: LoadResult
+    app_cpu: float  # share of one core used by the app process during the step
+
+
+@dataclass
+class IngestReport:
+    steps: list[Step]
+    saturation: Step
+    ready_s: float
+
+
+def _body(offset: int) -> object:
+    def body_of(i: int) -> bytes:
+        n = offset + i
+        return start_update(n, FIRST_USER + n)
+
+    return body_of
+
+
+async def measure(seconds: float, rates: list[int]) -> IngestReport:
+    log_dir = Path(tempfile.mkdtemp(prefix="kbb-ingest-"))
+    async with trio_asyncio.open_loop(), bench_postgres() as pg, serve_fakes() as fakes:
+        database_url = await pg.create_database("ingest")
+        port = new_port()
+        env = app_env(database_url=database_url, telegram_url=fakes.tg_url, kie_url=fakes.kie_url, port=port)
+        secret = load_settings(env).webhook_secret
+        async with running_app(env, log_dir / "app.log") as (app, url, ready_s):
+            hook = url + "/webhook"
+            await open_loop(hook, secret, _body(1), rate=100, count=100)  # warm-up
+            offset = 1_000
+            steps = []
+            for rate in rates:
+                count = int(rate * seconds)
+                cpu_before, t0 = app.cpu_seconds(), trio.current_time()
+                load = await open_loop(hook, secret, _body(offset), rate=rate, count=count)
+                cpu = (app.cpu_seconds() - cpu_before) / (trio.current_time() - t0)
+                steps.append(Step(f"{rate}/s open loop", load, cpu))
+                offset += count + 1
+                await trio.sleep(1.0)
+            cpu_before, t0 = app.cpu_seconds(), trio.current_time()
+            load = await closed_loop(hook, secret, _body(offset), seconds=seconds)
+            cpu = (app.cpu_seconds() - cpu_before) / (trio.current_time() - t0)
+            saturation = Step("closed loop, 40 connections", load, cpu)
+    return IngestReport(steps=steps, saturation=saturation, ready_s=ready_s)
+
+
+def format_table(report: IngestReport) -> str:
+    lines = [
+        "| load | sent | answered 200 | achieved/s | p50 ms | p99 ms | max ms | app CPU (one core) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for step in [*report.steps, report.saturation]:
+        r = step.load
+        lines.append(
+            f"| {step.label} | {r.sent} | {r.ok} | {r.ok / r.elapsed_s if r.elapsed_s else 0:,.0f} | {r.ms(50):.1f} "
+            f"| {r.ms(99):.1f} | {r.ms(100):.1f} | {step.app_cpu:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def results(report: IngestReport) -> list[Result]:
+    out = []
+    for step in report.steps:
+        r = step.load
+        is_target = r.offered_rate == TARGET_RATE
+        lost = r.sent - r.ok
+        out.append(
+            Result(
+                area="Webhook ack",
+                measure=f"p50 / p99 at {r.offered_rate:,.0f} updates/s",
+                value=f"{r.ms(50):.1f} / {r.ms(99):.1f} ms",
+                target=f"p99 ≤ {TARGET_P99_MS:.0f} ms" if is_target else "",
+                met=(r.ms(99) <= TARGET_P99_MS and lost == 0) if is_target else None,
+                note=f"open loop, 40 connections; app CPU {step.app_cpu:.0%}" + (f"; {lost} not answered 200" if lost else ""),
+            )
+        )
+    s = report.saturation.load
+    out.append(
+        Result(
+            area="Webhook ack",
+            measure="maximum sustained rate",
+            value=f"{s.ok / s.elapsed_s:,.0f} updates/s",
+            note=f"closed loop, 40 connections, p99 {s.ms(99):.1f} ms, app CPU {report.saturation.app_cpu:.0%}",
+        )
+    )
+    return out
+
+
+def _settings() -> tuple[float, list[int]]:
+    seconds = float(os.environ.get("KIEBOT_BENCH_INGEST_SECONDS", "4"))
+    rates = [int(x) for x in os.environ.get("KIEBOT_BENCH_INGEST_RATES", "100,500,1000").split(",") if x.strip()]
+    return seconds, rates
+
+
+def collect() -> list[Result]:
+    with driver_on_harness_core():
+        report = trio.run(measure, *_settings())
+    return results(report)
+
+
+def main() -> int:
+    with driver_on_harness_core():
+        report = trio.run(measure, *_settings())
+    print(f"### Webhook acknowledgement ({placement()})\n")
+    print(format_table(report))
+    print()
+    for step in [*report.steps, report.saturation]:
+        print(f"- {step.label}: {describe(step.load)}")
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
