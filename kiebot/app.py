@@ -40,6 +40,7 @@ from kiebot.bot.callbacks import ModelCodes
 from kiebot.bot.context import BotDeps
 from kiebot.bot.guards import RateGuard
 from kiebot.bot.router import handle_update
+from kiebot.bot.screens import stars as stars_screens
 from kiebot.broadcast import BroadcastSender
 from kiebot.catalog import Registry, load_registry
 from kiebot.config import Settings, check_runnable, load_settings
@@ -201,6 +202,7 @@ async def _serve(
         bot.extras["broadcast"] = broadcast_sender
         bot.extras.setdefault("periodic", []).append(broadcast_sender.periodic())
         bot_handlers.load()
+        bot.extras.setdefault("periodic", []).append(stars_screens.reconcile_job(bot))
         leadership = Leadership(
             db,
             instance=settings.instance_name,
@@ -458,11 +460,15 @@ async def _refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership
 
 
 async def _summary(handle: AppHandle, fx: FxCache) -> dict[str, Any]:
+    revenue: dict[str, Any] | None = None
     try:
         async with handle.db.connection() as conn:
             stats = await inbox.stats(conn)
             depth = await store_stats.queue_depth(conn)
+            now = utcnow()
+            today = await store_stats.revenue(conn, store_stats.day_start(now), now)
         db_state = "ok"
+        revenue = {"stars": today.stars, "stars_kopecks": today.kopecks, "manual_kopecks": today.manual_kopecks, "net_kopecks": today.net_kopecks}
     except DatabaseUnavailable:
         stats, depth, db_state = None, {}, "unreachable"
     rate = fx.current()
@@ -478,6 +484,7 @@ async def _summary(handle: AppHandle, fx: FxCache) -> dict[str, Any]:
         "jobs": depth,
         "fx": {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
         "webhook": handle.readiness.webhook,
+        "revenue_today": revenue,
     }
 
 

@@ -35,6 +35,21 @@ ALLOWED_UPDATES: tuple[str, ...] = ("message", "callback_query", "pre_checkout_q
 listed, or Stars checkouts time out (reference/telegram.md §1.7)."""
 
 
+PRECHECKOUT_KEY_BASE = -(1 << 60)
+
+
+def chat_key_of(update: Update) -> int:
+    """The inbox key that orders this update among others of the same conversation.
+
+    A pre-checkout query gets a key of its own (below every real chat id — group ids are above
+    −2^53): it must be answered within 10 s (https://core.telegram.org/bots/api#answerprecheckoutquery),
+    so it must never wait behind a slow update of the user's private chat. Unknown kinds share 0.
+    """
+    if update.pre_checkout_query is not None:
+        return PRECHECKOUT_KEY_BASE - update.pre_checkout_query.from_.id
+    return update.chat_id or 0
+
+
 class Dispatcher:
     """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once.
 
@@ -162,7 +177,7 @@ class Dispatcher:
 async def store_batch(db: Database, updates: Sequence[Update], raws: Sequence[bytes], source: str, metrics: Metrics) -> int:
     """Store a polled batch in one statement; returns how many were new."""
     items = [
-        inbox.InboxItem(update_id=u.update_id, chat_key=u.chat_id or 0, kind=u.kind, raw=raw, source=source)
+        inbox.InboxItem(update_id=u.update_id, chat_key=chat_key_of(u), kind=u.kind, raw=raw, source=source)
         for u, raw in zip(updates, raws, strict=True)
     ]
     async with db.connection() as conn:

@@ -8,7 +8,8 @@ dispatcher calls for every stored update. Rules enforced here, once, for every s
 * a button that does not parse, names an unknown route, or is stale gets "this menu is outdated"
   and a fresh main menu — never an exception;
 * a flood of actions gets a polite "slow down" (admins exempt), a double tap runs once;
-* a banned user gets one short answer; a payment is still recorded (money must never be lost);
+* a banned user gets one short answer (but may still use /terms and /paysupport); a payment is
+  still recorded (money must never be lost);
 * admin routes are invisible to others: they take the normal "unknown" path;
 * an unexpected error tells the user something went wrong and is logged; a transient one
   (database or Telegram unavailable) is re-raised so the inbox retries the update later.
@@ -41,6 +42,8 @@ MessageHook = Callable[[Ctx, Message], Awaitable[None]]
 MenuHandler = Callable[[Ctx], Awaitable[None]]
 
 _TRANSIENT = (DatabaseUnavailable, ServerError, NetworkError, RetryAfter)
+BANNED_ALLOWED_COMMANDS = frozenset({"paysupport", "terms"})
+BANNED_ALLOWED_STATES = frozenset({"paysupport"})
 
 
 @dataclass
@@ -195,7 +198,7 @@ async def _on_message(deps: BotDeps, update: Update, message: Message) -> None:
         if routes.refunded_payment is not None:
             await routes.refunded_payment(ctx, message)
         return
-    if user.banned and not ctx.is_admin:
+    if user.banned and not ctx.is_admin and not await _banned_may(deps, ctx, message):
         if deps.guard.should_warn(user.user_id, every_s=60):
             await ctx.send(ctx.t("common.banned"))
         return
@@ -222,6 +225,17 @@ async def _on_message(deps: BotDeps, update: Update, message: Message) -> None:
             await _guarded(ctx, lambda: handler(ctx, state, message))
             return
     await _guarded(ctx, lambda: _unexpected_message(ctx))
+
+
+async def _banned_may(deps: BotDeps, ctx: Ctx, message: Message) -> bool:
+    """A banned user can still read the terms and reach payment support: Telegram requires every
+    bot that takes payments to answer /paysupport (https://telegram.org/tos/bot-developers §6.2.1)."""
+    command = _command_of(message, deps.bot_username)
+    if command is not None:
+        return command[0] in BANNED_ALLOWED_COMMANDS
+    async with deps.db.connection() as conn:
+        state = await conversations.get_state(conn, ctx.user_id)
+    return state is not None and state.state in BANNED_ALLOWED_STATES
 
 
 async def _unknown_command(ctx: Ctx) -> None:
