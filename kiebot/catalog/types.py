@@ -16,6 +16,9 @@ from typing import Final, Literal
 
 import msgspec
 
+from kiebot.kie.types import CREATE_PATHS as _KIE_CREATE_PATHS
+from kiebot.kie.types import RECORD_PATHS as _KIE_RECORD_PATHS
+
 Family = Literal["market", "veo", "suno"]
 Category = Literal["image", "video", "audio"]
 MediaType = Literal["image", "audio", "video"]
@@ -30,18 +33,9 @@ Scalar = str | bool | int | float
 FAMILIES: Final[tuple[Family, ...]] = ("market", "veo", "suno")
 CATEGORIES: Final[tuple[Category, ...]] = ("image", "video", "audio")
 
-#: Where each family creates and polls its tasks (https://docs.kie.ai: market "Get Task Details",
-#: veo3-api/get-veo-3-video-details, suno-api/get-music-details).
-CREATE_PATHS: Final[dict[Family, str]] = {
-    "market": "/api/v1/jobs/createTask",
-    "veo": "/api/v1/veo/generate",
-    "suno": "/api/v1/generate",
-}
-RECORD_PATHS: Final[dict[Family, str]] = {
-    "market": "/api/v1/jobs/recordInfo",
-    "veo": "/api/v1/veo/record-info",
-    "suno": "/api/v1/generate/record-info",
-}
+#: Where each family creates and polls its tasks: the Kie client's own table (one source of truth).
+CREATE_PATHS: Final[dict[Family, str]] = dict(_KIE_CREATE_PATHS)
+RECORD_PATHS: Final[dict[Family, str]] = dict(_KIE_RECORD_PATHS)
 
 
 class Text(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
