@@ -125,7 +125,7 @@ async def start_adjustment(ctx: Ctx, args: list[str]) -> None:
 
 @routes.state(AMOUNT_STATE)
 async def amount_input(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    require_admin(ctx)
+    await require_admin(ctx)
     user_id = int(state.data["user_id"])
     try:
         delta = parse_amount(message.text or "")
@@ -158,7 +158,7 @@ def _below_zero(ctx: Ctx, wanted: int, account: money.Account) -> str:
 
 @routes.state(REASON_STATE)
 async def reason_input(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    require_admin(ctx)
+    await require_admin(ctx)
     user_id = int(state.data["user_id"])
     delta = int(state.data["delta"])
     reason = " ".join((message.text or "").split())
@@ -194,7 +194,7 @@ async def reason_input(ctx: Ctx, state: ConversationState, message: Message) -> 
 @routes.state(CONFIRM_STATE)
 async def waiting_for_confirmation(ctx: Ctx, state: ConversationState, message: Message) -> None:
     """Text typed while the confirmation is on screen: point at the buttons, keep the state."""
-    require_admin(ctx)
+    await require_admin(ctx)
     await ctx.send(ctx.t("admin.adjust.use_buttons"))
 
 

@@ -102,7 +102,7 @@ async def compose_prompt(ctx: Ctx, args: list[str]) -> None:
 
 @routes.state(STATE)
 async def compose_input(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    require_admin(ctx)
+    await require_admin(ctx)
     if message.text is None or not message.text.strip():
         await ctx.send(ctx.t("admin_broadcast.text_only"), [cancel_row(ctx, cb("adm.b"))])
         return

@@ -85,9 +85,12 @@ def short_code(value: str, length: int = 8) -> str:
     return base64.b32encode(digest[:10]).decode().lower()[:length]
 
 
-def require_admin(ctx: Ctx) -> None:
-    """Typed input reaches state handlers without the router's admin check: repeat it here."""
+async def require_admin(ctx: Ctx) -> None:
+    """Typed input reaches state handlers without the router's admin check: repeat it here. Someone
+    no longer in ``ADMIN_IDS`` loses the prompt (and gets the main menu, as for a stale button)."""
     if not ctx.is_admin:
+        async with ctx.conn() as conn:
+            await conversations.clear_state(conn, ctx.user_id)
         raise BadCallback("not an admin")
 
 

@@ -46,14 +46,14 @@ def _model_name(ctx: Ctx, model_id: str) -> str:
     return title(spec, ctx.lang) if spec is not None else model_id
 
 
-def _params_text(job: Job) -> str:
+def _params_text(ctx: Ctx, job: Job) -> str:
     try:
         request = JobRequest.from_json(job.params)
     except msgspec.ValidationError:  # an older or foreign shape: show it raw rather than nothing
         return escape(str(job.params)[:600])
     parts = [f"{k}={v}" for k, v in sorted(request.params.items())]
     for wire, refs in sorted(request.media.items()):
-        parts.append(f"{wire}: {len(refs)} file(s)")
+        parts.append(ctx.t("admin.job.files", input=wire, n=len(refs)))
     if request.quantity is not None:
         parts.append(f"quantity={request.quantity}")
     return escape(", ".join(parts) or "—")
@@ -86,7 +86,7 @@ async def job_card_text(ctx: Ctx, job: Job) -> str:
             id=job.user_id,
         ),
         ctx.t("admin.job.model", title=_model_name(ctx, job.model_id), id=job.model_id),
-        ctx.t("admin.job.params", params=Safe(_params_text(job))),
+        ctx.t("admin.job.params", params=Safe(_params_text(ctx, job))),
     ]
     prompt = _prompt_text(job)
     if prompt is not None:

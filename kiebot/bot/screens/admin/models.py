@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kiebot.bot.callbacks import cb, int_arg, str_arg
 from kiebot.bot.context import Ctx, Keyboard
+from kiebot.bot.format import escape
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, page_of, pager_row, when, with_notice
 from kiebot.catalog import ModelSpec, kind_label, title
@@ -173,7 +174,7 @@ async def free_tier_screen(ctx: Ctx, args: list[str]) -> None:
         spec = ctx.deps.registry.get(model_id)
         status = statuses.get(model_id, "disabled")
         name = _title(ctx, spec) if spec is not None else model_id
-        lines.append(f"{STATUS_ICONS.get(status, '•')} {name} — <code>{model_id}</code>")
+        lines.append(f"{STATUS_ICONS.get(status, '•')} {escape(name)} — <code>{escape(model_id)}</code>")
         if spec is not None:
             rows.append([Button.callback(f"{STATUS_ICONS.get(status, '•')} {name}", cb("adm.mo", ctx.deps.codes.code(model_id), 0))])
     rows.append(nav_row(ctx, cb("adm.m", 0)))

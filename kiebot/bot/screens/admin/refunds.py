@@ -34,6 +34,7 @@ from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, short_code, short_when
 from kiebot.bot.screens.admin.users import user_id_arg
+from kiebot.metrics import Metrics
 from kiebot.store import admin, money, payments, users
 from kiebot.store.db import Database
 from kiebot.telegram.client import TelegramClient
@@ -57,7 +58,13 @@ class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def refund_stars_payment(
-    db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float = REFUND_TIMEOUT_S
+    db: Database,
+    tg: TelegramClient,
+    *,
+    admin_id: int,
+    charge_id: str,
+    metrics: Metrics | None = None,
+    timeout_s: float = REFUND_TIMEOUT_S,
 ) -> RefundResult:
     """Refund one Stars charge: debit + Telegram refund + audit, all or nothing (see the module
     docstring for the order and why).
@@ -65,6 +72,15 @@ async def refund_stars_payment(
     Raises:
         payments.UnknownPayment: no such charge.
     """
+    result = await _refund(db, tg, admin_id=admin_id, charge_id=charge_id, timeout_s=timeout_s)
+    if result.outcome == "refunded" and metrics is not None:
+        # The refunded_payment message that follows finds the charge already recorded and
+        # counts nothing, so the refund is counted here, once.
+        metrics.stars_refunds.inc()
+    return result
+
+
+async def _refund(db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float) -> RefundResult:
     try:
         async with db.transaction() as conn:
             recorded = await payments.mark_refunded(conn, charge_id)
@@ -214,7 +230,7 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
     await ctx.answer(ctx.t("admin.refund.working"))
     user, payment, _ = await _find(ctx, args)
     result = await refund_stars_payment(
-        ctx.deps.db, ctx.tg, admin_id=ctx.user_id, charge_id=payment.telegram_payment_charge_id
+        ctx.deps.db, ctx.tg, admin_id=ctx.user_id, charge_id=payment.telegram_payment_charge_id, metrics=ctx.deps.metrics
     )
     back = [nav_row(ctx, cb("adm.pay", user.user_id))]
     amount = Safe(rub(result.payment.kopecks, ctx.lang))

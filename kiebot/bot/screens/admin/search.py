@@ -87,7 +87,7 @@ async def find(ctx: Ctx, query: str) -> Found:
 
 @routes.state(STATE)
 async def search_input(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    require_admin(ctx)
+    await require_admin(ctx)
     query = (message.text or "").strip()
     if not query or len(query) > MAX_QUERY_CHARS:
         await ctx.send(ctx.t("admin.search.bad_query", limit=MAX_QUERY_CHARS), [cancel_row(ctx)])
