@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import trio
 
+from kiebot.bot.screens.admin.refunds import refund_stars_payment
 from kiebot.i18n import t
 from kiebot.store import admin, money, payments
 from kiebot.testing.harness import ADMIN_ID, World
@@ -190,6 +191,7 @@ async def test_stars_refund_from_the_user_card_and_a_second_refund(
             assert "вернулись" in done.texts[-1], done.texts
 
             assert len(d.tg.calls("refundStarPayment")) == 1
+            assert world.app.metrics.registry.get_sample_value("kiebot_stars_refunds_total") == 1.0
             assert d.tg.state.stars.by_charge[first].status == "refunded"
             assert (await account(world)).balance == 0
             async with world.app.db.connection() as conn:
@@ -240,3 +242,51 @@ async def test_stars_refund_from_the_user_card_and_a_second_refund(
             assert recorded is not None
             assert recorded.status == "paid"
             assert (await account(world)) == money.Account(user_id=ANN, balance=4000, held=1000)
+
+
+async def test_refund_when_telegram_refuses_or_does_not_answer(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+) -> None:
+    """Refused or unanswered: nothing is debited. Refunded but the answer lost: the refunded_payment
+    message Telegram sends is recorded by the payments screens, and the rubles leave once."""
+    with trio.fail_after(60):
+        async with admin_world() as world:
+            d = driver_for(world)
+            d.allow_repeated_taps()
+            await start_users(d)
+            charge = await pay_stars(d, world, 100)
+            db, tg = world.app.db, world.app.bot.tg
+
+            d.tg.inject("refundStarPayment", status=400, description="Bad Request: CHARGE_NOT_FOUND")
+            refused = await refund_stars_payment(db, tg, admin_id=ADMIN_ID, charge_id=charge)
+            assert (refused.outcome, refused.detail) == ("telegram_refused", "Bad Request: CHARGE_NOT_FOUND")
+            assert (await account(world)).balance == 10_000
+
+            d.tg.inject("refundStarPayment", status=None, hang=True)
+            silent = await refund_stars_payment(db, tg, admin_id=ADMIN_ID, charge_id=charge, timeout_s=0.5)
+            assert silent.outcome == "no_answer"
+            assert (await account(world)).balance == 10_000
+            assert d.tg.state.stars.by_charge[charge].status == "paid"
+
+            # Telegram refunds, then its answer is lost: nothing debited by the panel...
+            d.tg.clear_faults()
+            d.tg.inject("refundStarPayment", status=None, hang=True, after=True)
+            lost = await refund_stars_payment(db, tg, admin_id=ADMIN_ID, charge_id=charge, timeout_s=0.5)
+            assert lost.outcome == "no_answer"
+            assert d.tg.state.stars.by_charge[charge].status == "refunded"
+            # ...and the refunded_payment update debits it, once.
+            with trio.fail_after(10):
+                while True:
+                    if (await account(world)).balance == 0:
+                        break
+                    await trio.sleep(0.02)
+            async with world.app.db.connection() as conn:
+                recorded = await payments.get_stars_payment(conn, charge)
+                audit = await admin.recent_admin_actions(conn, 5, target=f"user:{ANN}")
+            assert recorded is not None
+            assert recorded.status == "refunded"
+            assert [e.action for e in audit] == []  # the panel did not refund it: no panel audit row
+            d.tg.clear_faults()
+            again = await refund_stars_payment(db, tg, admin_id=ADMIN_ID, charge_id=charge)
+            assert again.outcome == "already_refunded"
+            assert (await account(world)).balance == 0
