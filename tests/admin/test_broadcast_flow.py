@@ -155,3 +155,61 @@ async def test_broadcast_survives_a_restart_without_sending_twice(
             assert f"прервано перезапуском, могли не дойти: {final['sending']}" in progress.content
             assert f"доставлено {final['sent']}" in progress.content
             assert f"заблокировали бота {len(BLOCKED)}" in progress.content
+
+
+async def test_stop_a_running_broadcast_and_discard_a_draft(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+) -> None:
+    with trio.fail_after(60):
+        async with admin_world() as world:
+            d = driver_for(world)
+            d.allow_repeated_taps()
+            d.tg.add_user(ADMIN_ID, "Boss")
+            many = RECIPIENTS[:120]
+            for user_id in many:
+                d.tg.add_user(user_id, f"U{user_id}")
+            async with world.app.db.connection() as conn:
+                for user_id in many:
+                    await users.touch_user(conn, user_id, first_name=f"U{user_id}")
+            home = d.screen(ADMIN_ID, await d.send(ADMIN_ID, "/admin")).message_id
+
+            # A draft is discarded by "write again" (and the prompt opens again).
+            await d.tap(ADMIN_ID, home, "adm.bn")
+            await d.send(ADMIN_ID, "первый вариант")
+            draft_confirm = d.last(ADMIN_ID)
+            draft_id = int(next(x for x in draft_confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1])
+            rewrite = await d.tap(ADMIN_ID, draft_confirm.message_id, f"adm.bx:{draft_id}:new")
+            assert "Пришлите текст рассылки" in rewrite.texts[-1]
+            await d.send(ADMIN_ID, TEXT)
+            confirm = d.last(ADMIN_ID)
+            broadcast_id = int(next(x for x in confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1])
+            await d.tap(ADMIN_ID, confirm.message_id, f"adm.bgo:{broadcast_id}")
+            await d.tg.wait_for(lambda: broadcast_messages_plain(world, many) >= 10, timeout=20)
+
+            # "Write again" on the old confirmation must not stop what is already going out.
+            await d.tap(ADMIN_ID, confirm.message_id, f"adm.bx:{broadcast_id}:new")
+            async with world.app.db.connection() as conn:
+                running = await broadcasts.get_broadcast(conn, broadcast_id)
+            assert running is not None
+            assert running.status == "sending"
+
+            stopped = await d.tap(ADMIN_ID, confirm.message_id, f"adm.bx:{broadcast_id}")
+            assert "остановлена" in stopped.texts[-1]
+            settled = await counts(world, broadcast_id)
+            await trio.sleep(1.0)  # nothing more goes out once stopped (in-flight sends may land)
+            later = await counts(world, broadcast_id)
+            assert later["pending"] == settled["pending"] > 0
+            delivered = broadcast_messages_plain(world, many)
+            assert delivered == later["sent"] < len(many)
+
+            async with world.app.db.connection() as conn:
+                first = await broadcasts.get_broadcast(conn, draft_id)
+                audit = await admin.recent_admin_actions(conn, 10, target=f"broadcast:{broadcast_id}")
+            assert first is not None
+            assert first.status == "cancelled"
+            assert [e.action for e in audit] == ["broadcast_cancel", "broadcast_start"]
+            assert audit[0].after["not_sent"] == settled["pending"]
+
+
+def broadcast_messages_plain(world: World, user_ids: tuple[int, ...]) -> int:
+    return sum(1 for u in user_ids for m in world.tg.bot_messages(u) if m.content == TEXT)

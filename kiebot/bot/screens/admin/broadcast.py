@@ -205,11 +205,14 @@ async def view_button(ctx: Ctx, args: list[str]) -> None:
 async def stop_button(ctx: Ctx, args: list[str]) -> None:
     """Stop a draft or a running broadcast (audited once); ``adm.bx:<id>:new`` also starts over."""
     broadcast_id = broadcast_id_arg(args)
+    rewrite = len(args) > 1 and args[1] == "new"
     async with ctx.tx() as conn:
         before = await broadcasts.get_broadcast(conn, broadcast_id)
         if before is None:
             raise BadCallback("unknown broadcast")
-        if await broadcasts.cancel_broadcast(conn, broadcast_id):
+        # "Write again" discards a draft only: it must never stop a broadcast already going out.
+        stoppable = before.status == "draft" or not rewrite
+        if stoppable and await broadcasts.cancel_broadcast(conn, broadcast_id):
             counts = await broadcasts.recipient_counts(conn, broadcast_id)
             await admin.record_admin_action(
                 conn,
@@ -221,7 +224,7 @@ async def stop_button(ctx: Ctx, args: list[str]) -> None:
             )
         after = await broadcasts.get_broadcast(conn, broadcast_id)
     assert after is not None
-    if len(args) > 1 and args[1] == "new":
+    if rewrite:
         await compose_prompt(ctx, [])
         return
     if before.status == "draft":
