@@ -315,3 +315,23 @@ async def test_cancel_command_clears_the_current_input(shared_world, bot_user) -
         assert any("нечего отменять" in t for t in ann.texts())
 
     await _run(shared_world, scenario)
+
+
+async def test_an_expired_wizard_is_forgotten(shared_world, bot_user) -> None:
+    """A draft older than FSM_STATE_TTL_S no longer captures buttons or messages."""
+
+    async def scenario(world: World) -> None:
+        ann = bot_user(world, 7_000_015)
+        await ann.start()
+        params = await ann.press(await ann.open_model(ZIMAGE), "▶️")
+        ask = await ann.press(params, "Далее")
+        async with world.app.db.connection() as conn:
+            await conn.execute("UPDATE conversation_state SET expires_at = now() - interval '1 second' WHERE user_id = $1", ann.user_id)
+        assert await ann.draft() is None
+        back = await ann.press(ask, "Назад")
+        assert "Главное меню" in back.content
+        assert any("устарело" in (a.text or "") for a in world.tg.callback_answers)
+        reply = ann._expect(await ann.say("a red fox"))
+        assert "Главное меню" in reply.content
+
+    await _run(shared_world, scenario)
