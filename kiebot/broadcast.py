@@ -100,7 +100,9 @@ def progress_text(broadcast: Broadcast, lang: str) -> str:
 def progress_markup(broadcast: Broadcast, lang: str) -> InlineKeyboardMarkup:
     """Stop while it runs; back to the panel afterwards (routes of ``bot/screens/admin``)."""
     if broadcast.status == "sending":
-        button = InlineKeyboardButton.callback(render(lang, "admin_broadcast.stop"), cb("adm.bx", broadcast.id))
+        button = InlineKeyboardButton.callback(
+            render(lang, "admin_broadcast.stop"), cb("adm.bx", broadcast.id)
+        )
     else:
         button = InlineKeyboardButton.callback(render(lang, "admin.nav.panel"), cb("adm"))
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
@@ -199,12 +201,17 @@ class BroadcastSender:
         try:
             await send_broadcast_message(self._tg, user_id, text, bulk=True)
         except Forbidden as exc:
-            log.info("broadcast recipient unreachable", extra={"user": mask_user_id(user_id), "error": type(exc).__name__})
+            log.info(
+                "broadcast recipient unreachable",
+                extra={"user": mask_user_id(user_id), "error": type(exc).__name__},
+            )
             return "blocked"
         except TelegramError as exc:
             # Not retried by hand: a failed send may still have been delivered (a lost answer),
             # and a broadcast is at most once. The client already retried what was safe.
-            log.warning("broadcast send failed", extra={"user": mask_user_id(user_id), "error": type(exc).__name__})
+            log.warning(
+                "broadcast send failed", extra={"user": mask_user_id(user_id), "error": type(exc).__name__}
+            )
             return "failed"
         return "sent"
 

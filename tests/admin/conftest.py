@@ -28,7 +28,14 @@ WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 
 #: Bot API calls that put something on the screen.
 SCREEN_METHODS = frozenset(
-    ("sendmessage", "editmessagetext", "sendphoto", "senddocument", "editmessagecaption", "editmessagereplymarkup")
+    (
+        "sendmessage",
+        "editmessagetext",
+        "sendphoto",
+        "senddocument",
+        "editmessagecaption",
+        "editmessagereplymarkup",
+    )
 )
 OUTDATED_RU = t("ru", "common.outdated")
 MAIN_MENU_RU = t("ru", "menu.title").split("\n")[0]
@@ -176,7 +183,9 @@ async def finished_job(conn: Conn, user_id: int, *, key: str, outcome: str, free
         )
         job_id = created.job.id
         if outcome == "failed":
-            await jobs.transition(conn, job_id, "failed", error_code="provider_failed", error_message="NSFW <b>filter</b>")
+            await jobs.transition(
+                conn, job_id, "failed", error_code="provider_failed", error_message="NSFW <b>filter</b>"
+            )
             return job_id
         await jobs.transition(conn, job_id, "submitting")
         await jobs.transition(conn, job_id, "submitted", kie_task_id=f"task-{key}")

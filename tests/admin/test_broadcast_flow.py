@@ -96,7 +96,11 @@ async def test_broadcast_survives_a_restart_without_sending_twice(
             preview, confirm = d.tg.bot_messages(ADMIN_ID)[-2:]
             assert preview.source == HTML, preview.source
             assert preview.content == "Скидка 20% до пятницы & подарок <3"
-            sent_preview = [r for r in d.tg.requests[index:] if r.method == "sendMessage" and r.params["chat_id"] == ADMIN_ID]
+            sent_preview = [
+                r
+                for r in d.tg.requests[index:]
+                if r.method == "sendMessage" and r.params["chat_id"] == ADMIN_ID
+            ]
             assert sent_preview[0].params["parse_mode"] == "HTML"
             total = len(RECIPIENTS) + 2  # the admin and the talker are users too
             assert f"Отправить ({total})" in str(confirm.buttons)
@@ -177,12 +181,16 @@ async def test_stop_a_running_broadcast_and_discard_a_draft(
             await d.tap(ADMIN_ID, home, "adm.bn")
             await d.send(ADMIN_ID, "первый вариант")
             draft_confirm = d.last(ADMIN_ID)
-            draft_id = int(next(x for x in draft_confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1])
+            draft_id = int(
+                next(x for x in draft_confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1]
+            )
             rewrite = await d.tap(ADMIN_ID, draft_confirm.message_id, f"adm.bx:{draft_id}:new")
             assert "Пришлите текст рассылки" in rewrite.texts[-1]
             await d.send(ADMIN_ID, TEXT)
             confirm = d.last(ADMIN_ID)
-            broadcast_id = int(next(x for x in confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1])
+            broadcast_id = int(
+                next(x for x in confirm.callback_data() if x.startswith("adm.bgo:")).split(":")[1]
+            )
             await d.tap(ADMIN_ID, confirm.message_id, f"adm.bgo:{broadcast_id}")
             await d.tg.wait_for(lambda: broadcast_messages_plain(world, many) >= 10, timeout=20)
 

@@ -62,7 +62,9 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
-async def test_a_thousand_recipients_within_flood_limits(fast_clock: trio.testing.MockClock, db: Database) -> None:
+async def test_a_thousand_recipients_within_flood_limits(
+    fast_clock: trio.testing.MockClock, db: Database
+) -> None:
     fake = FakeTelegram(token=TOKEN, flood_rules=FloodRules())
     with trio.fail_after(1100):  # virtual seconds: under two real minutes
         async with trio.open_nursery() as nursery:

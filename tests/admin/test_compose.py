@@ -20,7 +20,11 @@ def entity(kind: str, offset: int, length: int, **extra: Any) -> MessageEntity:
 
 
 def key(e: dict[str, Any] | MessageEntity) -> tuple[Any, ...]:
-    d = e if isinstance(e, dict) else {"type": e.type, "offset": e.offset, "length": e.length, "url": e.url, "language": e.language}
+    d = (
+        e
+        if isinstance(e, dict)
+        else {"type": e.type, "offset": e.offset, "length": e.length, "url": e.url, "language": e.language}
+    )
     return (d["type"], d["offset"], d["length"], d.get("url"), d.get("language"))
 
 
@@ -50,10 +54,16 @@ def test_nested_adjacent_and_special_entities() -> None:
         '<b>Скидка <i>20%</i> здесь</b>: <a href="https://example.com/?a=1&amp;b=&quot;2&quot;">ссылка</a>. '
         "<code>Код x=1</code>"
     )
-    assert entities_to_html("x", [entity("pre", 0, 1, language="python")]) == '<pre><code class="language-python">x</code></pre>'
+    assert (
+        entities_to_html("x", [entity("pre", 0, 1, language="python")])
+        == '<pre><code class="language-python">x</code></pre>'
+    )
     mention = entity("text_mention", 0, 3, user=User(id=42, is_bot=False, first_name="Ann"))
     assert entities_to_html("Ann", [mention]) == '<a href="tg://user?id=42">Ann</a>'
-    assert entities_to_html("q", [entity("expandable_blockquote", 0, 1)]) == "<blockquote expandable>q</blockquote>"
+    assert (
+        entities_to_html("q", [entity("expandable_blockquote", 0, 1)])
+        == "<blockquote expandable>q</blockquote>"
+    )
     assert entities_to_html("s", [entity("spoiler", 0, 1)]) == "<tg-spoiler>s</tg-spoiler>"
 
 

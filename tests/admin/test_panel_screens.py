@@ -38,7 +38,9 @@ async def admin_home(d: Driver) -> int:
     return int(d.screen(ADMIN_ID, shown).message_id)
 
 
-async def test_dashboard_figures(admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: JobMaker) -> None:
+async def test_dashboard_figures(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: JobMaker
+) -> None:
     with trio.fail_after(60):
         async with admin_world() as world:
             d = driver_for(world)
@@ -47,7 +49,9 @@ async def test_dashboard_figures(admin_world: WorldFactory, driver_for: Callable
                 await d.send(user_id, "/start")
             async with world.app.db.connection() as conn:
                 await money.credit(conn, ANN, 100_000, kind="welcome", key="seed")
-                await payments.record_stars_payment(conn, user_id=ANN, charge_id="c1", payload="p", stars=250, kopecks=25_000)
+                await payments.record_stars_payment(
+                    conn, user_id=ANN, charge_id="c1", payload="p", stars=250, kopecks=25_000
+                )
                 await make_finished_job(conn, ANN, key="d1", outcome="delivered")
                 await make_finished_job(conn, ANN, key="d2", outcome="delivered")
                 await make_finished_job(conn, ANN, key="d3", outcome="delivered")
@@ -58,7 +62,10 @@ async def test_dashboard_figures(admin_world: WorldFactory, driver_for: Callable
                 await users.set_blocked(conn, BOB, True)
             home = await admin_home(d)
             text = plain(d.tg.message(ADMIN_ID, home).content)
-            assert "Пользователи: 3 · новых сегодня 3 · активны за 24 ч 3 · заблокировали бота 1 · забанены 0" in text
+            assert (
+                "Пользователи: 3 · новых сегодня 3 · активны за 24 ч 3 · заблокировали бота 1 · забанены 0"
+                in text
+            )
             assert "Генерации сегодня: 5 — ✅ 4 · ❌ 1 · ⌛ 0 · ✖ 0 · ⏳ в работе 0 (бесплатных 1)" in text
             assert "Успешность сегодня: 80%" in text
             assert "Картинка из текста ~1 с" in text  # median delivery time by kind (7 days)
@@ -79,7 +86,9 @@ async def test_dashboard_figures(admin_world: WorldFactory, driver_for: Callable
             assert unknown.texts == [t("ru", "common.unknown_command")]
 
 
-async def test_search_and_job_card(admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: JobMaker) -> None:
+async def test_search_and_job_card(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: JobMaker
+) -> None:
     with trio.fail_after(60):
         async with admin_world() as world:
             d = driver_for(world)
@@ -139,7 +148,9 @@ async def test_search_and_job_card(admin_world: WorldFactory, driver_for: Callab
             assert "Ann" in again.texts[-1]
 
 
-async def test_models_switch_breaker_and_free_tier(admin_world: WorldFactory, driver_for: Callable[[World], Driver]) -> None:
+async def test_models_switch_breaker_and_free_tier(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+) -> None:
     with trio.fail_after(60):
         async with admin_world() as world:
             d = driver_for(world)
@@ -201,7 +212,9 @@ async def test_pending_topups_open_with_approve_and_the_audit_log_shows_it(
             await d.send(ANN, "/start")
             photo, _ = await d.send_photo(ANN, png(4, 4))
             async with world.app.db.connection() as conn:
-                request = await payments.create_request(conn, ANN, 50_000, f"photo:{photo['photo'][-1]['file_id']}")
+                request = await payments.create_request(
+                    conn, ANN, 50_000, f"photo:{photo['photo'][-1]['file_id']}"
+                )
             home = await admin_home(d)
             listing = await d.tap(ADMIN_ID, home, "adm.t")
             assert f"#{request.id} · Ann" in plain(listing.texts[-1])

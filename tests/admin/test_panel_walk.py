@@ -59,7 +59,12 @@ async def seed(world: World, d: Driver, finished_job: Callable[..., Awaitable[in
     async with world.app.db.connection() as conn:
         await money.credit(conn, ANN, 200_000, kind="welcome", key="seed-ann")
         await payments.record_stars_payment(
-            conn, user_id=ANN, charge_id="seed-charge-without-telegram", payload="p", stars=100, kopecks=10_000
+            conn,
+            user_id=ANN,
+            charge_id="seed-charge-without-telegram",
+            payload="p",
+            stars=100,
+            kopecks=10_000,
         )
         await finished_job(conn, ANN, key="seed-failed", outcome="failed")
         await finished_job(conn, ANN, key="seed-delivered", outcome="delivered")
@@ -86,14 +91,34 @@ async def snapshot(world: World) -> dict[str, Any]:
     async with world.app.db.connection() as conn:
         return {
             "audit": await conn.fetchval("SELECT count(*) FROM audit_log"),
-            "ledger": [tuple(r) for r in await conn.fetch("SELECT id, amount, held_delta FROM ledger ORDER BY id")],
-            "users": [tuple(r) for r in await conn.fetch("SELECT user_id, banned FROM users ORDER BY user_id")],
-            "overrides": [tuple(r) for r in await conn.fetch("SELECT model_id, enabled FROM model_overrides ORDER BY 1")],
-            "breakers": [tuple(r) for r in await conn.fetch("SELECT model_id, state FROM circuit_breakers ORDER BY 1")],
-            "broadcasts": [tuple(r) for r in await conn.fetch("SELECT id, status, total FROM broadcasts ORDER BY id")],
-            "topups": [tuple(r) for r in await conn.fetch("SELECT id, status FROM manual_topups ORDER BY id")],
-            "payments": [tuple(r) for r in await conn.fetch("SELECT telegram_payment_charge_id, status FROM stars_payments")],
-            "states": [tuple(r) for r in await conn.fetch("SELECT user_id, state FROM conversation_state WHERE state IS NOT NULL")],
+            "ledger": [
+                tuple(r) for r in await conn.fetch("SELECT id, amount, held_delta FROM ledger ORDER BY id")
+            ],
+            "users": [
+                tuple(r) for r in await conn.fetch("SELECT user_id, banned FROM users ORDER BY user_id")
+            ],
+            "overrides": [
+                tuple(r) for r in await conn.fetch("SELECT model_id, enabled FROM model_overrides ORDER BY 1")
+            ],
+            "breakers": [
+                tuple(r) for r in await conn.fetch("SELECT model_id, state FROM circuit_breakers ORDER BY 1")
+            ],
+            "broadcasts": [
+                tuple(r) for r in await conn.fetch("SELECT id, status, total FROM broadcasts ORDER BY id")
+            ],
+            "topups": [
+                tuple(r) for r in await conn.fetch("SELECT id, status FROM manual_topups ORDER BY id")
+            ],
+            "payments": [
+                tuple(r)
+                for r in await conn.fetch("SELECT telegram_payment_charge_id, status FROM stars_payments")
+            ],
+            "states": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT user_id, state FROM conversation_state WHERE state IS NOT NULL"
+                )
+            ],
         }
 
 
@@ -112,7 +137,9 @@ async def prelude(d: Driver, admin_id: int) -> None:
 
 @pytest.mark.timeout(240)  # ~40 s on a busy 2-core machine: 160 buttons, then 160 forged taps
 async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: Callable[..., Awaitable[int]]
+    admin_world: WorldFactory,
+    driver_for: Callable[[World], Driver],
+    make_finished_job: Callable[..., Awaitable[int]],
 ) -> None:
     with trio.fail_after(200):
         async with admin_world(env={"ADMIN_IDS": ",".join(map(str, ADMINS))}) as world:
@@ -168,8 +195,12 @@ async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
             assert blank == [], f"buttons that showed nothing: {blank}"
 
             reached = {_route(data) for data in seen}
-            admin_routes = {name for name, route in routes.callbacks.items() if route.admin and name.startswith("adm")}
-            assert admin_routes <= reached, f"admin routes no button leads to: {sorted(admin_routes - reached)}"
+            admin_routes = {
+                name for name, route in routes.callbacks.items() if route.admin and name.startswith("adm")
+            }
+            assert admin_routes <= reached, (
+                f"admin routes no button leads to: {sorted(admin_routes - reached)}"
+            )
             assert len(seen) > 100  # every model card, both switch directions, pages, cards, ...
 
             # Ordinary users: every one of those datas is dead for them, and changes nothing.

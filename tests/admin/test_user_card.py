@@ -79,7 +79,10 @@ async def test_ban_refuses_the_users_actions_and_unban_restores_them(
 
             async with world.app.db.connection() as conn:
                 audit = await admin.recent_admin_actions(conn, 10, target=f"user:{ANN}")
-            assert [(e.action, e.admin_id) for e in audit] == [("user_unban", ADMIN_ID), ("user_ban", ADMIN_ID)]
+            assert [(e.action, e.admin_id) for e in audit] == [
+                ("user_unban", ADMIN_ID),
+                ("user_ban", ADMIN_ID),
+            ]
             assert audit[1].before == {"banned": False}
 
             # An admin cannot ban another admin (or themselves).

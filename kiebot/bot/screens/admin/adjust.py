@@ -130,7 +130,9 @@ async def amount_input(ctx: Ctx, state: ConversationState, message: Message) -> 
     try:
         delta = parse_amount(message.text or "")
     except BadAmount:
-        await ctx.send(ctx.t("admin.adjust.bad_amount", max=Safe(rub(MAX_KOPECKS, ctx.lang))), _cancel(ctx, user_id))
+        await ctx.send(
+            ctx.t("admin.adjust.bad_amount", max=Safe(rub(MAX_KOPECKS, ctx.lang))), _cancel(ctx, user_id)
+        )
         return
     async with ctx.conn() as conn:
         account = await money.get_account(conn, user_id)
@@ -142,7 +144,12 @@ async def amount_input(ctx: Ctx, state: ConversationState, message: Message) -> 
     except StateConflict:
         raise BadCallback("state changed") from None
     await ctx.send(
-        ctx.t("admin.adjust.ask_reason", delta=Safe(signed_rub(delta, ctx.lang)), min=MIN_REASON_CHARS, max=MAX_REASON_CHARS),
+        ctx.t(
+            "admin.adjust.ask_reason",
+            delta=Safe(signed_rub(delta, ctx.lang)),
+            min=MIN_REASON_CHARS,
+            max=MAX_REASON_CHARS,
+        ),
         _cancel(ctx, user_id),
     )
 
@@ -163,10 +170,15 @@ async def reason_input(ctx: Ctx, state: ConversationState, message: Message) -> 
     delta = int(state.data["delta"])
     reason = " ".join((message.text or "").split())
     if not MIN_REASON_CHARS <= len(reason) <= MAX_REASON_CHARS:
-        await ctx.send(ctx.t("admin.adjust.bad_reason", min=MIN_REASON_CHARS, max=MAX_REASON_CHARS), _cancel(ctx, user_id))
+        await ctx.send(
+            ctx.t("admin.adjust.bad_reason", min=MIN_REASON_CHARS, max=MAX_REASON_CHARS),
+            _cancel(ctx, user_id),
+        )
         return
     try:
-        confirm = await _set(ctx, CONFIRM_STATE, {"user_id": user_id, "delta": delta, "reason": reason}, state.version)
+        confirm = await _set(
+            ctx, CONFIRM_STATE, {"user_id": user_id, "delta": delta, "reason": reason}, state.version
+        )
     except StateConflict:
         raise BadCallback("state changed") from None
     async with ctx.conn() as conn:
@@ -227,9 +239,16 @@ async def confirm_adjustment(ctx: Ctx, args: list[str]) -> None:
         async with ctx.conn() as conn:
             account = await money.get_account(conn, user_id)
             await conversations.clear_state(conn, ctx.user_id)
-        await ctx.show(_below_zero(ctx, -delta, account), [[Button.callback(ctx.t("admin.user.back_to_user"), cb("adm.u", user_id))]])
+        await ctx.show(
+            _below_zero(ctx, -delta, account),
+            [[Button.callback(ctx.t("admin.user.back_to_user"), cb("adm.u", user_id))]],
+        )
         return
     async with ctx.conn() as conn:
         await conversations.clear_state(conn, ctx.user_id)
-    notice = ctx.t("admin.adjust.done", delta=Safe(signed_rub(delta, ctx.lang)), balance=Safe(rub(posting.balance, ctx.lang)))
+    notice = ctx.t(
+        "admin.adjust.done",
+        delta=Safe(signed_rub(delta, ctx.lang)),
+        balance=Safe(rub(posting.balance, ctx.lang)),
+    )
     await show_user_card(ctx, user_id, notice)

@@ -62,7 +62,9 @@ async def broadcasts_screen(ctx: Ctx, args: list[str]) -> None:
 
 async def show_broadcasts(ctx: Ctx, notice: str | None = None) -> None:
     async with ctx.conn() as conn:
-        recent = [await broadcasts.get_broadcast(conn, i) for i in await stats.recent_broadcast_ids(conn, RECENT)]
+        recent = [
+            await broadcasts.get_broadcast(conn, i) for i in await stats.recent_broadcast_ids(conn, RECENT)
+        ]
         reachable = await stats.reachable_users(conn)
         active = await broadcasts.active_broadcasts(conn)
     shown = {b.id: b for b in [*active, *recent] if b is not None}
@@ -70,7 +72,14 @@ async def show_broadcasts(ctx: Ctx, notice: str | None = None) -> None:
     rows: list[list[Button]] = [[Button.callback(ctx.t("admin_broadcast.new"), cb("adm.bn"))]]
     for b in sorted(shown.values(), key=lambda b: -b.id):
         lines.append(_line(ctx, b))
-        rows.append([Button.callback(f"{STATUS_ICONS.get(b.status, '•')} #{b.id} · {short_when(b.created_at)}", cb("adm.bv", b.id))])
+        rows.append(
+            [
+                Button.callback(
+                    f"{STATUS_ICONS.get(b.status, '•')} #{b.id} · {short_when(b.created_at)}",
+                    cb("adm.bv", b.id),
+                )
+            ]
+        )
     if not shown:
         lines.append(ctx.t("admin_broadcast.none"))
     rows.append(nav_row(ctx))
@@ -95,7 +104,12 @@ async def compose_prompt(ctx: Ctx, args: list[str]) -> None:
     async with ctx.conn() as conn:
         reachable = await stats.reachable_users(conn)
         await conversations.set_state(
-            conn, ctx.user_id, STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
+            conn,
+            ctx.user_id,
+            STATE,
+            {},
+            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
+            expected_version=ANY_VERSION,
         )
     await ctx.show(ctx.t("admin_broadcast.ask_text", reachable=reachable), [cancel_row(ctx, cb("adm.b"))])
 
@@ -113,7 +127,9 @@ async def compose_input(ctx: Ctx, state: ConversationState, message: Message) ->
     try:
         await send_broadcast_message(ctx.tg, ctx.chat_id, text, bulk=False)
     except BadRequest as exc:
-        await ctx.send(ctx.t("admin_broadcast.refused", detail=exc.description[:200]), [cancel_row(ctx, cb("adm.b"))])
+        await ctx.send(
+            ctx.t("admin_broadcast.refused", detail=exc.description[:200]), [cancel_row(ctx, cb("adm.b"))]
+        )
         return
     async with ctx.conn() as conn:
         draft = await broadcasts.create_broadcast(conn, ctx.user_id, text)
@@ -158,7 +174,9 @@ async def start_button(ctx: Ctx, args: list[str]) -> None:
     if started.status != "sending":
         await show_broadcast(ctx, started)
         return
-    shown = await ctx.show(progress_text(started, ctx.lang), progress_markup(started, ctx.lang).inline_keyboard)
+    shown = await ctx.show(
+        progress_text(started, ctx.lang), progress_markup(started, ctx.lang).inline_keyboard
+    )
     # The edited confirmation (or, if it could not be edited, the new message) shows the progress;
     # None means "not modified": the tapped message already shows it.
     message_id = shown.message_id if shown is not None else _tapped_message_id(ctx)
@@ -179,7 +197,13 @@ async def show_broadcast(ctx: Ctx, b: Broadcast) -> None:
         reachable = await stats.reachable_users(conn)
     lines = [
         progress_text(b, ctx.lang),
-        ctx.t("admin_broadcast.details", created=short_when(b.created_at), admin=b.admin_id, chars=len(b.text), **counts),
+        ctx.t(
+            "admin_broadcast.details",
+            created=short_when(b.created_at),
+            admin=b.admin_id,
+            chars=len(b.text),
+            **counts,
+        ),
     ]
     rows: list[list[Button]] = [[Button.callback(ctx.t("admin_broadcast.preview"), cb("adm.bp", b.id))]]
     if b.status == "draft":
@@ -233,7 +257,6 @@ async def stop_button(ctx: Ctx, args: list[str]) -> None:
     await show_broadcast(ctx, after)
 
 
-
 @routes.callback("adm.bp", admin=True)
 async def preview_button(ctx: Ctx, args: list[str]) -> None:
     """The broadcast's text once more, sent exactly as users get it."""
@@ -242,4 +265,7 @@ async def preview_button(ctx: Ctx, args: list[str]) -> None:
     if b is None:
         raise BadCallback("unknown broadcast")
     await send_broadcast_message(ctx.tg, ctx.chat_id, b.text, bulk=False)
-    await ctx.send(ctx.t("admin_broadcast.preview_above", id=b.id), [[Button.callback(ctx.t("admin_broadcast.back_to", id=b.id), cb("adm.bv", b.id))]])
+    await ctx.send(
+        ctx.t("admin_broadcast.preview_above", id=b.id),
+        [[Button.callback(ctx.t("admin_broadcast.back_to", id=b.id), cb("adm.bv", b.id))]],
+    )

@@ -52,7 +52,9 @@ async def snapshot(ctx: Ctx) -> Snapshot:
             credits = msgspec.convert(entry.value, _KieCredits).credits
         except msgspec.ValidationError:
             credits = None
-    return Snapshot(board=board, leader=leader, credits=credits, credits_at=entry.updated_at if entry else None)
+    return Snapshot(
+        board=board, leader=leader, credits=credits, credits_at=entry.updated_at if entry else None
+    )
 
 
 def success_rate(by_state: dict[str, int]) -> int | None:
@@ -104,7 +106,10 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
     ]
     medians = board.jobs_7d.median_seconds_by_kind
     if medians:
-        parts = [f"{kind_label(kind, lang)} {approx_duration(secs, lang)}" for kind, secs in sorted(medians.items())]
+        parts = [
+            f"{kind_label(kind, lang)} {approx_duration(secs, lang)}"
+            for kind, secs in sorted(medians.items())
+        ]
         lines.append(ctx.t("admin.dash.durations", list=" · ".join(parts)))
     else:
         lines.append(ctx.t("admin.dash.durations", list="—"))
@@ -114,7 +119,11 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
     if snap.credits is None:
         lines.append(ctx.t("admin.dash.kie_unknown"))
     else:
-        lines.append(ctx.t("admin.dash.kie", credits=f"{snap.credits:,.0f}".replace(",", " "), at=when(snap.credits_at)))
+        lines.append(
+            ctx.t(
+                "admin.dash.kie", credits=f"{snap.credits:,.0f}".replace(",", " "), at=when(snap.credits_at)
+            )
+        )
     rate_now = ctx.deps.fx.current()
     lines.append(
         ctx.t(

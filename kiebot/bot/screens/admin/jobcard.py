@@ -38,7 +38,10 @@ STATE_ICONS = {
 def job_button(ctx: Ctx, job: Job) -> Button:
     """``✅ #42 Flux · 05-01 12:34`` — a job in a list, opening its card."""
     name = _model_name(ctx, job.model_id)
-    return Button.callback(f"{STATE_ICONS.get(job.state, '•')} #{job.id} {name} · {short_when(job.created_at)}", cb("adm.j", job.id))
+    return Button.callback(
+        f"{STATE_ICONS.get(job.state, '•')} #{job.id} {name} · {short_when(job.created_at)}",
+        cb("adm.j", job.id),
+    )
 
 
 def _model_name(ctx: Ctx, model_id: str) -> str:
@@ -71,7 +74,9 @@ def _price_text(ctx: Ctx, job: Job) -> str:
         return ctx.t("admin.job.price_dry_run", price=Safe(rub(job.quote_kopecks, ctx.lang)))
     if job.free:
         return ctx.t("admin.job.price_free")
-    return ctx.t("admin.job.price_paid", price=Safe(rub(job.quote_kopecks, ctx.lang)), credits=f"{job.credits:g}")
+    return ctx.t(
+        "admin.job.price_paid", price=Safe(rub(job.quote_kopecks, ctx.lang)), credits=f"{job.credits:g}"
+    )
 
 
 async def job_card_text(ctx: Ctx, job: Job) -> str:
@@ -98,7 +103,9 @@ async def job_card_text(ctx: Ctx, job: Job) -> str:
         ctx.t("admin.job.created", at=when(job.created_at)),
     ]
     if job.error_code or job.error_message:
-        lines.append(ctx.t("admin.job.error", code=job.error_code or "—", message=(job.error_message or "")[:500]))
+        lines.append(
+            ctx.t("admin.job.error", code=job.error_code or "—", message=(job.error_message or "")[:500])
+        )
     lines.append(ctx.t("admin.job.history"))
     for step in history:
         note = f" — {escape(step.note)}" if step.note else ""
@@ -124,5 +131,3 @@ async def show_job_card(ctx: Ctx, job_id: int) -> None:
 async def job_card(ctx: Ctx, args: list[str]) -> None:
     await clear_input(ctx)
     await show_job_card(ctx, int_arg(args, 0, minimum=1, maximum=MAX_ID))
-
-

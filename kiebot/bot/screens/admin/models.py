@@ -90,7 +90,9 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
     if model_id in ctx.deps.free_tier:
         lines.append(ctx.t("admin.models.in_free_tier"))
     if breaker is not None and breaker.state == "open":
-        lines.append(ctx.t("admin.models.breaker_open", failures=breaker.failures, until=when(breaker.reopen_at)))
+        lines.append(
+            ctx.t("admin.models.breaker_open", failures=breaker.failures, until=when(breaker.reopen_at))
+        )
     elif breaker is not None and breaker.failures:
         lines.append(ctx.t("admin.models.breaker_failures", failures=breaker.failures))
     code = ctx.deps.codes.code(model_id)
@@ -101,7 +103,9 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
             if switched_off
             else Button.callback(ctx.t("admin.models.disable"), cb("adm.me", code, 0, page))
         ],
-        [Button.callback(ctx.t("admin.models.resume"), cb("adm.mr", code, page))] if breaker is not None and breaker.state == "open" else [],
+        [Button.callback(ctx.t("admin.models.resume"), cb("adm.mr", code, page))]
+        if breaker is not None and breaker.state == "open"
+        else [],
         nav_row(ctx, cb("adm.m", page)),
     ]
     await ctx.show(with_notice(notice, "\n".join(lines)), rows)
@@ -138,7 +142,11 @@ async def resume_breaker(ctx: Ctx, model_id: str) -> bool:
             ctx.user_id,
             "breaker_reset",
             f"model:{model_id}",
-            before={"state": breaker.state, "failures": breaker.failures, "reopen_at": when(breaker.reopen_at)},
+            before={
+                "state": breaker.state,
+                "failures": breaker.failures,
+                "reopen_at": when(breaker.reopen_at),
+            },
             after={"state": "closed", "failures": 0},
         )
     ctx.deps.availability.invalidate()
@@ -167,7 +175,9 @@ async def free_tier_screen(ctx: Ctx, args: list[str]) -> None:
             hourly=settings.free_hourly_limit,
             bonus=settings.referral_bonus_free_uses,
         ),
-        ctx.t("admin.models.free_source_env") if settings.free_tier_model_ids else ctx.t("admin.models.free_source_auto"),
+        ctx.t("admin.models.free_source_env")
+        if settings.free_tier_model_ids
+        else ctx.t("admin.models.free_source_auto"),
     ]
     rows: list[list[Button]] = []
     for model_id in ctx.deps.free_tier:
@@ -176,7 +186,14 @@ async def free_tier_screen(ctx: Ctx, args: list[str]) -> None:
         name = _title(ctx, spec) if spec is not None else model_id
         lines.append(f"{STATUS_ICONS.get(status, '•')} {escape(name)} — <code>{escape(model_id)}</code>")
         if spec is not None:
-            rows.append([Button.callback(f"{STATUS_ICONS.get(status, '•')} {name}", cb("adm.mo", ctx.deps.codes.code(model_id), 0))])
+            rows.append(
+                [
+                    Button.callback(
+                        f"{STATUS_ICONS.get(status, '•')} {name}",
+                        cb("adm.mo", ctx.deps.codes.code(model_id), 0),
+                    )
+                ]
+            )
     rows.append(nav_row(ctx, cb("adm.m", 0)))
     await ctx.show("\n".join(lines), rows)
 
@@ -189,9 +206,18 @@ async def show_breakers(ctx: Ctx, notice: str | None = None) -> None:
     for b in open_:
         spec = ctx.deps.registry.get(b.model_id)
         name = _title(ctx, spec) if spec is not None else b.model_id
-        lines.append(ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(b.reopen_at)))
+        lines.append(
+            ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(b.reopen_at))
+        )
         if spec is not None:
-            rows.append([Button.callback(ctx.t("admin.models.resume_named", name=name), cb("adm.mr", ctx.deps.codes.code(b.model_id), "b"))])
+            rows.append(
+                [
+                    Button.callback(
+                        ctx.t("admin.models.resume_named", name=name),
+                        cb("adm.mr", ctx.deps.codes.code(b.model_id), "b"),
+                    )
+                ]
+            )
     if not open_:
         lines.append(ctx.t("admin.models.breakers_none"))
     rows.append(nav_row(ctx, cb("adm.m", 0)))

@@ -80,7 +80,9 @@ async def refund_stars_payment(
     return result
 
 
-async def _refund(db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float) -> RefundResult:
+async def _refund(
+    db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float
+) -> RefundResult:
     try:
         async with db.transaction() as conn:
             recorded = await payments.mark_refunded(conn, charge_id)
@@ -131,7 +133,9 @@ async def _as_is(db: Database, charge_id: str, outcome: RefundOutcome, detail: s
 # ---- screens --------------------------------------------------------------------------------------
 
 
-async def _payments_of(ctx: Ctx, user_id: int) -> tuple[users.User, list[payments.StarsPayment], money.Account]:
+async def _payments_of(
+    ctx: Ctx, user_id: int
+) -> tuple[users.User, list[payments.StarsPayment], money.Account]:
     async with ctx.conn() as conn:
         user = await users.get_user(conn, user_id)
         paid = await payments.user_payments(conn, user_id, MAX_PAYMENTS)
@@ -142,7 +146,9 @@ async def _payments_of(ctx: Ctx, user_id: int) -> tuple[users.User, list[payment
 
 
 def _payment_line(ctx: Ctx, p: payments.StarsPayment) -> str:
-    status = ctx.t("admin.refund.status_refunded") if p.status == "refunded" else ctx.t("admin.refund.status_paid")
+    status = (
+        ctx.t("admin.refund.status_refunded") if p.status == "refunded" else ctx.t("admin.refund.status_paid")
+    )
     return ctx.t(
         "admin.refund.line",
         at=short_when(p.paid_at),
@@ -158,7 +164,14 @@ async def payments_screen(ctx: Ctx, args: list[str]) -> None:
     await clear_input(ctx)
     user_id = user_id_arg(args)
     user, paid, account = await _payments_of(ctx, user_id)
-    lines = [ctx.t("admin.refund.title", name=user.first_name, id=user_id, balance=Safe(rub(account.balance, ctx.lang)))]
+    lines = [
+        ctx.t(
+            "admin.refund.title",
+            name=user.first_name,
+            id=user_id,
+            balance=Safe(rub(account.balance, ctx.lang)),
+        )
+    ]
     lines += [_payment_line(ctx, p) for p in paid] or [ctx.t("admin.refund.none")]
     rows: list[list[Button]] = [
         [
@@ -191,7 +204,9 @@ async def refund_confirm_screen(ctx: Ctx, args: list[str]) -> None:
     back = cb("adm.pay", user.user_id)
     keyboard: Keyboard
     if payment.status == "refunded":
-        text = ctx.t("admin.refund.already", stars=payment.stars, at=short_when(payment.refunded_at or payment.paid_at))
+        text = ctx.t(
+            "admin.refund.already", stars=payment.stars, at=short_when(payment.refunded_at or payment.paid_at)
+        )
         keyboard = [nav_row(ctx, back)]
     elif account.balance < payment.kopecks:
         text = _insufficient_text(ctx, payment, account.balance)
@@ -208,7 +223,10 @@ async def refund_confirm_screen(ctx: Ctx, args: list[str]) -> None:
         )
         keyboard = [
             [
-                Button.callback(ctx.t("admin.refund.do"), cb("adm.rfok", user.user_id, short_code(payment.telegram_payment_charge_id))),
+                Button.callback(
+                    ctx.t("admin.refund.do"),
+                    cb("adm.rfok", user.user_id, short_code(payment.telegram_payment_charge_id)),
+                ),
                 Button.callback(ctx.t("common.cancel"), back),
             ]
         ]
@@ -230,15 +248,29 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
     await ctx.answer(ctx.t("admin.refund.working"))
     user, payment, _ = await _find(ctx, args)
     result = await refund_stars_payment(
-        ctx.deps.db, ctx.tg, admin_id=ctx.user_id, charge_id=payment.telegram_payment_charge_id, metrics=ctx.deps.metrics
+        ctx.deps.db,
+        ctx.tg,
+        admin_id=ctx.user_id,
+        charge_id=payment.telegram_payment_charge_id,
+        metrics=ctx.deps.metrics,
     )
     back = [nav_row(ctx, cb("adm.pay", user.user_id))]
     amount = Safe(rub(result.payment.kopecks, ctx.lang))
     balance = Safe(rub(result.balance, ctx.lang))
     if result.outcome == "refunded":
-        text = ctx.t("admin.refund.done", stars=result.payment.stars, amount=amount, balance=balance, name=user.first_name)
+        text = ctx.t(
+            "admin.refund.done",
+            stars=result.payment.stars,
+            amount=amount,
+            balance=balance,
+            name=user.first_name,
+        )
     elif result.outcome == "already_refunded":
-        text = ctx.t("admin.refund.already", stars=result.payment.stars, at=short_when(result.payment.refunded_at or result.payment.paid_at))
+        text = ctx.t(
+            "admin.refund.already",
+            stars=result.payment.stars,
+            at=short_when(result.payment.refunded_at or result.payment.paid_at),
+        )
     elif result.outcome == "insufficient":
         text = _insufficient_text(ctx, result.payment, result.balance)
     elif result.outcome == "no_answer":

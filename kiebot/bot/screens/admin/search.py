@@ -30,12 +30,16 @@ _NUMBER_RE = re.compile(r"^\d{1,18}$")
 _USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_]{3,32}$")
 
 
-
 @routes.callback("adm.s", admin=True)
 async def search_prompt(ctx: Ctx, args: list[str]) -> None:
     async with ctx.conn() as conn:
         await conversations.set_state(
-            conn, ctx.user_id, STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
+            conn,
+            ctx.user_id,
+            STATE,
+            {},
+            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
+            expected_version=ANY_VERSION,
         )
     await ctx.show(ctx.t("admin.search.prompt"), [cancel_row(ctx)])
 
@@ -105,7 +109,11 @@ async def search_input(ctx: Ctx, state: ConversationState, message: Message) -> 
         await show_job_card(ctx, found.jobs[0].id)
         return
     rows: list[list[Button]] = [
-        [Button.callback(ctx.t("admin.search.user_button", name=u.first_name, id=u.user_id), cb("adm.u", u.user_id))]
+        [
+            Button.callback(
+                ctx.t("admin.search.user_button", name=u.first_name, id=u.user_id), cb("adm.u", u.user_id)
+            )
+        ]
         for u in found.users
     ]
     rows += [[job_button(ctx, j)] for j in found.jobs]

@@ -42,10 +42,18 @@ async def pending_topups(ctx: Ctx, args: list[str]) -> None:
                 user=topup.user_id,
                 amount=Safe(amount),
                 at=short_when(topup.created_at),
-                receipt=ctx.t("admin.topups.with_receipt") if topup.receipt_file_id else ctx.t("admin.topups.no_receipt"),
+                receipt=ctx.t("admin.topups.with_receipt")
+                if topup.receipt_file_id
+                else ctx.t("admin.topups.no_receipt"),
             )
         )
-        rows.append([Button.callback(ctx.t("admin.topups.open", id=topup.id, amount=amount, name=name), view_data(topup.id))])
+        rows.append(
+            [
+                Button.callback(
+                    ctx.t("admin.topups.open", id=topup.id, amount=amount, name=name), view_data(topup.id)
+                )
+            ]
+        )
     if not pending:
         lines.append(ctx.t("admin.topups.none"))
     rows.append([Button.callback(ctx.t("admin.nav.refresh"), "adm.t")])

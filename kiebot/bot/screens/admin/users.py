@@ -57,7 +57,9 @@ async def user_card_text(ctx: Ctx, user: users.User) -> tuple[str, list[jobs.Job
             username=f"@{user.username}" if user.username else "—",
             id=user.user_id,
         ),
-        ctx.t("admin.user.seen", lang=user.language, created=when(user.created_at), seen=when(user.last_seen_at)),
+        ctx.t(
+            "admin.user.seen", lang=user.language, created=when(user.created_at), seen=when(user.last_seen_at)
+        ),
         ctx.t("admin.user.banned") if user.banned else ctx.t("admin.user.active"),
     ]
     if user.blocked_bot:
@@ -140,5 +142,10 @@ async def user_audit(ctx: Ctx, args: list[str]) -> None:
     user_id = user_id_arg(args)
     async with ctx.conn() as conn:
         entries = await admin.recent_admin_actions(conn, 15, target=f"user:{user_id}")
-    text = "\n".join([ctx.t("admin.audit.user_title", id=user_id), *(audit_lines(ctx, entries) or [ctx.t("admin.audit.empty")])])
+    text = "\n".join(
+        [
+            ctx.t("admin.audit.user_title", id=user_id),
+            *(audit_lines(ctx, entries) or [ctx.t("admin.audit.empty")]),
+        ]
+    )
     await ctx.show(text, [nav_row(ctx, cb("adm.u", user_id))])
