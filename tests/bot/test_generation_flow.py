@@ -62,6 +62,7 @@ async def test_new_user_gets_a_free_picture_and_the_free_counter_goes_down(datab
             assert status.left_today == 4
 
 
+@pytest.mark.slow
 async def test_dry_run_walks_the_whole_flow_without_kie_or_money(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url, env={"DRY_RUN": "1"}) as world:

@@ -35,6 +35,7 @@ async def _prepared(world, bot_user):
     return ann
 
 
+@pytest.mark.slow
 async def test_provider_failure_releases_the_hold_and_tells_the_user_and_the_admin(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
@@ -54,6 +55,7 @@ async def test_provider_failure_releases_the_hold_and_tells_the_user_and_the_adm
             await _invariants(world)
 
 
+@pytest.mark.slow
 async def test_a_task_that_never_finishes_times_out_with_the_money_back(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:

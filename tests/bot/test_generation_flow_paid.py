@@ -27,6 +27,7 @@ async def _invariants(world) -> None:
         assert await money.check_invariants(conn) == []
 
 
+@pytest.mark.slow
 async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
@@ -65,6 +66,7 @@ async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(da
             await _invariants(world)
 
 
+@pytest.mark.slow
 async def test_double_confirm_makes_one_job_and_one_hold(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
