@@ -284,6 +284,17 @@ async def test_sora_watermark_remover_takes_only_a_sora_link(shared_world, bot_u
         summary = ann._expect(await ann.say("https://sora.chatgpt.com/p/s_68e8a1b2c3"))
         assert "Проверьте заказ" in summary.content
         assert "https://sora.chatgpt.com/p/s_68e8a1b2c3" in summary.content
+        await ann.credit(1000)
+        change = await ann.press(summary, "Изменить")  # one step only: straight to it
+        assert "Пришлите ссылку" in change.content
+        assert "Сейчас: https://sora.chatgpt.com/p/s_68e8a1b2c3" in change.content
+        summary = await ann.press(change, "Оставить как есть")
+        progress = await ann.confirm(summary)
+        job = await ann.wait_job("delivered")
+        assert world.kie.tasks[str(job.kie_task_id)].body["input"] == {"video_url": "https://sora.chatgpt.com/p/s_68e8a1b2c3"}
+        video = await ann.wait_for(predicate=lambda m: m.kind == "video", after=progress.message_id)
+        ask_again = await ann.press(video, "Новый запрос")  # no text to change: a new link
+        assert "Пришлите ссылку" in ask_again.content
 
     await _run(shared_world, scenario)
 

@@ -3,7 +3,7 @@
 * 🔁 Again ``again:<job>`` — the same request once more, through the summary: the price is quoted
   anew (FX, free uses and the balance may have changed) and nothing runs without Confirm;
 * ✏️ New prompt ``newp:<job>`` — the same parameters and files, a new text (for a model without
-  text: new files);
+  text: new files; without files either: a new link or earlier result);
 * ⚙️ Parameters ``par:<job>`` — the wizard's parameter screen with the same choices;
 * ✖ Cancel ``jcancel:<job>`` — while the job is still queued: cancelled and the hold released in
   one transaction (:func:`kiebot.generation.service.cancel_queued`), the progress message says so.
@@ -75,10 +75,13 @@ async def new_prompt(ctx: Ctx, args: list[str]) -> None:
     if spec.prompt is not None:
         draft.prompt = None
         draft.unmark(ws.PROMPT)
-    else:
+    elif spec.media:
         for m in spec.media:
             draft.media[m.wire] = []
             draft.unmark(f"media:{m.wire}")
+    else:  # a link or an earlier result is the whole input (Sora watermark, Grok upscale)
+        for p in spec.user_params:
+            draft.params.pop(p.wire, None)
     await advance(ctx, spec, draft, None, new_message=True)
 
 

@@ -24,7 +24,7 @@ from kiebot.bot.screens.wizard_quote import draft_quote, unit_price, value_price
 from kiebot.catalog import ModelSpec, param_label, title, unit_label, value_label
 from kiebot.catalog.texts import field_label
 from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
-from kiebot.i18n import catalog
+from kiebot.i18n import catalog, t
 from kiebot.pricing import PricingError, Quote
 from kiebot.store import free_tier, money
 from kiebot.store import jobs as jobs_store
@@ -212,7 +212,9 @@ async def task_screen(ctx: Ctx, spec: ModelSpec, version: int, param: ParamSpec)
         for job in choices:
             prompt = str(job.params.get("prompt") or "")
             snippet = prompt[:24] + ("…" if len(prompt) > 24 else "")
-            rows.append([Button.callback(ctx.t("wizard.user.task_button", date=local_time(job.created_at), prompt=snippet), wz(version, "tr", job.id))])
+            # Button labels are plain text, not HTML: the user's own prompt goes in unescaped.
+            label = t(ctx.lang, "wizard.user.task_button", date=local_time(job.created_at), prompt=snippet)
+            rows.append([Button.callback(label, wz(version, "tr", job.id))])
     rows.append(_nav(ctx, version))
     return text, rows
 
