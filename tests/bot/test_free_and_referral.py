@@ -114,7 +114,7 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         link = f"https://t.me/kiebot_test_bot?start=ref_{ann.user_id}"
         assert link in screen.content
         assert "Приглашено: 0" in screen.content
-        assert "3</b> бесплатных генераций" in (screen.source or "")
+        assert "бесплатные генерации: <b>3</b>" in (screen.source or "")
         share = screen.button("Поделиться")
         assert str(share["url"]).startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2Fkiebot_test_bot")
 

@@ -42,7 +42,7 @@ async def test_history_lists_generations_and_sends_a_result_again_by_file_id(sha
 
         listing = ann._expect(await ann.say("/history"))
         lines = listing.content.splitlines()
-        assert "последние 2" in lines[0]
+        assert "показано: 2" in lines[0]
         assert lines[1].startswith("1. ❌ Imagen 4 Ultra")
         assert "9,36\u00a0₽ — вернули" in lines[1]
         assert lines[2].startswith("2. ✅ Z-Image")
@@ -88,7 +88,7 @@ async def test_history_shows_the_last_twenty_on_two_pages(shared_world, bot_user
                 )
                 await jobs_store.transition(conn, created.job.id, "cancelled")
         first = ann._expect(await ann.say("/history"))
-        assert "последние 20" in first.content
+        assert "показано: 20" in first.content
         assert first.content.count("\n") == 10  # the title and ten rows
         assert first.content.splitlines()[1].startswith("1. ✖ Z-Image")
         second = await ann.press(first, "▶️")
