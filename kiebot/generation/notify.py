@@ -21,7 +21,7 @@ from kiebot.store import users
 from kiebot.store.db import Database
 from kiebot.store.jobs import Job
 from kiebot.telegram.client import TelegramClient
-from kiebot.telegram.errors import BadRequest, Forbidden, TelegramError
+from kiebot.telegram.errors import BadRequest, ChatNotFound, Forbidden, TelegramError
 from kiebot.telegram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,9 @@ class Notifier:
         markup = InlineKeyboardMarkup(inline_keyboard=[list(r) for r in rows]) if rows else None
         try:
             message = await self._tg.send_message(chat_id, text, parse_mode="HTML", reply_markup=markup, disable_web_page_preview=True)
-        except Forbidden:
+        except (Forbidden, ChatNotFound):
+            # Blocked, or the chat is gone (a deleted account): the job's news has nowhere to go,
+            # and raising here would turn Kie's callback into a 500 after the job already moved.
             return None
         return message.message_id
 
