@@ -255,6 +255,20 @@ async def _record_transition(
     )
 
 
+def _storable(value: Any) -> Any:
+    """``value`` without U+0000, which PostgreSQL ``text`` and ``jsonb`` refuse. Kie's words (a
+    fail message, a result URL, a task id) reach :func:`transition` as sent; one NUL in them made
+    the UPDATE fail, so the callback got a 500 and every poll failed the same way until the
+    deadline (found by tests/fuzz/test_kie_callback_fuzz.py)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
 async def transition(
     conn: Conn,
     job_id: int,
@@ -278,6 +292,7 @@ async def transition(
         raise ValueError("moving to submitted needs the Kie task id")
     if to == "succeeded" and result is None:
         raise ValueError("moving to succeeded needs the result")
+    kie_task_id, result, error_code, error_message = _storable((kie_task_id, result, error_code, error_message))
     async with conn.transaction():
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE", job_id)
         if row is None:
