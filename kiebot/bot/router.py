@@ -247,19 +247,26 @@ async def _unexpected_message(ctx: Ctx) -> None:
     await show_main_menu(ctx)
 
 
-def _tap_key(query: CallbackQuery) -> str:
-    """What makes two taps "the same tap": the same button on the same version of the same message.
+def _is_double_tap(deps: BotDeps, user_id: int, query: CallbackQuery) -> bool:
+    """Whether this tap repeats one made within the guard's window (it then runs only once).
 
-    Keying on the data alone made navigation look like a double tap: Popular → a card → Back
-    within 2 s taps ``pop:0`` again, on the same message edited in place, and was ignored. The
-    message's edit time and a digest of its text tell the versions apart.
+    A double tap is the same button of the same message. Keying on the data alone made
+    navigation look like one: Popular → a card → Back within 2 s taps ``pop:0`` again, on the same
+    message edited in place, and was ignored. So when the tapped data is on the message as it is
+    now, the tap is compared with taps of this version of the message (its edit time and a digest
+    of its text); when it is not there any more (the second tap of a double tap, arriving after
+    the first one's edit replaced the keyboard), it is compared with any tap of that button.
     """
     data = query.data or ""
     message = query.message
     if message is None or not message.is_accessible:
-        return data
+        return deps.guard.is_duplicate(user_id, data)
+    seen_on_message = deps.guard.is_duplicate(user_id, f"{message.message_id}:{data}")
+    keyboard = message.reply_markup.inline_keyboard if message.reply_markup is not None else []
+    if not any(button.callback_data == data for row in keyboard for button in row):
+        return seen_on_message
     digest = hashlib.blake2s((message.text or message.caption or "").encode(), digest_size=6).hexdigest()
-    return f"{message.message_id}:{message.edit_date or message.date}:{digest}:{data}"
+    return deps.guard.is_duplicate(user_id, f"{message.message_id}:{message.edit_date or message.date}:{digest}:{data}")
 
 
 async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> None:
@@ -271,7 +278,7 @@ async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> N
         await ctx.answer(ctx.t("common.banned"), alert=True)
         return
     data = query.data or ""
-    if deps.guard.is_duplicate(user.user_id, _tap_key(query)):
+    if _is_double_tap(deps, user.user_id, query):
         await ctx.answer(ctx.t("common.wait"))
         return
     if not ctx.is_admin and not deps.guard.allow(user.user_id):
