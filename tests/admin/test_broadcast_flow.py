@@ -226,7 +226,8 @@ async def test_stop_a_running_broadcast_and_discard_a_draft(
             assert first is not None
             assert first.status == "cancelled"
             assert [e.action for e in audit] == ["broadcast_cancel", "broadcast_start"]
-            assert audit[0].after["not_sent"] == settled["pending"]
+            # Counted when it was stopped; a claim already under way then may still take one each.
+            assert settled["pending"] <= audit[0].after["not_sent"] <= settled["pending"] + CONCURRENCY
 
 
 def broadcast_messages_plain(world: World, user_ids: tuple[int, ...]) -> int:

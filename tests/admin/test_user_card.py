@@ -118,11 +118,12 @@ async def test_adjustment_needs_a_reason_and_never_goes_below_zero(
             done = await d.tap(ADMIN_ID, screen.message_id, apply)
             assert "Баланс изменён на +150,50" in done.texts[-1].replace("\u00a0", " "), done.texts
             assert (await account(world)).balance == 15050
-            # A double tap is swallowed by the router's 2-second de-duplication; a later tap of the
-            # same button finds the adjustment applied (by its key) and changes nothing.
+            # A double tap is swallowed by the router's 2-second de-duplication (or, on a machine so
+            # busy that the first tap took longer, finds the adjustment applied by its key); a later
+            # tap of the same button changes nothing either.
             double = await d.tap(ADMIN_ID, screen.message_id, apply)
-            assert double.answer is not None
-            assert double.answer.text == t("ru", "common.wait")
+            swallowed = double.answer is not None and double.answer.text == t("ru", "common.wait")
+            assert swallowed or double.texts[-1].startswith(t("ru", "admin.adjust.already"))
             await trio.sleep(2.1)
             again = await d.tap(ADMIN_ID, screen.message_id, apply)
             assert again.texts[-1].startswith(t("ru", "admin.adjust.already"))
