@@ -1,7 +1,8 @@
 """The sandbox world: embedded PostgreSQL + fake Telegram + the real app (with its fake Kie) + the page.
 
 Start-up order: the embedded PostgreSQL in ``<data dir>/pgdata`` (its ``kiebot`` database wiped
-first with ``--reset``) → the fake Bot API on a private 127.0.0.1 port → the two simulated people
+first with ``--reset``) → the fake Bot API on a private 127.0.0.1 port, its chats restored from
+the last run (``snapshot``) and its update ids continuing past the inbox's → the two simulated people
 → the real app in polling mode (``kiebot.app.run_app`` with ``KIE_STUB=1``: it starts the
 in-process fake Kie itself and polls the fake Telegram like it would poll Telegram) → the page
 server on ``--host:--port``. Only then :func:`run_sandbox` reports the page URL.
@@ -19,6 +20,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -27,6 +29,7 @@ import triopg
 
 from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
+from kiebot.sandbox import snapshot
 from kiebot.sandbox.options import (
     BOT_NAME,
     BOT_USERNAME,
@@ -41,11 +44,23 @@ from kiebot.sandbox.server import create_page_app, serve_page
 from kiebot.store.embedded import DEFAULT_DATABASE, EmbeddedPostgres, embedded_postgres
 from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.fake_telegram_state import State
+from kiebot.testing.fake_telegram_updates import UpdateQueue
 
 log = logging.getLogger(__name__)
 
 #: Upper bound for the app to stop (its grace period plus the cancellation that follows).
 APP_STOP_TIMEOUT_S = 30.0
+#: How often the chats are written to the data directory while they change (see ``snapshot``).
+SNAPSHOT_EVERY_S = 3.0
+
+
+async def last_update_id(url: str) -> int:
+    """The highest ``update_id`` the bot's inbox holds (0 for a new database): the fake must not
+    hand out one of those again, or the inbox would drop it as a duplicate."""
+    async with triopg.connect(url) as conn:
+        if await conn.fetchval("SELECT to_regclass('updates')") is None:
+            return 0
+        return int(await conn.fetchval("SELECT coalesce(max(update_id), 0) FROM updates"))
 
 
 async def recreate_database(admin_url: str, name: str = DEFAULT_DATABASE) -> None:
@@ -64,6 +79,7 @@ class Sandbox:
     postgres: EmbeddedPostgres
     nursery: trio.Nursery
     operator_env: Mapping[str, str]
+    first_update_id: int = 1
     lang: Lang = "ru"
     app: AppHandle | None = None
     url: str = ""
@@ -95,9 +111,33 @@ class Sandbox:
             operator_env=self.operator_env,
         )
 
+    @property
+    def snapshot_path(self) -> Path:
+        return self.options.data_dir / snapshot.FILE_NAME
+
     def add_people(self) -> None:
+        """The two people, unless a restored snapshot already has them."""
         for person in PEOPLE:
-            self.tg.add_user(person.id, person.first_name, username=person.username, language_code=self.lang)
+            if person.id not in self.tg.state.world.users:
+                self.tg.add_user(
+                    person.id, person.first_name, username=person.username, language_code=self.lang
+                )
+
+    def next_update_id(self) -> int:
+        created = self.tg.state.updates.created
+        return max(self.first_update_id, created[-1]["update_id"] + 1 if created else 1)
+
+    def save_snapshot(self) -> None:
+        snapshot.save(self.tg.state, self.snapshot_path, next_update_id=self.next_update_id())
+
+    async def keep_snapshot(self) -> None:
+        """Write the chats whenever they changed in the last few seconds (and on :meth:`close`)."""
+        saved_at = self.tg.state.bus.count
+        while True:
+            await trio.sleep(SNAPSHOT_EVERY_S)
+            if self.tg.state.bus.count != saved_at and not self.busy:
+                saved_at = self.tg.state.bus.count
+                self.save_snapshot()
 
     def set_language(self, lang: Lang) -> None:
         """The Telegram language of the simulated people. The bot takes it when it first meets a
@@ -138,6 +178,7 @@ class Sandbox:
             await recreate_database(self.postgres.admin_url)
             self.tg.reset()
             self.add_people()
+            self.save_snapshot()
             await self.start_app()
             self.resets += 1
             log.info("sandbox reset", extra={"resets": self.resets})
@@ -162,6 +203,7 @@ class Sandbox:
         """Let a reset under way finish, then stop the app (while PostgreSQL still runs)."""
         async with self._lock:
             await self.stop_app()
+            self.save_snapshot()
 
     def describe(self) -> dict[str, Any]:
         """What the page needs to draw itself."""
@@ -198,6 +240,11 @@ async def run_sandbox(
     stop = trio.Event() if stop is None else stop
     tg = FakeTelegram(token=SANDBOX_TOKEN, bot_username=BOT_USERNAME, bot_first_name=BOT_NAME)
     async with trio_asyncio.open_loop(), _postgres(options) as postgres, trio.open_nursery() as nursery:
+        path = options.data_dir / snapshot.FILE_NAME
+        if options.reset:
+            path.unlink(missing_ok=True)
+        first = max(snapshot.restore(tg.state, path), await last_update_id(postgres.url) + 1)
+        tg.state.updates = UpdateQueue(first_update_id=first)
         await nursery.start(tg.serve)
         sandbox = Sandbox(
             options=options,
@@ -205,9 +252,11 @@ async def run_sandbox(
             postgres=postgres,
             nursery=nursery,
             operator_env=dict(os.environ if operator_env is None else operator_env),
+            first_update_id=first,
         )
         sandbox.add_people()
         await sandbox.start_app()
+        nursery.start_soon(sandbox.keep_snapshot)
         sandbox.url = await nursery.start(
             partial(serve_page, create_page_app(sandbox), options.host, options.port)
         )
