@@ -25,7 +25,9 @@ from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, model_title, progress_text, user_language
 from kiebot.generation.request import JobRequest
+from kiebot.i18n import t
 from kiebot.kie import errors as kie_errors
+from kiebot.kie.guard import refuse_telegram_file_urls
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import FileTooLarge, TelegramError
@@ -106,6 +108,15 @@ async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
         lang = await user_language(deps.db, job.user_id)
         detail = "; ".join(render_issue(i, lang) for i in exc.issues)
         await outcomes.fail(deps, notifier, job, "input_rejected", detail)
+        return
+    try:
+        refuse_telegram_file_urls(wire.body)
+    except ValueError:
+        # A prompt or link holding https://api.telegram.org/file/bot<token>/... would hand the bot
+        # token to Kie. The client refuses it too, but as a bare ValueError that left the job
+        # retrying until its deadline; refuse it here as bad input instead (money released).
+        lang = await user_language(deps.db, job.user_id)
+        await outcomes.fail(deps, notifier, job, "input_rejected", t(lang, "security.telegram_file_link"))
         return
     try:
         task_id = await deps.kie.create_task(spec.family, wire.body, callback_url=deps.callback_url(job.callback_token))
