@@ -17,42 +17,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
 
 import pytest
-import trio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-T = TypeVar("T")
 Fuzz = Callable[..., Awaitable[int]]
-
-
-async def run_examples(
-    strategy: st.SearchStrategy[T],
-    check: Callable[[T], Awaitable[None]],
-    *,
-    max_examples: int,
-) -> int:
-    """Run ``check`` on ``max_examples`` values of ``strategy`` (shrinking failures); returns how
-    many examples ran."""
-    ran = 0
-
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    )
-    @given(strategy)
-    def examples(value: Any) -> None:
-        nonlocal ran
-        ran += 1
-        trio.from_thread.run(check, value)
-
-    await trio.to_thread.run_sync(examples)
-    return ran
 
 
 def _load_sibling(name: str) -> ModuleType:
@@ -77,4 +45,5 @@ def strategies() -> ModuleType:
 @pytest.fixture
 def fuzz() -> Fuzz:
     """``await fuzz(strategy, async_check, max_examples=N)`` inside a test's world."""
-    return run_examples
+    run: Fuzz = _load_sibling("hyp").run_examples
+    return run

@@ -3,6 +3,10 @@ snapshot everything money- or admin-related, and let a test's users act without 
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +78,18 @@ def sec() -> type[Helpers]:
     """``sec.settle(world)``, ``sec.relax(world)``, ``sec.books(world)`` (test modules cannot
     import each other under ``--import-mode=importlib``)."""
     return Helpers
+
+
+@pytest.fixture
+def fuzz() -> Callable[..., Awaitable[int]]:
+    """tests/fuzz/hyp.py's ``run_examples``: ``await fuzz(strategy, async_check, max_examples=N)``."""
+    name = "kiebot_tests_fuzz_hyp"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "fuzz" / "hyp.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    run: Callable[..., Awaitable[int]] = module.run_examples
+    return run
