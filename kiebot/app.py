@@ -198,7 +198,9 @@ async def _serve(
         )
         bot.extras["gen"] = gen
         bot.extras["notifier"] = notifier
-        broadcast_sender = BroadcastSender(db, tg)
+        broadcast_sender = BroadcastSender(
+            db, tg, on_outcome=lambda outcome: metrics.broadcast_messages.labels(outcome=outcome).inc()
+        )
         bot.extras["broadcast"] = broadcast_sender
         bot.extras.setdefault("periodic", []).append(broadcast_sender.periodic())
         bot_handlers.load()

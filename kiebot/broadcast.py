@@ -30,6 +30,7 @@ is exactly what users get.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -119,7 +120,9 @@ class BroadcastSender:
         concurrency: int = CONCURRENCY,
         progress_every_s: float = PROGRESS_EVERY_S,
         poll_every_s: float = POLL_EVERY_S,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_outcome(outcome)`` is called once per recipient (metrics: sent, failed, blocked)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._db = db
@@ -127,6 +130,7 @@ class BroadcastSender:
         self._concurrency = concurrency
         self._progress_every_s = progress_every_s
         self._poll_every_s = poll_every_s
+        self._on_outcome = on_outcome
         self._wake = trio.Event()
         self._lock = trio.Lock()
 
@@ -191,6 +195,8 @@ class BroadcastSender:
                 return
             user_id = claimed[0]
             outcome = await self._deliver(user_id, broadcast.text)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome)
             # The message is out: record it even if shutdown cancels us right now, so the count is
             # right (left in ``sending`` it would still never be sent twice, only miscounted).
             with trio.CancelScope(shield=True), trio.move_on_after(MARK_TIMEOUT_S):

@@ -134,8 +134,12 @@ async def show_main_menu(ctx: Ctx) -> None:
 
 
 async def outdated(ctx: Ctx) -> None:
-    """The answer to a stale or tampered button: a toast and a fresh main menu."""
-    await ctx.answer(ctx.t("common.outdated"))
+    """The answer to a stale or tampered button: a toast and a fresh main menu (a short message
+    instead of the toast when the query was already answered — a toast can be shown only once)."""
+    if ctx.answered:
+        await ctx.send(ctx.t("common.outdated"))
+    else:
+        await ctx.answer(ctx.t("common.outdated"))
     await show_main_menu(ctx)
 
 

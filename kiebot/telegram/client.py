@@ -61,6 +61,29 @@ OnRetryAfter = Callable[[str, float], None]
 """``on_retry_after(method, seconds)`` whenever Telegram asks to wait."""
 
 _TOKEN_RE: Final = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+class _HideTokenInHttpxLogs(logging.Filter):
+    """httpx logs every request line at INFO, and a Bot API URL is ``/bot<token>/<method>``.
+    This filter, attached to the ``httpx`` logger, rewrites such records before any handler
+    sees them, whatever the logging configuration of the program using this client."""
+
+    def __init__(self) -> None:
+        super().__init__("kiebot.telegram.hide-token")
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.tokens:
+            text = record.getMessage()
+            if any(token in text for token in self.tokens):
+                for token in self.tokens:
+                    text = text.replace(token, "***")
+                record.msg, record.args = text, None
+        return True
+
+
+_HIDE_TOKEN = _HideTokenInHttpxLogs()
+logging.getLogger("httpx").addFilter(_HIDE_TOKEN)
 _ERROR_BODY_LIMIT: Final = 65_536
 
 
@@ -104,6 +127,7 @@ class TelegramClient(BotApiMethods):
     ) -> None:
         if not _TOKEN_RE.match(token):
             raise ValueError("the bot token does not look like <digits>:<secret>")
+        _HIDE_TOKEN.tokens.add(token)
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self._http = http
