@@ -210,6 +210,10 @@ class Sandbox:
         app = self.app
         return {
             "bot": self.tg.bot,
+            # The fake Bot API itself (127.0.0.1 only; the token is the sandbox's made-up one), for
+            # pointing another client at the same chats.
+            "telegram_api_url": self.tg.base_url,
+            "telegram_token": SANDBOX_TOKEN,
             "people": [p.to_json() for p in PEOPLE],
             "lang": self.lang,
             "speed": self.options.speed,

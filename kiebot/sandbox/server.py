@@ -5,7 +5,8 @@ Everything the page needs comes from this one origin, so it works offline and wi
 =============================  ============================================================
 ``GET  /``                     the chat page (``static/index.html``)
 ``GET  /static/<file>``        ``app.css``, ``app.js``
-``GET  /sandbox/config``       the bot, the two people, the language, page texts (ru, en)
+``GET  /sandbox/config``       the bot, the two people, the language, page texts (ru, en), and
+                               where the fake Bot API listens (for your own experiments)
 ``POST /sandbox/lang``         ``{"lang": "ru"|"en"}``: the people's Telegram language
 ``POST /sandbox/reset``        empty database, empty chats, fresh app; answers when ready
 ``/_sim/...``                  the fake Telegram's control API and its ``/_sim/events``

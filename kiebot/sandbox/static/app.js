@@ -403,6 +403,7 @@ function drawMessage(message) {
   const fresh = messageElement(message);
   if (old) old.replaceWith(fresh);
   else {
+    fresh.classList.add("arriving"); // only new messages slide in; an edit changes in place
     const later = [...list.children].find((el) => Number(el.dataset.messageId) > message.message_id);
     list.insertBefore(fresh, later || null);
   }
