@@ -43,7 +43,19 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck browser-deps pytest
+
+# The sandbox's browser test drives Debian's Chromium through Playwright (executable_path, never
+# `playwright install`, which downloads a browser build). Installed here when missing and we are
+# root; if that cannot be done the build goes on and the browser test skips, saying why.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-liberation fonts-noto-color-emoji >/dev/null; } \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	else echo "no chromium (apt-get install chromium as root): the browser test will be skipped"; fi
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
