@@ -73,7 +73,14 @@ class Notifier:
         self._admin_last: dict[str, float] = {}
 
     async def edit_progress(self, job: Job, text: str, rows: Rows | None = None) -> bool:
-        """Edit the job's progress message; False when there is none or it cannot be edited."""
+        """Edit the job's progress message; False when there is none or the edit did not happen.
+
+        Best effort, never raises a Telegram error: a progress edit reports on the job, it is not
+        a step of it. A 5xx, a network error or a 429 storm that outlasts the client's retries
+        used to escape from here and stop the job wherever it was — right after
+        ``queued → submitting`` that left it unsent to Kie until its deadline (found by the chaos
+        run, tests/chaos; regression test in tests/chaos/test_findings.py).
+        """
         if job.progress_message_id is None:
             return False
         markup = InlineKeyboardMarkup(inline_keyboard=[list(r) for r in rows]) if rows else None
@@ -81,6 +88,9 @@ class Notifier:
             await self._tg.edit_message_text(job.chat_id, job.progress_message_id, text, parse_mode="HTML", reply_markup=markup)
         except (BadRequest, Forbidden) as exc:
             log.info("progress edit refused", extra={"job_id": job.id, "error": type(exc).__name__})
+            return False
+        except TelegramError as exc:
+            log.warning("progress edit failed", extra={"job_id": job.id, "error": type(exc).__name__})
             return False
         return True
 
