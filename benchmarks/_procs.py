@@ -49,15 +49,30 @@ def can_pin() -> bool:
 
 
 def placement() -> str:
+    nice = f", nice {NICE}" if NICE else ""
     if not can_pin():
-        return "processes not pinned"
+        return "processes not pinned" + nice
     if DB_CORE == APP_CORE:
-        return f"bot and PostgreSQL on core {APP_CORE}; driver and fakes on core {HARNESS_CORE}"
-    return f"bot on core {APP_CORE}; driver, fakes and PostgreSQL on core {HARNESS_CORE}"
+        return f"bot and PostgreSQL on core {APP_CORE}; driver and fakes on core {HARNESS_CORE}{nice}"
+    return f"bot on core {APP_CORE}; driver, fakes and PostgreSQL on core {HARNESS_CORE}{nice}"
+
+
+#: ``KIEBOT_BENCH_NICE=-5``: run the bot, the driver and PostgreSQL at that nice value, so that
+#: other work on a shared machine disturbs the measurement less (needs root; 0 = unchanged).
+NICE = int(os.environ.get("KIEBOT_BENCH_NICE", "0"))
+
+
+def prioritize(pid: int) -> None:
+    if NICE:
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            for thread in psutil.Process(pid).threads():
+                os.setpriority(os.PRIO_PROCESS, thread.id, NICE)
 
 
 def pin(pid: int, core: int) -> None:
-    """Bind ``pid`` (and its threads) to one core; a no-op where that cannot be done."""
+    """Bind ``pid`` (and its threads) to one core, at ``KIEBOT_BENCH_NICE``; a no-op where that
+    cannot be done."""
+    prioritize(pid)
     if not can_pin():
         return
     with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess):
@@ -68,16 +83,20 @@ def pin(pid: int, core: int) -> None:
 
 @contextlib.contextmanager
 def driver_on_harness_core() -> Iterator[None]:
-    """Run the calling (driver) process on the harness core for the duration."""
-    if not can_pin():
-        yield
-        return
+    """Run the calling (driver) process on the harness core (at ``KIEBOT_BENCH_NICE``) for the
+    duration."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    prioritize(os.getpid())
     before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {HARNESS_CORE})
+    if can_pin():
+        os.sched_setaffinity(0, {HARNESS_CORE})
     try:
         yield
     finally:
         os.sched_setaffinity(0, before)
+        if NICE:
+            with contextlib.suppress(PermissionError):
+                os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
 @dataclass
@@ -198,6 +217,19 @@ class Process:
             pass
         return 0
 
+    def sched(self) -> tuple[float, float]:
+        """(seconds on a CPU, seconds runnable but waiting for a CPU), all threads, from the
+        kernel's ``/proc/<pid>/task/*/schedstat``. The second is the time other processes on the
+        machine took from the bot: the evidence that a figure is contention, not the bot."""
+        run = wait = 0
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    fields = (task / "schedstat").read_text().split()
+                    run += int(fields[0])
+                    wait += int(fields[1])
+        return run / 1e9, wait / 1e9
+
     def cpu_seconds(self) -> float:
         try:
             times = psutil.Process(self.pid).cpu_times()
@@ -271,6 +303,89 @@ async def running_app(
             await process.stop()
 
 
+@dataclass
+class Usage:
+    """Shares of one core over a measured interval."""
+
+    app: float = 0.0  # the bot process on a CPU
+    app_waiting: float = 0.0  # the bot process runnable, waiting for a CPU (others had it)
+    driver: float = 0.0  # the benchmark driver with the fakes
+    postgres: float = 0.0
+
+    def describe(self) -> str:
+        return (
+            f"CPU: bot {self.app:.0%} (+{self.app_waiting:.0%} waiting for a core), "
+            f"fakes+driver {self.driver:.0%}, PostgreSQL {self.postgres:.0%}"
+        )
+
+
+class AppMeter:
+    """:class:`Usage` of the bot process, the driver and PostgreSQL between start and stop."""
+
+    def __init__(self, process: Process, pgdata: Path | None) -> None:
+        self._process = process
+        self._cpu = CpuMeter(pgdata)
+        self._t0 = 0.0
+        self._sched0 = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._t0 = trio.current_time()
+        self._sched0 = self._process.sched()
+        self._cpu.start()
+
+    def stop(self) -> Usage:
+        elapsed = max(1e-9, trio.current_time() - self._t0)
+        run, wait = self._process.sched()
+        driver, postgres = self._cpu.shares()
+        return Usage(
+            app=(run - self._sched0[0]) / elapsed,
+            app_waiting=(wait - self._sched0[1]) / elapsed,
+            driver=driver,
+            postgres=postgres,
+        )
+
+
+class CpuMeter:
+    """CPU seconds used by this process (the driver, with the fakes) and by PostgreSQL, between
+    :meth:`start` and :meth:`shares` — to tell whether the harness, not the bot, was the limit."""
+
+    def __init__(self, pgdata: Path | None) -> None:
+        self._pgdata = pgdata
+        self._t0 = 0.0
+        self._driver0 = 0.0
+        self._pg0 = 0.0
+
+    def _pg_seconds(self) -> float:
+        if self._pgdata is None:
+            return 0.0
+        try:
+            pid = int((self._pgdata / "postmaster.pid").read_text().split()[0])
+            root = psutil.Process(pid)
+            total = 0.0
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+            return total
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            return 0.0
+
+    @staticmethod
+    def _driver_seconds() -> float:
+        times = psutil.Process().cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        self._t0 = trio.current_time()
+        self._driver0 = self._driver_seconds()
+        self._pg0 = self._pg_seconds()
+
+    def shares(self) -> tuple[float, float]:
+        """(driver, PostgreSQL) CPU since :meth:`start`, as shares of one core."""
+        elapsed = max(1e-9, trio.current_time() - self._t0)
+        return (self._driver_seconds() - self._driver0) / elapsed, (self._pg_seconds() - self._pg0) / elapsed
+
+
 def new_port() -> int:
     return free_port()
 
@@ -284,8 +399,11 @@ __all__ = [
     "HARNESS_CORE",
     "KIE_KEY",
     "TOKEN",
+    "AppMeter",
     "BenchPostgres",
+    "CpuMeter",
     "Process",
+    "Usage",
     "app_env",
     "bench_postgres",
     "can_pin",

@@ -44,6 +44,8 @@ from benchmarks._fakes import Fakes, ReplyTracker, serve_fakes
 from benchmarks._load import SECRET_HEADER, TELEGRAM_CONNECTIONS, Connection, start_update
 from benchmarks._procs import (
     TOKEN,
+    AppMeter,
+    Usage,
     app_env,
     bench_postgres,
     driver_on_harness_core,
@@ -67,7 +69,7 @@ class BotRun:
     answered: int
     elapsed_s: float
     latencies: list[float]
-    cpu: float
+    usage: Usage
     peak_rss: int
     stored: int | None = None  # kiebot: rows in the updates table afterwards
 
@@ -124,15 +126,15 @@ async def _drive(url: str, secret: str, fakes: Fakes, ids: _Ids, users: Sequence
 
 
 async def _measure_bot(
-    name: str, module: str, env: Mapping[str, str], log: Path, fakes: Fakes, ids: _Ids, count: int, secret: str
+    name: str, module: str, env: Mapping[str, str], log: Path, fakes: Fakes, ids: _Ids, count: int, secret: str, pgdata: Path
 ) -> BotRun:
     async with running_app(env, log, module=module, args=("run",) if module == "kiebot" else ()) as (process, url, _):
         await _drive(url, secret, fakes, ids, ids.users(fakes, WARMUP))
         users = ids.users(fakes, count)
-        cpu_before, t0 = process.cpu_seconds(), trio.current_time()
+        meter = AppMeter(process, pgdata)
+        meter.start()
         elapsed, latencies, answered = await _drive(url, secret, fakes, ids, users)
-        cpu = (process.cpu_seconds() - cpu_before) / max(1e-9, trio.current_time() - t0)
-        return BotRun(name, count, answered, elapsed, latencies, cpu, process.peak_rss_bytes())
+        return BotRun(name, count, answered, elapsed, latencies, meter.stop(), process.peak_rss_bytes())
 
 
 async def _stored(database_url: str) -> int:
@@ -156,7 +158,7 @@ async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) 
                 "PORT": str(port),
                 "WEBHOOK_SECRET": secret,
             }
-            runs.append(await _measure_bot("aiogram 3", "benchmarks.peer_aiogram", env, logs / "aiogram.log", fakes, ids, count, secret))
+            runs.append(await _measure_bot("aiogram 3", "benchmarks.peer_aiogram", env, logs / "aiogram.log", fakes, ids, count, secret, pg.pgdata))
         for key, name, module, n in (
             ("lifted", "kiebot (overall limit lifted)", "benchmarks._kiebot_lifted", count),
             ("deployed", "kiebot (as deployed, 30 msg/s)", "kiebot", deployed_count),
@@ -166,7 +168,7 @@ async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) 
             database_url = await pg.create_database("e2e_" + ("lifted" if "lifted" in module else "deployed"))
             env = app_env(database_url=database_url, telegram_url=fakes.tg_url, kie_url=fakes.kie_url, port=new_port())
             secret = load_settings(env).webhook_secret
-            run = await _measure_bot(name, module, env, logs / f"{module}.log", fakes, ids, n, secret)
+            run = await _measure_bot(name, module, env, logs / f"{module}.log", fakes, ids, n, secret, pg.pgdata)
             run.stored = await _stored(database_url)
             runs.append(run)
     return runs
@@ -174,14 +176,15 @@ async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) 
 
 def format_table(runs: Sequence[BotRun]) -> str:
     lines = [
-        "| bot | /start updates | answered | updates/s | latency p50 ms | p99 ms | bot CPU (one core) | peak RSS | updates stored |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| bot | /start updates | answered | updates/s | latency p50 ms | p99 ms | bot CPU | bot waiting for a core | fakes CPU | PostgreSQL CPU | peak RSS | updates stored |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         stored = "—" if r.stored is None else f"{r.stored} (incl. {WARMUP} warm-up)"
         lines.append(
             f"| {r.bot} | {r.updates} | {r.answered} | {r.rate:,.0f} | {percentile(r.latencies, 50) * 1000:,.0f} "
-            f"| {percentile(r.latencies, 99) * 1000:,.0f} | {r.cpu:.0%} | {mib(r.peak_rss)} | {stored} |"
+            f"| {percentile(r.latencies, 99) * 1000:,.0f} | {r.usage.app:.0%} | {r.usage.app_waiting:.0%} "
+            f"| {r.usage.driver:.0%} | {r.usage.postgres:.0%} | {mib(r.peak_rss)} | {stored} |"
         )
     return "\n".join(lines)
 
@@ -206,7 +209,7 @@ def results(runs: Sequence[BotRun]) -> list[Result]:
                 + f"overall 30 msg/s limit lifted; {lifted.stored} updates stored; "
                 f"p99 {percentile(lifted.latencies, 99) * 1000:,.0f} ms vs "
                 + (f"{percentile(peer.latencies, 99) * 1000:,.0f} ms" if peer else "—")
-                + f"; bot CPU {lifted.cpu:.0%}" + (f" vs {peer.cpu:.0%}" if peer else ""),
+                + f"; kiebot {lifted.usage.describe()}" + (f"; aiogram {peer.usage.describe()}" if peer else ""),
             )
         )
     if deployed is not None:

@@ -30,6 +30,8 @@ from benchmarks._common import Result
 from benchmarks._fakes import serve_fakes
 from benchmarks._load import LoadResult, closed_loop, describe, open_loop, start_update
 from benchmarks._procs import (
+    AppMeter,
+    Usage,
     app_env,
     bench_postgres,
     driver_on_harness_core,
@@ -48,7 +50,7 @@ FIRST_USER = 20_000_000
 class Step:
     label: str
     load: LoadResult
-    app_cpu: float  # share of one core used by the app process during the step
+    usage: Usage
 
 
 @dataclass
@@ -80,29 +82,30 @@ async def measure(seconds: float, rates: list[int]) -> IngestReport:
             steps = []
             for rate in rates:
                 count = int(rate * seconds)
-                cpu_before, t0 = app.cpu_seconds(), trio.current_time()
+                meter = AppMeter(app, pg.pgdata)
+                meter.start()
                 load = await open_loop(hook, secret, _body(offset), rate=rate, count=count)
-                cpu = (app.cpu_seconds() - cpu_before) / (trio.current_time() - t0)
-                steps.append(Step(f"{rate}/s open loop", load, cpu))
+                steps.append(Step(f"{rate}/s open loop", load, meter.stop()))
                 offset += count + 1
                 await trio.sleep(1.0)
-            cpu_before, t0 = app.cpu_seconds(), trio.current_time()
+            meter = AppMeter(app, pg.pgdata)
+            meter.start()
             load = await closed_loop(hook, secret, _body(offset), seconds=seconds)
-            cpu = (app.cpu_seconds() - cpu_before) / (trio.current_time() - t0)
-            saturation = Step("closed loop, 40 connections", load, cpu)
+            saturation = Step("closed loop, 40 connections", load, meter.stop())
     return IngestReport(steps=steps, saturation=saturation, ready_s=ready_s)
 
 
 def format_table(report: IngestReport) -> str:
     lines = [
-        "| load | sent | answered 200 | achieved/s | p50 ms | p99 ms | max ms | app CPU (one core) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| load | sent | answered 200 | achieved/s | p50 ms | p99 ms | max ms | bot CPU | bot waiting for a core | fakes CPU | PostgreSQL CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for step in [*report.steps, report.saturation]:
         r = step.load
         lines.append(
             f"| {step.label} | {r.sent} | {r.ok} | {r.ok / r.elapsed_s if r.elapsed_s else 0:,.0f} | {r.ms(50):.1f} "
-            f"| {r.ms(99):.1f} | {r.ms(100):.1f} | {step.app_cpu:.0%} |"
+            f"| {r.ms(99):.1f} | {r.ms(100):.1f} | {step.usage.app:.0%} | {step.usage.app_waiting:.0%} "
+            f"| {step.usage.driver:.0%} | {step.usage.postgres:.0%} |"
         )
     return "\n".join(lines)
 
@@ -120,7 +123,7 @@ def results(report: IngestReport) -> list[Result]:
                 value=f"{r.ms(50):.1f} / {r.ms(99):.1f} ms",
                 target=f"p99 ≤ {TARGET_P99_MS:.0f} ms" if is_target else "",
                 met=(r.ms(99) <= TARGET_P99_MS and lost == 0) if is_target else None,
-                note=f"open loop, 40 connections; app CPU {step.app_cpu:.0%}" + (f"; {lost} not answered 200" if lost else ""),
+                note=f"open loop, 40 connections; {step.usage.describe()}" + (f"; {lost} not answered 200" if lost else ""),
             )
         )
     s = report.saturation.load
@@ -129,7 +132,7 @@ def results(report: IngestReport) -> list[Result]:
             area="Webhook ack",
             measure="maximum sustained rate",
             value=f"{s.ok / s.elapsed_s:,.0f} updates/s",
-            note=f"closed loop, 40 connections, p99 {s.ms(99):.1f} ms, app CPU {report.saturation.app_cpu:.0%}",
+            note=f"closed loop, 40 connections, p99 {s.ms(99):.1f} ms; {report.saturation.usage.describe()}",
         )
     )
     return out
