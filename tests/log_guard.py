@@ -8,15 +8,19 @@ sees every :class:`logging.LogRecord` *before* any formatter or redactor, render
 formatter could print (the message with its arguments, the exception and stack text, every extra
 field), and looks for each known secret in it.
 
-Which secrets: the test harness's bot token, Kie key and derived webhook secret, plus every value
-any app started during the run registers with ``kiebot.logs.redact`` (``run_app`` registers
-``Settings.secrets()``: bot token, Kie key, HMAC key, webhook secret, database password). A bot
+Which secrets: the test harness's bot token, Kie key and derived webhook secret, every value any
+app started during the run registers with ``kiebot.logs.redact`` (``run_app`` registers
+``Settings.secrets()``: bot token, Kie key, HMAC key, webhook secret, database password), and the
+token or key of every ``TelegramClient`` and ``KieClient`` built during the run. A bot
 token is searched by its secret half (after the colon), which also catches it URL-encoded around
 the colon and in Telegram file URLs.
 
-So that DEBUG lines are covered too (an operator may run with ``LOG_LEVEL=DEBUG``), the root
-logger is lowered to ``KIEBOT_LOG_GUARD_LEVEL`` (default DEBUG) for the run; loggers the app
-silences on purpose (``kiebot.logs.quiet_third_party_loggers``) stay as the app sets them.
+So that DEBUG lines are covered too (an operator may run with ``LOG_LEVEL=DEBUG``), the
+``kiebot`` logger (the app's modules and its quart app) is lowered to ``KIEBOT_LOG_GUARD_LEVEL``
+(default DEBUG) for the run. Third-party loggers keep their levels: lowering the root logger
+would make httpx log test clients' own request URLs and change what other tests capture. That
+the app silences httpx while it runs (``kiebot.logs.quiet_third_party_loggers``) is checked at
+DEBUG by tests/security/test_no_secret_in_logs.py.
 
 A leak fails the run at the end (exit status 1) and is listed in the terminal summary with the
 test it happened in; the secret itself is never printed, only its name.
@@ -112,7 +116,7 @@ class LogGuard:
     current_test: str = "(outside tests)"
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _handler: logging.Handler | None = None
-    _saved_root_level: int = logging.WARNING
+    _saved_app_level: int = logging.NOTSET
 
     # ---- secrets ---------------------------------------------------------------------------
 
@@ -148,6 +152,29 @@ class LogGuard:
 
         redact.register = register  # type: ignore[method-assign]
 
+    def _spy_on_clients(self) -> None:
+        """Learn the token or key of every Telegram and Kie client built during the run (tests of
+        the clients alone use secrets of their own), once the client accepted it."""
+        import functools
+
+        from kiebot.kie.client import KieClient
+        from kiebot.telegram.client import TelegramClient
+
+        guard = self
+
+        def spy(cls: Any, name: str, pick: Any) -> None:
+            original = cls.__init__
+
+            @functools.wraps(original)
+            def init(client: Any, *args: Any, **kwargs: Any) -> None:
+                original(client, *args, **kwargs)
+                guard.add_secrets([(name, pick(args, kwargs))])
+
+            cls.__init__ = init
+
+        spy(TelegramClient, "a Telegram client's bot token", lambda a, kw: kw.get("token", a[1] if len(a) > 1 else ""))
+        spy(KieClient, "a Kie client's API key", lambda a, kw: kw.get("api_key", ""))
+
     # ---- the handler -----------------------------------------------------------------------
 
     def check(self, record: logging.LogRecord) -> None:
@@ -171,17 +198,17 @@ class LogGuard:
 
         self._known_test_secrets()
         self._spy_on_redactor()
+        self._spy_on_clients()
         self._handler = _Handler(level=logging.NOTSET)
-        root = logging.getLogger()
-        self._saved_root_level = root.level
-        root.addHandler(self._handler)
-        root.setLevel(min(self.level, root.level or self.level))
+        logging.getLogger().addHandler(self._handler)
+        app = logging.getLogger("kiebot")
+        self._saved_app_level = app.level
+        app.setLevel(min(self.level, app.level or self.level))
 
     def uninstall(self) -> None:
         if self._handler is not None:
-            root = logging.getLogger()
-            root.removeHandler(self._handler)
-            root.setLevel(self._saved_root_level)
+            logging.getLogger().removeHandler(self._handler)
+            logging.getLogger("kiebot").setLevel(self._saved_app_level)
             self._handler = None
 
     # ---- pytest hooks ----------------------------------------------------------------------
