@@ -403,3 +403,10 @@ def test_admin_chat_opens_the_admin_panel(chat: Chat) -> None:
     expect(chat.page.locator("#commands-menu .command-name", has_text="/start")).to_be_visible()
     chat.say("/admin")
     chat.bot_message("Admin panel")
+
+    # The page speaks Russian too (its texts come from locales/ru/sandbox.toml).
+    chat.page.locator("#lang-btn").click()
+    expect(chat.page.locator("#lang-btn")).to_have_text("RU")
+    expect(chat.page.locator("#text")).to_have_attribute("placeholder", "Сообщение")
+    expect(chat.page.locator('.person[data-role="admin"] .label')).to_have_text(f"{ADMIN.first_name} · админ")
+    expect(chat.page.locator("#toast")).to_contain_text("/lang")
