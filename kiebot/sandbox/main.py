@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from functools import partial
@@ -67,6 +68,7 @@ def setup_sandbox_logging(log_file: Path, level: str) -> None:
     )
     to_console = logging.StreamHandler(sys.stderr)
     to_console.setLevel(logging.WARNING)
+    to_console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: tuple[logging.Handler, ...] = (to_file, to_console)
     for handler in handlers:
         handler.setFormatter(TextFormatter())
@@ -134,11 +136,27 @@ def explain_failure(exc: BaseException, options: SandboxOptions) -> str | None:
         if isinstance(leaf, EmbeddedPostgresError):
             return str(leaf)
         if isinstance(leaf, OSError) and leaf.errno in _BIND_ERRORS:
-            return (
-                f"cannot serve the page on {options.host}:{options.port} ({leaf.strerror}); "
-                "is another sandbox running? Choose another port with --port."
-            )
+            return _bind_failure(options.host, options.port, leaf.strerror or str(leaf))
     return None
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the page could not be served on ``host:port`` (None when it can), checked before the
+    database and the bot start, so a busy port is reported at once instead of after start-up."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as hypercorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return _bind_failure(host, port, exc.strerror or str(exc))
+    return None
+
+
+def _bind_failure(host: str, port: int, reason: str) -> str:
+    return f"cannot serve the page on {host}:{port} ({reason}); is another sandbox running? Choose another port with --port."
 
 
 def main(args: argparse.Namespace) -> int:
@@ -147,6 +165,10 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"kiebot sandbox: {exc}", file=sys.stderr)
         return 2
+    problem = port_problem(options.host, options.port)
+    if problem is not None:
+        print(f"kiebot sandbox: {problem}", file=sys.stderr)
+        return 1
     options.data_dir.mkdir(parents=True, exist_ok=True)
     level = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
     setup_sandbox_logging(options.log_file, level if level in _LEVELS else "INFO")
@@ -159,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
         explanation = explain_failure(exc, options)
         if explanation is None:
             raise
-        log.error("sandbox failed", exc_info=exc)
+        log.error("sandbox failed", exc_info=exc, extra={"file_only": True})  # the console gets one line
         print(f"kiebot sandbox: {explanation}", file=sys.stderr)
         return 1
     print("kiebot sandbox: stopped.", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import pickle
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import trio
 from kiebot.__main__ import build_parser
 from kiebot.config import load_settings
 from kiebot.sandbox import snapshot
-from kiebot.sandbox.main import explain_failure, options_from
+from kiebot.sandbox.main import explain_failure, options_from, port_problem
+from kiebot.sandbox.main import main as sandbox_main
 from kiebot.sandbox.options import (
     ADMIN,
     DEFAULT_DATA_DIR,
@@ -163,3 +165,19 @@ def test_an_unusable_snapshot_is_set_aside_and_the_chats_start_empty(tmp_path: P
     )
     assert snapshot.restore(fake.state, path) == 1
     assert snapshot.restore(fake.state, tmp_path / "missing.pickle") == 1
+
+
+def test_a_busy_port_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(["sandbox", "--port", str(port), "--data-dir", str(tmp_path / "sb")])
+        assert sandbox_main(args) == 1
+    message = capsys.readouterr().err
+    assert f"cannot serve the page on 127.0.0.1:{port}" in message
+    assert "--port" in message
+    assert not (tmp_path / "sb").exists()  # nothing was started or created
+    assert port_problem("127.0.0.1", port) is None  # free again
