@@ -17,8 +17,8 @@ import trio
 from kiebot.bot.format import Safe, approx_duration, duration, render, rub
 from kiebot.catalog import ModelSpec, Registry, title
 from kiebot.config import Settings
-from kiebot.store import users
-from kiebot.store.db import Database
+from kiebot.store import job_tracking, users
+from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.jobs import Job
 from kiebot.telegram.client import TelegramClient
 from kiebot.telegram.errors import BadRequest, ChatNotFound, Forbidden, TelegramError
@@ -109,8 +109,17 @@ class Notifier:
         if not await self.edit_progress(job, text):
             await self.send(job.chat_id, text)
 
-    async def job_ended_without_result(self, job: Job, reason_key: str, detail: str = "") -> None:
-        """Tell the user a job failed / was cancelled / timed out, and that the money is back."""
+    async def job_ended_without_result(self, job: Job, reason_key: str, detail: str = "") -> bool:
+        """Tell the user a job failed / was cancelled / timed out, and that the money is back;
+        True once they were told (or cannot be: blocked the bot, chat gone).
+
+        At least once: the message goes out after the job's end and its refund were committed, so
+        a told user is recorded (:func:`kiebot.store.job_tracking.mark_told`) and one who was not
+        — Telegram failing past the client's retries, or the process dying in between — is told
+        by the leader's reconciler (:func:`kiebot.generation.reconcile.retell_untold`). Never
+        raises a Telegram error: the job has ended and its money is settled whatever happens here
+        (found by the chaos run, tests/chaos; regression test in tests/chaos/test_findings.py).
+        """
         lang = await user_language(self._db, job.user_id)
         name = model_title(self._registry, job.model_id, lang)
         refund = refund_text(job, lang)
@@ -123,7 +132,17 @@ class Notifier:
         else:
             reason = render(lang, f"generation.reason.{reason_key}", detail=detail[:300] or "—")
             text = render(lang, "generation.failed", model=name, reason=Safe(reason), refund=Safe(refund))
-        await self.final(job, text)
+        try:
+            await self.final(job, text)
+        except TelegramError as exc:
+            log.warning("user not told how the job ended; the reconciler will retry", extra={"job_id": job.id, "error": type(exc).__name__})
+            return False
+        try:
+            async with self._db.connection() as conn:
+                await job_tracking.mark_told(conn, job)
+        except DatabaseUnavailable:
+            log.warning("user told, but that could not be recorded; they may be told twice", extra={"job_id": job.id})
+        return True
 
     async def admins(self, key: str, *, topic: str | None = None, **params: object) -> None:
         """Alert every admin in their language, at most once per ``admin_every_s`` per topic."""

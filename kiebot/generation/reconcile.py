@@ -5,7 +5,9 @@
 * time out every job past its kind's deadline — the store releases its hold in the same
   transaction, and the user is told;
 * edit progress messages of running jobs (elapsed time), a bounded number per tick so a busy
-  hour never floods Telegram.
+  hour never floods Telegram;
+* tell again the users of jobs that ended without a result but whose message never went out
+  (Telegram failing, or a crash between the job's end and the message).
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ async def time_out_stuck(deps: GenDeps, notifier: Notifier, *, limit: int = 100)
     return count
 
 
+async def retell_untold(deps: GenDeps, notifier: Notifier, *, limit: int = 20) -> int:
+    """Tell the users of jobs that ended without a result (failed, cancelled, timed out) and were
+    never told; returns how many were told now. See :meth:`Notifier.job_ended_without_result`."""
+    async with deps.db.connection() as conn:
+        untold = await job_tracking.untold_endings(conn, deps.now(), limit=limit)
+    told = 0
+    for job in untold:
+        log.info("telling the user how the job ended, again", extra={"job_id": job.id, "state": job.state})
+        if await notifier.job_ended_without_result(job, job.error_code or "service_error", job.error_message or ""):
+            told += 1
+    return told
+
+
 async def tick_progress(deps: GenDeps, notifier: Notifier, *, every_s: float = 10.0, limit: int = 30) -> int:
     """Refresh "elapsed" on at most ``limit`` progress messages not edited for ``every_s``."""
     now = deps.now()
@@ -100,6 +115,7 @@ async def run_reconciler(
         try:
             await poll_due(deps, notifier)
             await time_out_stuck(deps, notifier)
+            await retell_untold(deps, notifier)
             await tick_progress(deps, notifier)
         except Exception:
             log.exception("reconcile round failed")

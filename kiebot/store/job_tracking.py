@@ -1,11 +1,12 @@
 """Pipeline bookkeeping around jobs that is not part of their state machine: Kie poll schedule
-and progress-edit throttling (migration 0003). Kept apart from :mod:`kiebot.store.jobs` so the
-state machine stays small."""
+and progress-edit throttling (migration 0003), and whether the user was told how a job ended
+(``job.told`` events). Kept apart from :mod:`kiebot.store.jobs` so the state machine stays small."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from kiebot.store import events
 from kiebot.store.db import Conn
 from kiebot.store.jobs import _COLUMNS as JOB_COLUMNS
 from kiebot.store.jobs import Job, _job
@@ -89,3 +90,41 @@ async def poll_all_submitted_now(conn: Conn, now: datetime) -> int:
         "UPDATE jobs SET next_poll_at = $1 WHERE state = 'submitted' AND kie_task_id IS NOT NULL", now
     )
     return int(status.split()[-1]) if status.startswith("UPDATE") else 0
+
+
+TOLD_EVENT = "job.told"
+"""Event kind recording that the user saw how a job without a result ended (failed, cancelled,
+timed out): the message is sent after the job's state and money were committed, so a crash or a
+Telegram failure in between would otherwise leave the user never told."""
+
+
+async def mark_told(conn: Conn, job: Job) -> None:
+    """Record that the user was told how ``job`` ended."""
+    await events.record_event(conn, TOLD_EVENT, user_id=job.user_id, job_id=job.id, payload={"state": job.state})
+
+
+async def untold_endings(
+    conn: Conn, now: datetime, *, grace_s: float = 30.0, window_s: float = 3600.0, limit: int = 20
+) -> list[Job]:
+    """Jobs that ended without a result between ``window_s`` and ``grace_s`` ago whose user was
+    never told (oldest first). ``grace_s`` leaves the first attempt time to finish; ``window_s``
+    bounds the search (and, after an upgrade, how far back jobs from before ``job.told`` existed
+    are told again)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {JOB_COLUMNS} FROM jobs j
+        WHERE j.state IN ('failed', 'cancelled', 'timed_out')
+          AND j.created_at > $1::timestamptz - make_interval(secs => $3) - interval '1 day'
+          AND j.finished_at > $1::timestamptz - make_interval(secs => $3)
+          AND j.finished_at <= $1::timestamptz - make_interval(secs => $2)
+          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id AND e.kind = $4)
+        ORDER BY j.finished_at
+        LIMIT $5
+        """,
+        now,
+        float(grace_s),
+        float(window_s),
+        TOLD_EVENT,
+        limit,
+    )
+    return [_job(r) for r in rows]

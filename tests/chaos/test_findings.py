@@ -3,6 +3,8 @@ in isolation: the in-process app against the fakes, one fault at a time, real Po
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import trio
 
@@ -23,9 +25,10 @@ async def _start(world: World) -> int:
     return menu.message_id
 
 
-async def _paid_job(world: World, progress_message_id: int | None, key: str = "job-1") -> jobs.Job:
+async def _paid_job(world: World, progress_message_id: int | None, key: str = "job-1", *, failed: str | None = None) -> jobs.Job:
     """A queued paid job, its money held, with ``progress_message_id`` set in the same
-    transaction (so the workers never see it without one)."""
+    transaction (so the workers never see it without one); with ``failed``, ended in that same
+    transaction as well (what a crash right after the job's end leaves behind)."""
     app = world.app
     spec = app.bot.registry.require(MODEL)
     params = {"aspect_ratio": "1:1"}
@@ -46,6 +49,8 @@ async def _paid_job(world: World, progress_message_id: int | None, key: str = "j
         )
         if progress_message_id is not None:
             await jobs.set_progress_message(conn, created.job.id, progress_message_id)
+        if failed is not None:
+            assert await jobs.transition(conn, created.job.id, "failed", error_code="provider_failed", error_message=failed)
     app.gen.submit_wakeup.signal()
     return created.job
 
@@ -82,4 +87,79 @@ async def test_progress_edits_failing_on_telegram_5xx_do_not_stop_the_job(databa
                 await eventually(delivered)
             assert world.kie.create_count == 1
             assert [m.kind for m in world.tg.bot_messages(USER) if f"again:{job.id}" in m.callback_data()] == ["photo"]
+            await _books_balance(world)
+
+
+def _shift_generation_clock(world: World, seconds: float) -> None:
+    real_now = world.app.gen.now
+    world.app.gen.now = lambda: real_now() + timedelta(seconds=seconds)
+
+
+async def _told_events(world: World, job_id: int) -> int:
+    async with world.app.db.connection() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM events WHERE kind = 'job.told' AND job_id = $1", job_id))
+
+
+def _endings(world: World, mark: str) -> list[str]:
+    return [m.content for m in world.tg.bot_messages(USER) if m.content.startswith(mark)]
+
+
+@pytest.mark.slow
+async def test_a_user_not_told_of_a_failure_while_telegram_fails_is_told_later(database_url: str) -> None:
+    """Kie fails the task while every message to the user fails (5xx): the job ends, the money
+    comes back — and once Telegram works again the reconciler tells the user, once. Before the fix
+    the failure escaped after the job had ended and nobody ever told them."""
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            progress = await _start(world)
+            world.app.gen.tg.max_retries = 0
+            for method in ("editMessageText", "sendMessage"):
+                world.tg.inject(method, status=500, times=None, chat_id=USER)
+            world.kie.script(MODEL, outcome="fail", message="Content flagged by the safety filter", fail_code="422")
+            job = await _paid_job(world, progress)
+
+            async def failed() -> bool:
+                return await _state(world, job.id) == "failed"
+
+            await eventually(failed)
+
+            def refused_send() -> bool:  # the first attempt: the edit failed, then the message too
+                return any(r.status == 500 and str(r.params.get("chat_id")) == str(USER) for r in world.tg.calls("sendMessage"))
+
+            await world.tg.wait_for(refused_send, timeout=10)
+            await trio.sleep(0.2)
+            assert _endings(world, "❌") == []
+            assert await _told_events(world, job.id) == 0
+
+            world.tg.clear_faults()
+            _shift_generation_clock(world, 60)  # past the grace the first attempt gets
+            told = await world.tg.wait_for_message(USER, contains="❌", timeout=20)
+            assert "safety filter" in told.content
+            assert "9.36" in told.content  # the refund
+            await trio.sleep(1.0)  # a few more reconcile rounds: told once, not again
+            assert len(_endings(world, "❌")) == 1
+            assert await _told_events(world, job.id) == 1
+            await _books_balance(world)
+
+
+@pytest.mark.slow
+async def test_a_job_that_ended_just_before_a_crash_is_told_after_the_restart(database_url: str) -> None:
+    """The process died between a job's end (committed, money released) and the message to the
+    user — reproduced by ending the job in the database directly; the leader tells the user."""
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            await _start(world)
+            job = await _paid_job(world, None, failed="task failed at Kie")
+            assert await _state(world, job.id) == "failed"
+            _shift_generation_clock(world, 60)
+            told = await world.tg.wait_for_message(USER, contains="❌", timeout=20)
+            assert "task failed at Kie" in told.content
+
+            async def recorded() -> bool:
+                return await _told_events(world, job.id) == 1
+
+            await eventually(recorded)
+            async with world.app.db.connection() as conn:
+                account = await money.get_account(conn, USER)
+            assert (account.balance, account.held) == (10_000, 0)
             await _books_balance(world)
