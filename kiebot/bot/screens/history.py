@@ -22,6 +22,7 @@ from kiebot.bot.screens.results import draft_of, own_job
 from kiebot.bot.screens.wizard_screens import choice_lines, local_time, task_sources
 from kiebot.generation.deliver import result_keyboard
 from kiebot.generation.notify import model_title
+from kiebot.i18n import catalog
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import Job
 from kiebot.telegram.errors import BadRequest
@@ -120,7 +121,10 @@ async def job_card(ctx: Ctx, args: list[str]) -> None:
         *choice_lines(ctx, spec, draft, tasks),
     ]
     if job.state == "failed" and job.error_code:
-        reason = ctx.t(f"generation.reason.{job.error_code}", detail=(job.error_message or "—")[:200])
+        key = f"generation.reason.{job.error_code}"
+        if key not in catalog("ru"):
+            key = "generation.reason.service_error"
+        reason = ctx.t(key, detail=(job.error_message or "—")[:200])
         lines.append(ctx.t("history.card_error", reason=Safe(reason)))
     rows: list[list[Button]] = []
     if job.state == "delivered" and _deliverables(job):
