@@ -6,6 +6,12 @@ runs each one in its own task, at most ``GENERATION_CONCURRENCY`` at once per st
 Kie holds no task at all: a submitted job waits in the database for its callback (or the
 leader's poll), which is what lets thousands of jobs be in flight on a small instance.
 
+Leases are short and renewed: a worker renews its job's lease every third of :data:`LEASE_S`
+while it works, so only a dead worker (SIGKILL, a frozen process, a database cut off for longer
+than the lease) lets it run out, and another worker — or the restarted process — takes the job
+within :data:`LEASE_S`. A job whose attempt failed (an exception: Telegram refusing the result
+upload with a 5xx, say) is retried after a short back-off instead of waiting out its lease.
+
 On shutdown :meth:`GenerationWorkers.stop` stops claiming; jobs already being worked on get the
 grace period; any job left mid-way keeps its row state and lease, and is resumed after restart.
 """
@@ -29,8 +35,13 @@ from kiebot.store.jobs import Job, JobState
 
 log = logging.getLogger(__name__)
 
-SUBMIT_LEASE_S = 300.0
-DELIVER_LEASE_S = 600.0
+LEASE_S = 30.0
+"""How long a claimed job stays exclusive without its worker renewing the lease. It used to be
+5 min (submit) and 10 min (delivery), unrenewed: a crash mid-delivery left a paid result waiting
+ten minutes, and a Telegram 5xx on the upload did the same (found by the chaos run, tests/chaos;
+regression tests in tests/chaos/test_findings.py)."""
+RETRY_FIRST_S = 2.0
+"""Back-off after a failed attempt: 2, 4, 8 … seconds by the job's attempts, at most the lease."""
 
 
 class _Stage:
@@ -102,15 +113,46 @@ class _Stage:
     async def _one(self, job: Job) -> None:
         try:
             with request_context(job.request_id or f"j{job.id}"):
-                try:
-                    await self._work(job)
-                except DatabaseUnavailable:
-                    log.warning("%s: database unavailable; the job is retried when its lease expires", self._name)
-                except Exception:
-                    log.exception("%s stage failed on a job; it is retried when its lease expires", self._name, extra={"job_id": job.id})
+                failed = False
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._keep_lease, job.id)
+                    try:
+                        await self._work(job)
+                    except DatabaseUnavailable:
+                        failed = True
+                        log.warning("%s: database unavailable; the job is retried shortly", self._name)
+                    except Exception:
+                        failed = True
+                        log.exception("%s stage failed on a job; it is retried shortly", self._name, extra={"job_id": job.id})
+                    nursery.cancel_scope.cancel()
+                if failed:
+                    await self._retry_later(job)
         finally:
             self._in_flight -= 1
             self._freed.set()
+
+    async def _keep_lease(self, job_id: int) -> None:
+        """Renew the job's lease every third of it while the work goes on. Stops once the lease is
+        no longer ours (the work let go of it, ended the job, or another worker took over — the
+        store's owner checks then refuse our state changes)."""
+        while True:
+            await trio.sleep(self._lease_s / 3)
+            try:
+                async with self._deps.db.connection() as conn:
+                    if not await jobs_store.renew_lease(conn, job_id, self._deps.worker, self._lease_s):
+                        return
+            except DatabaseUnavailable:
+                continue  # try again; if the lease runs out meanwhile, another worker may take the job
+
+    async def _retry_later(self, job: Job) -> None:
+        """Let the job be claimed again after a short back-off rather than after its whole lease."""
+        delay = min(self._lease_s, RETRY_FIRST_S * 2.0 ** max(0, job.attempts - 1))
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            try:
+                async with self._deps.db.connection() as conn:
+                    await jobs_store.renew_lease(conn, job.id, self._deps.worker, delay)
+            except DatabaseUnavailable:
+                pass  # the lease runs out by itself
 
 
 class GenerationWorkers:
@@ -122,11 +164,11 @@ class GenerationWorkers:
         self._stopping = trio.Event()
         self._submit = _Stage(
             deps, "submit", ("queued",), partial(submit_job, deps, notifier), deps.submit_wakeup,
-            concurrency=concurrency, lease_s=SUBMIT_LEASE_S, poll_s=poll_s, stopping=self._stopping,
+            concurrency=concurrency, lease_s=LEASE_S, poll_s=poll_s, stopping=self._stopping,
         )
         self._deliver = _Stage(
             deps, "deliver", ("succeeded",), partial(deliver_job, deps, notifier), deps.deliver_wakeup,
-            concurrency=concurrency, lease_s=DELIVER_LEASE_S, poll_s=poll_s, stopping=self._stopping,
+            concurrency=concurrency, lease_s=LEASE_S, poll_s=poll_s, stopping=self._stopping,
         )
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import trio
 
+from kiebot.generation import workers
 from kiebot.generation.request import JobRequest
 from kiebot.pricing import quote
 from kiebot.store import jobs, money, users
@@ -163,3 +164,51 @@ async def test_a_job_that_ended_just_before_a_crash_is_told_after_the_restart(da
                 account = await money.get_account(conn, USER)
             assert (account.balance, account.held) == (10_000, 0)
             await _books_balance(world)
+
+
+async def _wait_state(world: World, job_id: int, state: str) -> None:
+    async def reached() -> bool:
+        return await _state(world, job_id) == state
+
+    await eventually(reached)
+
+
+def _results(world: World, job_id: int) -> list[str]:
+    return [m.kind for m in world.tg.bot_messages(USER) if f"again:{job_id}" in m.callback_data()]
+
+
+@pytest.mark.slow
+async def test_a_result_upload_refused_with_a_5xx_is_retried_within_seconds(database_url: str) -> None:
+    """Telegram answers the result's sendPhoto with a 500 (not delivered; the client does not
+    repeat a send that may have gone through): the delivery is tried again after a short back-off
+    — before the fix it waited out a 10-minute lease."""
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            progress = await _start(world)
+            world.tg.inject("sendPhoto", status=500, times=1, chat_id=USER)
+            job = await _paid_job(world, progress)
+            with trio.fail_after(20):
+                await _wait_state(world, job.id, "delivered")
+            assert [r.status for r in world.tg.calls("sendPhoto")] == [500, 200]
+            assert _results(world, job.id) == ["photo"]
+            await _books_balance(world)
+
+
+@pytest.mark.slow
+async def test_a_delivery_longer_than_the_lease_keeps_its_lease_and_sends_once(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker renews the lease while it works: a slow upload (Telegram answers after 4 s)
+    with a 1.5 s lease is not taken over by a second delivery — the lease is short so that a
+    worker that died is replaced quickly, not so that a live one is."""
+    monkeypatch.setattr(workers, "LEASE_S", 1.5)
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            progress = await _start(world)
+            world.tg.inject("sendPhoto", status=None, delay=4.0, times=1, chat_id=USER)
+            job = await _paid_job(world, progress)
+            with trio.fail_after(30):
+                await _wait_state(world, job.id, "delivered")
+            await trio.sleep(2.0)  # time for a second, overlapping delivery to show up
+            assert len(world.tg.calls("sendPhoto")) == 1
+            assert _results(world, job.id) == ["photo"]
+            await _books_balance(world)
+
