@@ -184,7 +184,15 @@ def app_env(
         }
     )
     env.update(extra or {})
+    env.update(extra_app_env())
     return env
+
+
+def extra_app_env() -> dict[str, str]:
+    """``KIEBOT_BENCH_APP_ENV="DB_POOL_SIZE=40 GENERATION_CONCURRENCY=64"``: settings to try in
+    every benchmark's app (they override the benchmark's own)."""
+    pairs = os.environ.get("KIEBOT_BENCH_APP_ENV", "").split()
+    return dict(p.split("=", 1) for p in pairs if "=" in p)
 
 
 @dataclass
@@ -294,13 +302,34 @@ async def running_app(
     base URL, seconds to ready); stops it with SIGTERM on exit."""
     url = f"http://127.0.0.1:{env['PORT']}"
     process = await spawn([sys.executable, "-m", module, *args], env, log_path)
+    profiler: trio.Process | None = None
     try:
         ready_s = await wait_ready(process, url, timeout_s=ready_timeout_s)
         pin(process.pid, APP_CORE)  # threads started after the spawn (asyncpg, trio workers)
+        profiler = await _start_profiler(process, log_path)
         yield process, url, ready_s
     finally:
         with trio.CancelScope(shield=True):
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+                with trio.move_on_after(30):
+                    await profiler.wait()
             await process.stop()
+
+
+async def _start_profiler(process: Process, log_path: Path) -> trio.Process | None:
+    """``KIEBOT_BENCH_PROFILE=<dir>``: sample the bot with py-spy from ready to stop, as
+    ``<dir>/<log name>.txt`` in py-spy's collapsed-stack format (idle stacks excluded)."""
+    folder = os.environ.get("KIEBOT_BENCH_PROFILE")
+    py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if not folder or not os.path.exists(py_spy):  # noqa: ASYNC240 - a stat before a benchmark, not in it
+        return None
+    os.makedirs(folder, exist_ok=True)
+    out = Path(folder) / (log_path.stem + ".txt")
+    argv = [py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "200", "--nonblocking", "-o", str(out)]
+    spy = await trio.lowlevel.open_process(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pin(spy.pid, HARNESS_CORE)
+    return spy
 
 
 @dataclass

@@ -12,7 +12,9 @@ The **maximum sustained rate** is the closed-loop throughput: all 40 connections
 back for a few seconds; only 200 answers count.
 
 Sizes: ``KIEBOT_BENCH_INGEST_SECONDS`` seconds per rate (default 4), after a 1 s warm-up at 100/s;
-``KIEBOT_BENCH_INGEST_RATES`` (default ``100,500,1000``). Run ``python -m benchmarks.ingest``.
+``KIEBOT_BENCH_INGEST_RATES`` (default ``100,500,1000``); ``KIEBOT_BENCH_APP_MODULE`` runs another
+launcher of the app (``python -m <module>``, e.g. ``benchmarks._kiebot_lifted`` or an experiment).
+Run ``python -m benchmarks.ingest``.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ async def measure(seconds: float, rates: list[int]) -> IngestReport:
         port = new_port()
         env = app_env(database_url=database_url, telegram_url=fakes.tg_url, kie_url=fakes.kie_url, port=port)
         secret = load_settings(env).webhook_secret
-        async with running_app(env, log_dir / "app.log") as (app, url, ready_s):
+        module = os.environ.get("KIEBOT_BENCH_APP_MODULE", "kiebot")
+        args = ("run",) if module == "kiebot" else ()
+        async with running_app(env, log_dir / "app.log", module=module, args=args) as (app, url, ready_s):
             hook = url + "/webhook"
             await open_loop(hook, secret, _body(1), rate=100, count=100)  # warm-up
             offset = 1_000
