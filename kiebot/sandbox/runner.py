@@ -36,7 +36,6 @@ from kiebot.sandbox.options import (
     PEOPLE,
     SANDBOX_TOKEN,
     Lang,
-    Person,
     SandboxOptions,
     sandbox_env,
 )
@@ -87,10 +86,6 @@ class Sandbox:
     _app_stopped: trio.Event = field(default_factory=trio.Event)
     _lock: trio.Lock = field(default_factory=trio.Lock)
     _reset_done: trio.Event | None = None
-
-    @property
-    def people(self) -> tuple[Person, ...]:
-        return PEOPLE
 
     @property
     def state(self) -> State:
