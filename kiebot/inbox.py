@@ -6,6 +6,9 @@ at-least-once: a worker claims the next update of up to N chats (the store guara
 updates are handed out one at a time, in ``update_id`` order, across every worker of every
 instance), runs the handler, then marks it done. A crash in between leaves the claim to expire and
 the update is handled again — which is why every money effect downstream is idempotent.
+
+Claims are short and renewed while the handler runs (:data:`CLAIM_LEASE_S`): a chat whose update
+was in the hands of a process that died is served again within seconds, not after a minute.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ listed, or Stars checkouts time out (reference/telegram.md §1.7)."""
 
 PRECHECKOUT_KEY_BASE = -(1 << 60)
 
+CLAIM_LEASE_S = 15.0
+"""How long a claimed update stays exclusive without its worker renewing the claim (every third of
+it while the handler runs). Every later update of the chat waits behind an unfinished claim, so
+this is what a user waits after a crash: it was 60 s, unrenewed — with a few SIGKILLs a minute,
+most chats stalled most of the time (found by the chaos run, tests/chaos; regression test in
+tests/chaos/test_findings.py)."""
+
 
 def chat_key_of(update: Update) -> int:
     """The inbox key that orders this update among others of the same conversation.
@@ -54,8 +64,11 @@ class Dispatcher:
     """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once.
 
     Args:
-        handler_timeout_s: a handler running longer is cancelled and the update retried later; it
-            stays below the claim lease so a slow handler never runs twice concurrently.
+        lease_s: the claim's lease (default :data:`CLAIM_LEASE_S`), renewed every third of it
+            while the handler runs; a handler whose claim was lost meanwhile (renewals failing for
+            longer than the lease, and another worker took the update) is cancelled, so one update
+            never runs twice at once.
+        handler_timeout_s: a handler running longer is cancelled and the update retried later.
         poll_s: how often to look for work without a NOTIFY (a notification is only a hint).
     """
 
@@ -67,7 +80,7 @@ class Dispatcher:
         *,
         worker: str,
         concurrency: int = 16,
-        lease_s: float = 60.0,
+        lease_s: float | None = None,
         handler_timeout_s: float = 45.0,
         poll_s: float = 1.0,
         retry_delay_s: float = 2.0,
@@ -77,7 +90,7 @@ class Dispatcher:
         self._metrics = metrics
         self._worker = worker
         self._concurrency = concurrency
-        self._lease_s = lease_s
+        self._lease_s = CLAIM_LEASE_S if lease_s is None else lease_s
         self._handler_timeout_s = handler_timeout_s
         self._poll_s = poll_s
         self._retry_delay_s = retry_delay_s
@@ -134,13 +147,21 @@ class Dispatcher:
                     outcome = "undecodable"
                     log.error("stored update does not decode; dropping it", extra={"update_id": item.update_id})
                 else:
-                    with trio.move_on_after(self._handler_timeout_s) as scope:
-                        try:
-                            await self._handler(update)
-                        except Exception as exc:
-                            outcome = "failed"
-                            error = f"{type(exc).__name__}: {exc}"
-                            log.exception("handler failed", extra={"update_id": item.update_id, "kind": item.kind})
+                    lost = trio.Event()
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._keep_claim, item, lost, nursery.cancel_scope)
+                        with trio.move_on_after(self._handler_timeout_s) as scope:
+                            try:
+                                await self._handler(update)
+                            except Exception as exc:
+                                outcome = "failed"
+                                error = f"{type(exc).__name__}: {exc}"
+                                log.exception("handler failed", extra={"update_id": item.update_id, "kind": item.kind})
+                        nursery.cancel_scope.cancel()
+                    if lost.is_set():
+                        log.warning("claim lost while handling; another worker has the update", extra={"update_id": item.update_id})
+                        outcome = "lost"
+                        return
                     if scope.cancelled_caught:
                         outcome = "failed"
                         error = "handler timed out"
@@ -151,6 +172,21 @@ class Dispatcher:
             self._metrics.handler_seconds.labels(kind=item.kind).observe(time.perf_counter() - began)
             self._in_flight -= 1
             self._slot_freed.set()
+
+    async def _keep_claim(self, item: inbox.ClaimedUpdate, lost: trio.Event, handler_scope: trio.CancelScope) -> None:
+        """Renew the claim every third of the lease while the handler runs; if the claim turns out
+        to be someone else's, cancel the handler (``lost`` tells :meth:`_handle`)."""
+        while True:
+            await trio.sleep(self._lease_s / 3)
+            try:
+                async with self._db.connection() as conn:
+                    kept = await inbox.extend_lease(conn, item.update_id, item.token, self._lease_s)
+            except DatabaseUnavailable:
+                continue  # no one else can claim it while the database is away either
+            if not kept:
+                lost.set()
+                handler_scope.cancel()
+                return
 
     async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
         """Record the outcome. Each write is shielded (a shutdown must not leave a handled update

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import trio
 
+from kiebot import inbox as inbox_intake
 from kiebot.generation import workers
 from kiebot.generation.request import JobRequest
 from kiebot.pricing import quote
@@ -212,3 +213,23 @@ async def test_a_delivery_longer_than_the_lease_keeps_its_lease_and_sends_once(d
             assert _results(world, job.id) == ["photo"]
             await _books_balance(world)
 
+
+
+@pytest.mark.slow
+async def test_a_handler_slower_than_the_claim_lease_keeps_its_claim_and_runs_once(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatcher renews an update's claim while its handler runs: /help whose answer takes
+    Telegram 3 s, under a 1 s claim lease, is handled once — the lease is short so that a chat
+    whose worker died is served again quickly, not so that a live handler is run twice."""
+    monkeypatch.setattr(inbox_intake, "CLAIM_LEASE_S", 1.0)
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            await _start(world)
+            world.tg.inject("sendMessage", status=None, delay=3.0, times=1, chat_id=USER)
+            update = world.tg.send_text(USER, "/help")
+            await world.tg.wait_for_message(USER, contains="Help", timeout=20)
+            await trio.sleep(2.0)  # time for a second, overlapping run to show up
+            assert len([m for m in world.tg.bot_messages(USER) if "Help" in m.content]) == 1
+            async with world.app.db.connection() as conn:
+                row = await conn.fetchrow("SELECT status, attempts FROM updates WHERE raw::jsonb -> 'message' ->> 'message_id' = $1", str(update["message_id"]))
+            assert row is not None
+            assert (row["status"], row["attempts"]) == ("done", 1)
