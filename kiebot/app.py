@@ -21,9 +21,7 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -44,58 +42,29 @@ from kiebot.bot.screens import stars as stars_screens
 from kiebot.broadcast import BroadcastSender
 from kiebot.catalog import Registry, load_registry
 from kiebot.config import Settings, check_runnable, load_settings
+from kiebot.duties import leader_duties, with_retries
 from kiebot.fx import FxCache, FxRate, fallback_rate
 from kiebot.generation.callbacks import handle_kie_callback
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
-from kiebot.generation.reconcile import run_reconciler
 from kiebot.generation.workers import GenerationWorkers
-from kiebot.i18n import LANGS, t
+from kiebot.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
+from kiebot.health import refresh_gauges
+from kiebot.health import summary as health_summary
 from kiebot.kie.client import KieClient
 from kiebot.leader import Leadership, run_while_leader
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
 from kiebot.pricing import free_tier
-from kiebot.scheduler import Periodic, run_schedule
-from kiebot.store import conversations, events, inbox, kv, money, payments
-from kiebot.store import stats as store_stats
+from kiebot.store import kv
 from kiebot.store.connect import open_store
-from kiebot.store.db import Database, DatabaseUnavailable
+from kiebot.store.db import Database
 from kiebot.store.migrations import schema_version
 from kiebot.supervisor import supervise
 from kiebot.telegram.client import TelegramClient
-from kiebot.telegram.errors import TelegramError
-from kiebot.telegram.polling import Poller
-from kiebot.telegram.types import BotCommand
-from kiebot.telegram.webhook import set_webhook
 from kiebot.web import Readiness, WebDeps, create_web_app, serve_web
 
 log = logging.getLogger(__name__)
-
-COMMANDS = ("start", "menu", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
-
-
-@dataclass
-class AppHandle:
-    """What a started app reports (tests and the sandbox use it)."""
-
-    url: str
-    settings: Settings
-    db: Database
-    metrics: Metrics
-    readiness: Readiness
-    leadership: Leadership
-    bot: BotDeps
-    gen: GenDeps
-    shutdown: trio.Event
-    cancel_scope: trio.CancelScope
-    started_at: float = field(default_factory=time.time)
-    accepting: bool = True
-    fake_kie: Any = None
-
-    def request_shutdown(self) -> None:
-        self.shutdown.set()
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -103,26 +72,6 @@ def utcnow() -> datetime:
 
 def _http(timeout: httpx.Timeout) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-
-
-async def _with_retries(what: str, fn: Callable[[], Awaitable[object]], *, first_s: float = 1.0, max_s: float = 60.0) -> None:
-    """Call ``fn`` until it succeeds, with capped exponential back-off."""
-    delay = first_s
-    while True:
-        try:
-            await fn()
-            return
-        except (TelegramError, ValueError) as exc:
-            log.warning("%s failed; retrying", what, extra={"error": type(exc).__name__, "retry_s": delay})
-        await trio.sleep(delay)
-        delay = min(max_s, delay * 2)
-
-
-async def _set_commands(tg: TelegramClient) -> None:
-    for lang in LANGS:
-        commands = [BotCommand(command=c, description=t(lang, f"commands.{c}")) for c in COMMANDS]
-        await tg.set_my_commands(commands, language_code=lang)
-    await tg.set_my_commands([BotCommand(command=c, description=t("ru", f"commands.{c}")) for c in COMMANDS])
 
 
 async def run_app(
@@ -226,10 +175,10 @@ async def _serve(
             fake_kie=fake_kie,
         )
         metrics.fx_rate.set(float(fx.current().rub_per_usd))
-        metrics.add_refresher(partial(_refresh_gauges, db, metrics, leadership))
+        metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
 
         async def summary() -> dict[str, Any]:
-            return await _summary(handle, fx)
+            return await health_summary(handle, fx)
 
         web = create_web_app(
             WebDeps(
@@ -274,7 +223,7 @@ async def _serve(
                 work_done.set()
 
         await root.start(work)
-        duties = partial(_leader_duties, handle, tg, fx, kie, notifier, reconcile_every_s)
+        duties = partial(leader_duties, handle, tg, fx, kie, notifier, reconcile_every_s)
         root.start_soon(partial(supervise, "leader", partial(_as_service, partial(run_while_leader, leadership, duties)), on_restart=metrics.restart_counter))
         if install_signals:
             root.start_soon(_watch_signals, handle)
@@ -351,7 +300,7 @@ async def _fetch_me(tg: TelegramClient, bot: BotDeps) -> None:
         me = await tg.get_me()
         bot.bot_username = me.username or bot.bot_username
 
-    await _with_retries("getMe", once)
+    await with_retries("getMe", once)
 
 
 async def _track_mode(leadership: Leadership, readiness: Readiness, metrics: Metrics) -> None:
@@ -362,132 +311,6 @@ async def _track_mode(leadership: Leadership, readiness: Readiness, metrics: Met
             await leadership.wait_until_follower()
         else:
             await leadership.wait_until_leader()
-
-
-async def _leader_duties(
-    handle: AppHandle, tg: TelegramClient, fx: FxCache, kie: KieClient | None, notifier: Notifier, reconcile_every_s: float
-) -> None:
-    """Everything only the leader does; cancelled the moment leadership is lost."""
-    settings = handle.settings
-    async with trio.open_nursery() as nursery:
-        if settings.bot_mode == "webhook":
-            nursery.start_soon(_register_webhook, handle, tg)
-        else:
-            handle.readiness.webhook = "not used"
-            nursery.start_soon(_poll, handle, tg)
-        nursery.start_soon(_with_retries, "setMyCommands", partial(_set_commands, tg))
-        await nursery.start(partial(run_reconciler, handle.gen, notifier, every_s=reconcile_every_s))
-        await nursery.start(run_schedule, _schedule(handle, fx, kie, notifier))
-
-
-async def _register_webhook(handle: AppHandle, tg: TelegramClient) -> None:
-    settings = handle.settings
-    handle.readiness.webhook = "pending"
-
-    async def once() -> None:
-        try:
-            await set_webhook(tg, settings.webhook_url, settings.webhook_secret, intake.ALLOWED_UPDATES)
-        except TelegramError as exc:
-            handle.readiness.webhook = f"error: {type(exc).__name__}"
-            raise
-        handle.readiness.webhook = "registered"
-        log.info("webhook registered", extra={"path": settings.telegram_webhook_path})
-
-    await _with_retries("setWebhook", once, first_s=2.0, max_s=300.0)
-
-
-async def _poll(handle: AppHandle, tg: TelegramClient) -> None:
-    await _with_retries("deleteWebhook", lambda: tg.delete_webhook())
-    poller = Poller(tg, allowed_updates=intake.ALLOWED_UPDATES)
-    await intake.poll_updates(poller, handle.db, handle.metrics)
-
-
-def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: Notifier) -> list[Periodic]:
-    db = handle.db
-    settings = handle.settings
-    metrics = handle.metrics
-
-    async def refresh_fx() -> None:
-        rate = await fx.refresh()
-        metrics.fx_rate.set(float(rate.rub_per_usd))
-        async with db.connection() as conn:
-            await kv.put(
-                conn,
-                "fx",
-                {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
-            )
-
-    async def cleanup() -> None:
-        async with db.connection() as conn:
-            removed_updates = await inbox.cleanup(conn)
-            removed_events = await events.cleanup(conn)
-            removed_states = await conversations.cleanup(conn)
-        log.info("cleanup", extra={"updates": removed_updates, "events": removed_events, "states": removed_states})
-
-    async def expire_orders() -> None:
-        async with db.connection() as conn:
-            await payments.expire_orders(conn, utcnow())
-
-    async def watch_kie_balance() -> None:
-        if kie is None:
-            return
-        credits = await kie.remaining_credits()
-        metrics.kie_credits.set(credits)
-        async with db.connection() as conn:
-            await kv.put(conn, "kie_credits", {"credits": credits})
-        if credits < settings.kie_low_credits:
-            await notifier.admins("generation.admin.low_credits", topic="kie:low", credits=credits, threshold=settings.kie_low_credits)
-
-    jobs = [
-        Periodic("fx", 12 * 3600, refresh_fx),
-        Periodic("cleanup", 6 * 3600, cleanup, first_after_s=60),
-        Periodic("orders", 300, expire_orders, first_after_s=30),
-        Periodic("kie-balance", 600, watch_kie_balance, first_after_s=5),
-    ]
-    jobs.extend(handle.bot.extras.get("periodic", []))
-    return jobs
-
-
-async def _refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership) -> None:
-    metrics.is_leader.set(1 if leadership.is_leader else 0)
-    async with db.connection() as conn:
-        stats = await inbox.stats(conn)
-        depth = await store_stats.queue_depth(conn)
-        held = await money.total_held(conn)
-    metrics.inbox_pending.set(stats.pending)
-    metrics.inbox_lag.set(stats.oldest_pending_age_s)
-    for state, count in depth.items():
-        metrics.jobs.labels(state=state).set(count)
-    metrics.held_kopecks.set(held)
-
-
-async def _summary(handle: AppHandle, fx: FxCache) -> dict[str, Any]:
-    revenue: dict[str, Any] | None = None
-    try:
-        async with handle.db.connection() as conn:
-            stats = await inbox.stats(conn)
-            depth = await store_stats.queue_depth(conn)
-            now = utcnow()
-            today = await store_stats.revenue(conn, store_stats.day_start(now), now)
-        db_state = "ok"
-        revenue = {"stars": today.stars, "stars_kopecks": today.kopecks, "manual_kopecks": today.manual_kopecks, "net_kopecks": today.net_kopecks}
-    except DatabaseUnavailable:
-        stats, depth, db_state = None, {}, "unreachable"
-    rate = fx.current()
-    return {
-        "status": "ok",
-        "instance": handle.settings.instance_name,
-        "mode": handle.leadership.mode,
-        "bot_mode": handle.settings.bot_mode,
-        "uptime_s": round(time.time() - handle.started_at, 1),
-        "db": db_state,
-        "inbox_pending": stats.pending if stats else None,
-        "inbox_lag_s": round(stats.oldest_pending_age_s, 3) if stats else None,
-        "jobs": depth,
-        "fx": {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
-        "webhook": handle.readiness.webhook,
-        "revenue_today": revenue,
-    }
 
 
 async def _watch_signals(handle: AppHandle) -> None:
