@@ -9,6 +9,7 @@ timing — a benchmark reports, it does not fail on a slow machine.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -57,7 +58,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -40,7 +40,7 @@ def lift() -> tuple[int, int]:
 
     if getattr(kie_client, "SlidingWindowThrottle", None) is not SlidingWindowThrottle:
         raise RuntimeError("kiebot.kie.client no longer builds its throttle by name; update benchmarks/_kiebot_lifted.py")
-    kie_client.SlidingWindowThrottle = LiftedThrottle  # type: ignore[misc]
+    vars(kie_client)["SlidingWindowThrottle"] = LiftedThrottle
     return messages, creates
 
 

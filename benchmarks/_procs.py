@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 import trio
 import triopg
 
@@ -106,6 +107,7 @@ class BenchPostgres:
     admin_url: str
     pgdata: Path
     version: str = ""
+    created: list[str] = field(default_factory=list)
 
     def pin(self) -> None:
         """Pin the postmaster and every backend; backends forked later inherit the mask."""
@@ -119,11 +121,20 @@ class BenchPostgres:
                 pin(child.pid, DB_CORE)
 
     async def create_database(self, name: str) -> str:
+        """A new, empty database named ``kbb_<name>_<random>`` (never an existing one: with
+        ``KIEBOT_BENCH_DATABASE_URL`` the server may be shared)."""
+        database = f"kbb_{name}_{secrets.token_hex(4)}"
         async with triopg.connect(self.admin_url) as conn:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{database}"')
+        self.created.append(database)
         self.pin()
-        return _with_database(self.admin_url, name)
+        return _with_database(self.admin_url, database)
+
+    async def drop_created(self) -> None:
+        async with triopg.connect(self.admin_url) as conn:
+            for database in self.created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        self.created.clear()
 
 
 def _with_database(url: str, database: str) -> str:
@@ -137,7 +148,12 @@ async def bench_postgres() -> AsyncIterator[BenchPostgres]:
     """Start an embedded PostgreSQL for one benchmark (inside ``trio_asyncio.open_loop()``)."""
     url = os.environ.get("KIEBOT_BENCH_DATABASE_URL")
     if url:
-        yield BenchPostgres(admin_url=url, pgdata=Path("/nonexistent"), version="external")
+        pg = BenchPostgres(admin_url=url, pgdata=Path("/nonexistent"), version="external")
+        try:
+            yield pg
+        finally:
+            with trio.CancelScope(shield=True):
+                await pg.drop_created()
         return
     root = Path(tempfile.mkdtemp(prefix="kbb-", dir="/tmp"))
     try:
@@ -319,13 +335,15 @@ async def running_app(
 
 async def _start_profiler(process: Process, log_path: Path) -> trio.Process | None:
     """``KIEBOT_BENCH_PROFILE=<dir>``: sample the bot with py-spy from ready to stop, as
-    ``<dir>/<log name>.txt`` in py-spy's collapsed-stack format (idle stacks excluded)."""
+    ``<dir>/<benchmark>-<log name>.txt`` in py-spy's collapsed-stack format (idle stacks
+    excluded; note that a process waiting for a core is not idle, so on a busy machine the
+    samples pile up at system calls, where the kernel switches tasks)."""
     folder = os.environ.get("KIEBOT_BENCH_PROFILE")
     py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not folder or not os.path.exists(py_spy):  # noqa: ASYNC240 - a stat before a benchmark, not in it
         return None
     os.makedirs(folder, exist_ok=True)
-    out = Path(folder) / (log_path.stem + ".txt")
+    out = Path(folder) / f"{log_path.parent.name.split('-')[1]}-{log_path.stem}.txt"  # e.g. gen-app.txt
     argv = [py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "200", "--nonblocking", "-o", str(out)]
     spy = await trio.lowlevel.open_process(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pin(spy.pid, HARNESS_CORE)

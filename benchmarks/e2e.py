@@ -21,7 +21,8 @@ Three bots:
 
 Sizes: ``KIEBOT_BENCH_E2E_UPDATES`` (default 1000) for the first two,
 ``KIEBOT_BENCH_E2E_DEPLOYED_UPDATES`` (default 150) for the third; ``KIEBOT_BENCH_E2E_BOTS``
-picks bots (``aiogram,lifted,deployed``). Needs the ``bench`` extra
+picks bots (``aiogram,lifted,deployed``); ``KIEBOT_BENCH_APP_MODULE`` replaces the lifted launcher
+(an experiment that must call :func:`benchmarks._kiebot_lifted.lift` itself). Needs the ``bench`` extra
 (aiogram); without it the peer row says so. Run ``python -m benchmarks.e2e``.
 """
 
@@ -160,15 +161,15 @@ async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) 
             }
             runs.append(await _measure_bot("aiogram 3", "benchmarks.peer_aiogram", env, logs / "aiogram.log", fakes, ids, count, secret, pg.pgdata))
         for key, name, module, n in (
-            ("lifted", "kiebot (overall limit lifted)", "benchmarks._kiebot_lifted", count),
+            ("lifted", "kiebot (overall limit lifted)", os.environ.get("KIEBOT_BENCH_APP_MODULE", "benchmarks._kiebot_lifted"), count),
             ("deployed", "kiebot (as deployed, 30 msg/s)", "kiebot", deployed_count),
         ):
             if key not in bots:
                 continue
-            database_url = await pg.create_database("e2e_" + ("lifted" if "lifted" in module else "deployed"))
+            database_url = await pg.create_database("e2e_" + key)
             env = app_env(database_url=database_url, telegram_url=fakes.tg_url, kie_url=fakes.kie_url, port=new_port())
             secret = load_settings(env).webhook_secret
-            run = await _measure_bot(name, module, env, logs / f"{module}.log", fakes, ids, n, secret, pg.pgdata)
+            run = await _measure_bot(name, module, env, logs / f"{key}.log", fakes, ids, n, secret, pg.pgdata)
             run.stored = await _stored(database_url)
             runs.append(run)
     return runs

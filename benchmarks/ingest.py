@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class IngestReport:
     ready_s: float
 
 
-def _body(offset: int) -> object:
+def _body(offset: int) -> Callable[[int], bytes]:
     def body_of(i: int) -> bytes:
         n = offset + i
         return start_update(n, FIRST_USER + n)
