@@ -30,6 +30,15 @@ _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,100}$")
 # Telegram accepts 1-256 characters of A-Z a-z 0-9 _ - in X-Telegram-Bot-Api-Secret-Token
 # (https://core.telegram.org/bots/api#setwebhook).
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
+_INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _default_instance_name() -> str:
+    """The host name, made safe for logs and the leadership table."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64]
+    return name or "kiebot"
 
 
 class ConfigError(ValueError):
@@ -324,6 +333,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for name, field in (("KIE_API_KEY", "kie_api_key"), ("KIE_WEBHOOK_HMAC_KEY", "kie_webhook_hmac_key")):
         raw = get(name)
         if raw is not None:
+            if not _KEY_RE.match(raw.strip()):
+                # Never echo a secret, not even a malformed one.
+                raise ConfigError(f"{name}: expected the key as Kie shows it (printable characters, no spaces)")
             kw[field] = raw.strip()
     opt("KIE_API_URL", "kie_api_url", _url)
     opt("KIE_UPLOAD_URL", "kie_upload_url", _url)
@@ -339,6 +351,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kw["database_url"] = raw_db
     raw_dir = get("KIEBOT_DATA_DIR")
     if raw_dir is not None:
+        if any(ch.isspace() or not ch.isprintable() for ch in raw_dir.strip()):
+            raise ConfigError("KIEBOT_DATA_DIR: expected a path without spaces (the embedded PostgreSQL cannot use one)")
         kw["data_dir"] = raw_dir.strip()
     opt("DB_POOL_SIZE", "db_pool_size", lambda n, r: _int(n, r, minimum=2, maximum=200))
 
@@ -351,6 +365,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     raw_host = get("HOST")
     if raw_host is not None:
+        if not _HOST_RE.match(raw_host.strip()):
+            raise ConfigError(f'HOST: expected a host name or an IP address, got "{raw_host}"')
         kw["host"] = raw_host.strip()
     opt("PORT", "port", lambda n, r: _int(n, r, minimum=0, maximum=65535))
     level = get("LOG_LEVEL")
@@ -364,7 +380,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f'LOG_FORMAT: expected "json" or "text", got "{fmt}"')
         kw["log_format"] = fmt.strip().lower()
     instance = get("INSTANCE_NAME")
-    kw["instance_name"] = instance.strip() if instance else socket.gethostname()
+    if instance is not None and not _INSTANCE_RE.match(instance.strip()):
+        raise ConfigError(f'INSTANCE_NAME: expected 1–64 characters of A-Z a-z 0-9 . _ -, got "{instance}"')
+    kw["instance_name"] = instance.strip() if instance else _default_instance_name()
 
     opt("PRICING_MARKUP", "pricing_markup", lambda n, r: _float(n, r, minimum=0.0))
     opt("FX_RUB_PER_USD", "fx_rub_per_usd", lambda n, r: _float(n, r, minimum=0.0))

@@ -60,6 +60,23 @@ def chat_key_of(update: Update) -> int:
     return update.chat_id or 0
 
 
+_BIGINT = range(-(2**63), 2**63)
+
+
+def check_storable(update: Update, raw: bytes) -> None:
+    """Refuse an update the inbox cannot store — ids beyond PostgreSQL's ``bigint``, text that is
+    not UTF-8 (msgspec does not validate UTF-8 inside strings; ``json`` columns need it) — so it
+    is answered 400 (webhook) or skipped (polling) instead of failing for ever and being re-sent
+    by Telegram for ever. Found by tests/fuzz/test_webhook_fuzz.py.
+
+    Raises:
+        ValueError: the update cannot be stored (UnicodeDecodeError is a ValueError).
+    """
+    if update.update_id not in _BIGINT or chat_key_of(update) not in _BIGINT:
+        raise ValueError("id out of the 64-bit range")
+    raw.decode("utf-8")
+
+
 class Dispatcher:
     """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once.
 
@@ -211,11 +228,17 @@ class Dispatcher:
 
 
 async def store_batch(db: Database, updates: Sequence[Update], raws: Sequence[bytes], source: str, metrics: Metrics) -> int:
-    """Store a polled batch in one statement; returns how many were new."""
-    items = [
-        inbox.InboxItem(update_id=u.update_id, chat_key=chat_key_of(u), kind=u.kind, raw=raw, source=source)
-        for u, raw in zip(updates, raws, strict=True)
-    ]
+    """Store a polled batch in one statement; returns how many were new. An update that cannot be
+    stored (:func:`check_storable`) is logged and skipped — left unconfirmed it would come back
+    with every poll and stall intake."""
+    items = []
+    for u, raw in zip(updates, raws, strict=True):
+        try:
+            check_storable(u, raw)
+        except ValueError as exc:
+            log.error("polled update cannot be stored; skipping it", extra={"update_id": u.update_id, "error": type(exc).__name__})
+            continue
+        items.append(inbox.InboxItem(update_id=u.update_id, chat_key=chat_key_of(u), kind=u.kind, raw=raw, source=source))
     async with db.connection() as conn:
         new = await inbox.put_many(conn, items)
     for u in updates:

@@ -24,7 +24,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.config import Settings
-from kiebot.inbox import chat_key_of
+from kiebot.inbox import chat_key_of, check_storable
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
@@ -74,23 +74,6 @@ class WebDeps:
 
 
 _json = msgspec.json.Encoder()
-_BIGINT = range(-(2**63), 2**63)
-
-
-def _check_storable(update_id: int, chat_id: int | None, body: bytes) -> None:
-    """Refuse (400) a decodable body the inbox could not store, so it is not a 500 or a 503 that
-    Telegram would re-send for ever: ids beyond PostgreSQL's ``bigint`` and text that is not
-    UTF-8 (msgspec does not validate UTF-8 inside strings; ``json`` columns need it). Found by
-    tests/fuzz/test_webhook_fuzz.py. Deep nesting is refused by the decoder (RecursionError).
-
-    Raises:
-        ValueError: the body cannot be stored (UnicodeDecodeError is a ValueError).
-    """
-    if update_id not in _BIGINT or (chat_id or 0) not in _BIGINT:
-        raise ValueError("id out of the 64-bit range")
-    body.decode("utf-8")
-
-
 def _json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(_json.encode(payload), status=status, headers=dict(headers or {}), content_type="application/json")
 
@@ -124,7 +107,7 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
             return _json_response({"ok": False, "error": "shutting down"}, 503, {"Retry-After": str(RETRY_AFTER_S)})
         try:
             update = decode_update_lenient(body)
-            _check_storable(update.update_id, update.chat_id, body)
+            check_storable(update, body)
         except (msgspec.DecodeError, ValueError, RecursionError):
             metrics.webhook_rejected.labels(reason="malformed").inc()
             return _json_response({"ok": False, "error": "malformed update"}, 400)

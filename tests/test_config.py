@@ -120,3 +120,22 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     missing = [v.name for v in VARIABLES if f"`{v.name}`" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HOST": "bad host"}, 'HOST: expected a host name or an IP address, got "bad host"'),
+        ({"INSTANCE_NAME": "web 1"}, 'INSTANCE_NAME: expected 1–64 characters of A-Z a-z 0-9 . _ -, got "web 1"'),
+        ({"KIEBOT_DATA_DIR": "/tmp/my data"}, "KIEBOT_DATA_DIR: expected a path without spaces (the embedded PostgreSQL cannot use one)"),
+        ({"KIE_API_KEY": "abc def"}, "KIE_API_KEY: expected the key as Kie shows it (printable characters, no spaces)"),
+    ],
+)
+def test_values_that_would_break_later_are_refused_at_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value) == message
+
+
+def test_default_instance_name_is_safe() -> None:
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", load_settings({}).instance_name)

@@ -57,6 +57,8 @@ class DatabaseUnavailable(RuntimeError):
 def _translate() -> Any:
     try:
         yield
+    except asyncpg.exceptions.DataError:
+        raise  # a bad query argument is a bug to see, not an outage to retry for ever
     except _UNAVAILABLE as err:
         raise DatabaseUnavailable(type(err).__name__) from err
 

@@ -44,3 +44,17 @@ async def test_banned_user_still_gets_terms_and_paysupport(database_url: str) ->
             world.tg.send_text(USER, "/paysupport")
             support = await world.tg.wait_for_message(USER, after=terms.message_id, timeout=20)
             assert "closed" not in support.content
+
+
+def test_unstorable_updates_are_refused_before_the_inbox() -> None:
+    import pytest
+
+    from kiebot.inbox import check_storable
+
+    too_big = decode_update(b'{"update_id": 99999999999999999999}')
+    with pytest.raises(ValueError, match="64-bit"):
+        check_storable(too_big, b"{}")
+    fine = decode_update(b'{"update_id": 5}')
+    with pytest.raises(UnicodeDecodeError):
+        check_storable(fine, b'{"update_id": 5, "x": "\\xff"}'.replace(b"\\xff", b"\xff"))
+    check_storable(fine, b'{"update_id": 5}')

@@ -35,3 +35,13 @@ async def test_unreachable_database_raises_unavailable(aio_loop: None) -> None:
     with trio.fail_after(10), pytest.raises(DatabaseUnavailable):
         async with Database.open("postgresql://nobody@127.0.0.1:1/none"):
             pass
+
+
+async def test_a_bad_query_argument_is_a_bug_not_an_outage(database_url: str, aio_loop: None) -> None:
+    import asyncpg
+
+    with trio.fail_after(10):
+        async with Database.open(database_url) as db:
+            await db.execute("CREATE TABLE t (id int PRIMARY KEY)")
+            with pytest.raises(asyncpg.exceptions.DataError):
+                await db.execute("INSERT INTO t VALUES ($1)", "not a number")
