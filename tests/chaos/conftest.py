@@ -45,3 +45,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item.get_closest_marker("chaos") is None]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The summary table of every chaos run of the session, passed or failed."""
+    run = sys.modules.get(f"{PACKAGE}.run")
+    for table in getattr(run, "REPORTS", []):
+        terminalreporter.write_sep("-", "chaos run")
+        terminalreporter.write_line(table)
