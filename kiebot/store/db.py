@@ -23,6 +23,8 @@ import asyncpg
 import trio
 import triopg
 
+from kiebot.store.pool import TrioPool
+
 log = logging.getLogger(__name__)
 
 Record = Mapping[str, Any]
@@ -188,11 +190,21 @@ class Database:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncIterator[Database]:
-        with _translate():
-            async with triopg.create_pool(
-                url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
-            ) as pool:
-                yield cls(url, pool)
+        """Open the pool (:class:`kiebot.store.pool.TrioPool`) and check the server answers.
+
+        ``min_size`` connections are opened at once, so an unreachable server fails here, at
+        start-up, with :class:`DatabaseUnavailable` rather than at the first request.
+        """
+        pool = TrioPool(url, max_size=max_size, init=_init_connection, command_timeout=60)
+        try:
+            with _translate():
+                async with contextlib.AsyncExitStack() as warm:
+                    for _ in range(max(0, min(min_size, max_size))):
+                        raw = await warm.enter_async_context(pool.acquire())
+                        await raw.fetchval("SELECT 1")
+            yield cls(url, pool)
+        finally:
+            await pool.close()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
