@@ -128,3 +128,15 @@ async def untold_endings(
         limit,
     )
     return [_job(r) for r in rows]
+
+
+async def is_progress_message(conn: Conn, user_id: int, chat_id: int, message_id: int) -> bool:
+    """Whether the message is the progress message of one of the user's jobs (the summary turns
+    into it on Confirm): such a message must keep showing the job, not be replaced by a screen."""
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE user_id = $1 AND chat_id = $2 AND progress_message_id = $3)",
+        user_id,
+        chat_id,
+        message_id,
+    )
+    return bool(found)

@@ -136,7 +136,12 @@ def _check_jobs(world: ChaosWorld, jobs: list[jobs_store.Job], out: Audit) -> No
             if results:
                 out.notes.append(f"job {job.id} ended {job.state} (refunded) although a result reached the chat")
             if not _told(job, chat, used):
-                out.violation(f"job {job.id} ended {job.state} ({job.error_code}) and the user was never told")
+                progress = next((m.content[:80] for m in chat if m.message_id == job.progress_message_id), None)
+                endings = [m.content[:80] for m in chat if m.content.startswith(FINAL_MARK[job.state])]
+                out.violation(
+                    f"job {job.id} ended {job.state} ({job.error_code}) and the user was never told "
+                    f"(progress message {job.progress_message_id}: {progress!r}; endings in the chat: {endings})"
+                )
     media = 0
     for chat_id in {j.chat_id for j in jobs}:
         media += sum(1 for m in world.tg.bot_messages(chat_id) if m.kind in RESULT_KINDS)

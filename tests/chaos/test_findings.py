@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from kiebot import inbox as inbox_intake
+from kiebot.bot.guards import RateGuard
 from kiebot.generation import workers
 from kiebot.generation.request import JobRequest
 from kiebot.pricing import quote
@@ -233,3 +234,50 @@ async def test_a_handler_slower_than_the_claim_lease_keeps_its_claim_and_runs_on
                 row = await conn.fetchrow("SELECT status, attempts FROM updates WHERE raw::jsonb -> 'message' ->> 'message_id' = $1", str(update["message_id"]))
             assert row is not None
             assert (row["status"], row["attempts"]) == ("done", 1)
+
+
+@pytest.mark.slow
+async def test_a_confirm_tapped_twice_never_replaces_the_jobs_progress_message(database_url: str) -> None:
+    """Confirm tapped twice while the bot was down: Telegram delivers both taps once it is back.
+    The first makes the job and turns the summary into its progress message; the second is stale
+    and gets the "outdated" toast — it used to replace the progress message (here already showing
+    the delivered job) with the main menu."""
+    with trio.fail_after(60):
+        async with open_world(database_url) as world:
+            await _start(world)
+            tg = world.tg
+
+            async def tap(message_id: int, data: str, then: str) -> int:
+                """Tap, then wait for the screen offering a button whose data matches ``then``."""
+                tg.tap(USER, message_id, data, force=True)
+                shown = await tg.wait_for_message(USER, predicate=lambda m: any(then in d for d in m.callback_data()), timeout=20)
+                return shown.message_id
+
+            def data(message_id: int, part: str) -> str:
+                return next(d for d in tg.message(USER, message_id).callback_data() if part in d)
+
+            menu = tg.last_bot_message(USER)
+            assert menu is not None
+            listing = await tap(menu.message_id, "free", "mdl:")
+            card = await tap(listing, data(listing, "mdl:"), "go:")
+            params = await tap(card, data(card, "go:"), ":nx")
+            tg.tap(USER, params, data(params, ":nx"))
+            await tg.wait_for_message(USER, contains="✍️", timeout=20)  # the prompt step
+            tg.send_text(USER, "a lighthouse on a cliff")
+            summary = await tg.wait_for_message(USER, predicate=lambda m: any(":ok:" in d for d in m.callback_data()), timeout=20)
+            confirm = next(d for d in summary.callback_data() if ":ok:" in d)
+            tg.tap(USER, summary.message_id, confirm)
+            await tg.wait_for_message(USER, predicate=lambda m: m.message_id == summary.message_id and m.content.startswith("✅"), timeout=30)
+
+            world.app.bot.guard = RateGuard()  # the second tap came long after the first
+            second = tg.tap(USER, summary.message_id, confirm, force=True)
+            answer = await tg.wait_for_callback_answer(second, timeout=20)
+            assert answer.text is not None
+            assert "outdated" in answer.text
+
+            async def handled() -> bool:
+                async with world.app.db.connection() as conn:
+                    return not await conn.fetchval("SELECT count(*) FROM updates WHERE status <> 'done'")
+
+            await eventually(handled)
+            assert tg.message(USER, summary.message_id).content.startswith("✅")

@@ -16,7 +16,7 @@ from kiebot.bot.router import show_main_menu
 from kiebot.bot.screens import wizard_state as ws
 from kiebot.bot.screens.wizard_screens import render
 from kiebot.catalog import InputIssue, ModelSpec, render_issue, validate_request
-from kiebot.store import conversations
+from kiebot.store import conversations, job_tracking
 from kiebot.store.conversations import StateConflict
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,18 @@ async def advance(
 
 
 async def stale(ctx: Ctx, *, new_message: bool = False) -> None:
-    """"This menu is outdated" and the fresh screen: the wizard's current step, or the main menu."""
+    """"This menu is outdated" and the fresh screen: the wizard's current step, or the main menu.
+
+    Only the toast when the tapped message is a job's progress message: a Confirm tapped twice
+    while the bot was slow or down arrives here after the first tap turned the summary into the
+    job's progress message, and replacing that with a menu hid how the job ended (found by the
+    chaos run, tests/chaos; regression test in tests/chaos/test_findings.py).
+    """
     await ctx.answer(ctx.t("common.outdated"))
+    tapped = ctx.query.message if ctx.query is not None else None
     async with ctx.conn() as conn:
+        if tapped is not None and await job_tracking.is_progress_message(conn, ctx.user_id, ctx.chat_id, tapped.message_id):
+            return
         loaded = await ws.load(conn, ctx.user_id)
     spec = ctx.deps.registry.get(loaded[0].model) if loaded else None
     if loaded is None or spec is None:
