@@ -20,6 +20,7 @@ Run ``python -m benchmarks.startup``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,11 +85,16 @@ async def measure(count: int, idle_s: float) -> list[Starts]:
         external = _env(fakes, database_url)
         embedded = _env(fakes, "")
         embedded.pop("DATABASE_URL")
-        embedded["KIEBOT_DATA_DIR"] = str(Path(tempfile.mkdtemp(prefix="kbb-data-", dir="/tmp")))
-        return [
-            await _starts("DATABASE_URL", external, logs, count, idle_s),
-            await _starts("embedded PostgreSQL", embedded, logs, count, idle_s),
-        ]
+        data_dir = Path(tempfile.mkdtemp(prefix="kbb-data-", dir="/tmp"))
+        embedded["KIEBOT_DATA_DIR"] = str(data_dir)
+        try:
+            return [
+                await _starts("DATABASE_URL", external, logs, count, idle_s),
+                await _starts("embedded PostgreSQL", embedded, logs, count, idle_s),
+            ]
+        finally:
+            # The app stopped its embedded server on exit (SIGTERM); its ~50 MB data directory goes too.
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _env(fakes: Fakes, database_url: str) -> dict[str, str]:
