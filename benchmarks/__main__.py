@@ -8,7 +8,8 @@ A benchmark that fails (an import error, an exception) becomes a row saying so, 
 run, and the exit status is non-zero.
 
 Sizes and options are environment variables (``KIEBOT_BENCH_*``), documented in each module;
-``KIEBOT_BENCH_NICE`` and ``KIEBOT_BENCH_PLACEMENT`` in :mod:`benchmarks._procs`.
+``KIEBOT_BENCH_NICE``, ``KIEBOT_BENCH_PLACEMENT``, ``KIEBOT_BENCH_PROFILE``, ``KIEBOT_BENCH_LOGS``,
+``KIEBOT_BENCH_APP_ENV`` and ``KIEBOT_BENCH_DATABASE_URL`` in :mod:`benchmarks._procs`.
 """
 
 from __future__ import annotations

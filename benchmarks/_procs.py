@@ -15,6 +15,7 @@ fakes (plain http on 127.0.0.1) are reached directly.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -343,7 +344,8 @@ async def _start_profiler(process: Process, log_path: Path) -> trio.Process | No
     if not folder or not os.path.exists(py_spy):  # noqa: ASYNC240 - a stat before a benchmark, not in it
         return None
     os.makedirs(folder, exist_ok=True)
-    out = Path(folder) / f"{log_path.parent.name.split('-')[1]}-{log_path.stem}.txt"  # e.g. gen-app.txt
+    benchmark = log_path.parent.name.removeprefix("kbb-").split("-")[0]
+    out = Path(folder) / f"{benchmark}-{log_path.stem}.txt"  # e.g. gen-app.txt
     argv = [py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "200", "--nonblocking", "-o", str(out)]
     spy = await trio.lowlevel.open_process(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pin(spy.pid, HARNESS_CORE)
@@ -433,6 +435,18 @@ class CpuMeter:
         return (self._driver_seconds() - self._driver0) / elapsed, (self._pg_seconds() - self._pg0) / elapsed
 
 
+def log_dir(name: str) -> Path:
+    """Where a benchmark's processes write their logs: ``$KIEBOT_BENCH_LOGS/<name>-…`` (kept), or a
+    temporary directory removed when the driver exits."""
+    keep = os.environ.get("KIEBOT_BENCH_LOGS")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=keep))
+    path = Path(tempfile.mkdtemp(prefix=f"kbb-{name}-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def new_port() -> int:
     return free_port()
 
@@ -455,6 +469,7 @@ __all__ = [
     "bench_postgres",
     "can_pin",
     "driver_on_harness_core",
+    "log_dir",
     "mib",
     "new_port",
     "pin",

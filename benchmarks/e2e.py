@@ -31,7 +31,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,7 @@ from benchmarks._procs import (
     app_env,
     bench_postgres,
     driver_on_harness_core,
+    log_dir,
     mib,
     new_port,
     placement,
@@ -144,7 +144,7 @@ async def _stored(database_url: str) -> int:
 
 
 async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) -> list[BotRun]:
-    logs = Path(tempfile.mkdtemp(prefix="kbb-e2e-"))
+    logs = log_dir("e2e")
     runs: list[BotRun] = []
     ids = _Ids()
     async with trio_asyncio.open_loop(), bench_postgres() as pg, serve_fakes() as fakes:

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trio
 import trio_asyncio
@@ -45,6 +43,7 @@ from benchmarks._procs import (
     app_env,
     bench_postgres,
     driver_on_harness_core,
+    log_dir,
     mib,
     new_port,
     placement,
@@ -133,7 +132,7 @@ async def _states(db: Database) -> dict[str, int]:
 
 
 async def measure(count: int, kie_speed: float) -> GenerationsReport:
-    logs = Path(tempfile.mkdtemp(prefix="kbb-gen-"))
+    logs = log_dir("gen")
     async with trio_asyncio.open_loop(), bench_postgres() as pg, serve_fakes(kie_speed=kie_speed) as fakes:
         database_url = await pg.create_database("generations")
         async with Database.open(database_url, max_size=10) as db:

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import trio
 import trio_asyncio
@@ -38,6 +36,7 @@ from benchmarks._procs import (
     app_env,
     bench_postgres,
     driver_on_harness_core,
+    log_dir,
     new_port,
     placement,
     running_app,
@@ -72,7 +71,7 @@ def _body(offset: int) -> Callable[[int], bytes]:
 
 
 async def measure(seconds: float, rates: list[int]) -> IngestReport:
-    log_dir = Path(tempfile.mkdtemp(prefix="kbb-ingest-"))
+    logs = log_dir("ingest")
     async with trio_asyncio.open_loop(), bench_postgres() as pg, serve_fakes() as fakes:
         database_url = await pg.create_database("ingest")
         port = new_port()
@@ -80,7 +79,7 @@ async def measure(seconds: float, rates: list[int]) -> IngestReport:
         secret = load_settings(env).webhook_secret
         module = os.environ.get("KIEBOT_BENCH_APP_MODULE", "kiebot")
         args = ("run",) if module == "kiebot" else ()
-        async with running_app(env, log_dir / "app.log", module=module, args=args) as (app, url, ready_s):
+        async with running_app(env, logs / "app.log", module=module, args=args) as (app, url, ready_s):
             hook = url + "/webhook"
             await open_loop(hook, secret, _body(1), rate=100, count=100)  # warm-up
             offset = 1_000

@@ -36,6 +36,7 @@ from benchmarks._procs import (
     app_env,
     bench_postgres,
     driver_on_harness_core,
+    log_dir,
     mib,
     new_port,
     placement,
@@ -79,7 +80,7 @@ async def _starts(setup: str, env: dict[str, str], logs: Path, count: int, idle_
 
 
 async def measure(count: int, idle_s: float) -> list[Starts]:
-    logs = Path(tempfile.mkdtemp(prefix="kbb-startup-"))
+    logs = log_dir("startup")
     async with trio_asyncio.open_loop(), bench_postgres() as pg, serve_fakes() as fakes:
         database_url = await pg.create_database("startup")
         external = _env(fakes, database_url)
