@@ -1,8 +1,12 @@
 """Chaos: the bot as a real process under scripted users while the harness SIGKILLs it, crashes
 PostgreSQL, and makes the fake Telegram and the fake Kie misbehave; then an audit of every money
 and delivery invariant (see tests/chaos/checks.py). The short run is part of ``make test``; the
-long one runs with ``make chaos``. A failure prints the seed, the fault schedule and where the
-bot's logs are kept.
+long one runs with ``make chaos``. Every run's summary table is printed at the end of the session;
+a failure also prints the timeline (people's steps and the faults), the seed and where the bot's
+logs are kept.
+
+``KIEBOT_CHAOS_SEED=<n>`` draws another fault schedule and other user behaviour;
+``KIEBOT_CHAOS_TRACE=1`` prints the timeline of a passing run too.
 """
 
 from __future__ import annotations
