@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -58,7 +60,7 @@ from kiebot.metrics import Metrics
 from kiebot.pricing import free_tier
 from kiebot.store import kv
 from kiebot.store.connect import open_store
-from kiebot.store.db import Database
+from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.migrations import schema_version
 from kiebot.supervisor import supervise
 from kiebot.telegram.client import TelegramClient
@@ -91,7 +93,7 @@ async def run_app(
             # Ours to open; a caller that already runs one (the test harness, the sandbox) shares it,
             # so it can use the app's database from its own tasks.
             await stack.enter_async_context(trio_asyncio.open_loop())
-        db = await stack.enter_async_context(open_store(settings))
+        db = await _open_store_retrying(stack, settings)
         await _serve(db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, task_status)
 
 
@@ -106,6 +108,9 @@ async def _serve(
 ) -> None:
     metrics = Metrics()
     readiness = Readiness(mode="passive")
+    # Leases name their owner: unique per process, so two processes started with the same
+    # INSTANCE_NAME (the default is the host name) never pass each other's owner checks.
+    worker = f"{settings.instance_name}:{os.getpid()}:{secrets.token_hex(3)}"
     async with db.connection() as conn:
         applied = await schema_version(conn)
     readiness.migrated = True
@@ -129,7 +134,7 @@ async def _serve(
     async with trio.open_nursery() as root:
         fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub_speed)
         availability = Availability(db, registry)
-        gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=settings.instance_name)
+        gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker)
         notifier = Notifier(settings, db, tg, registry)
         bot = BotDeps(
             settings=settings,
@@ -207,7 +212,7 @@ async def _serve(
             db,
             partial(handle_update, bot),
             metrics,
-            worker=settings.instance_name,
+            worker=worker,
             concurrency=settings.dispatch_concurrency,
         )
         workers = GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency)
@@ -255,6 +260,19 @@ async def _serve(
     if fx_http is not None:
         await fx_http.aclose()
     log.info("stopped")
+
+
+async def _open_store_retrying(stack: contextlib.AsyncExitStack, settings: Settings) -> Database:
+    """Open the database, waiting (with back-off) while it is unreachable: a bot started during a
+    database outage comes up when the database does, instead of exiting in a restart loop."""
+    delay = 1.0
+    while True:
+        try:
+            return await stack.enter_async_context(open_store(settings))
+        except DatabaseUnavailable as exc:
+            log.warning("database unreachable at start-up; retrying", extra={"error": str(exc), "retry_s": delay})
+        await trio.sleep(delay)
+        delay = min(30.0, delay * 2)
 
 
 async def _as_service(fn: Callable[[], Awaitable[object]], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

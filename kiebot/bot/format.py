@@ -43,8 +43,10 @@ def rub(kopecks: int, lang: str = "ru") -> str:
 
 
 def duration(seconds: float, lang: str = "ru") -> str:
-    """``75`` → ``1:15``; ``3725`` → ``1:02:05``."""
-    total = max(0, round(seconds))
+    """``75`` → ``1:15``; ``3725`` → ``1:02:05``. Whole seconds are counted, never rounded up: a
+    wait of 59 min 59.6 s shows ``59:59`` (an hour away would be a lie), and a job done in 4.7 s
+    shows ``0:04``."""
+    total = max(0, int(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

@@ -207,3 +207,24 @@ async def test_a_crashing_service_is_restarted_and_counted(database_url: str, mo
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(world.app.url + "/metrics")).text
             assert 'kiebot_supervisor_restarts_total{service="dispatch"} 2.0' in metrics
+
+
+@pytest.mark.slow
+async def test_a_bot_started_during_a_database_outage_comes_up_with_it(
+    private_pg: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    root, url = private_pg
+    await trio.to_thread.run_sync(_stop, root)
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+
+            async def database_back_later() -> None:
+                await trio.sleep(3)
+                await trio.to_thread.run_sync(_start, root)
+
+            nursery.start_soon(database_back_later)
+            async with open_world(url) as world:
+                world.tg.add_user(USER, "Ann", language_code="en")
+                world.tg.send_text(USER, "/start")
+                await world.tg.wait_for_message(USER, contains="Main menu", timeout=30)
+    assert any("database unreachable at start-up" in r.getMessage() for r in caplog.records)

@@ -49,7 +49,7 @@ async def test_free_screen_counts_down_and_past_the_hourly_limit_offers_to_pay(s
         assert "Осталось сегодня: 3 из 5" in free.content
         waiting = re.search(r"через (\d+):(\d\d)", free.content)
         assert waiting is not None, free.content  # the hourly limit (2) is used up: next in mm:ss
-        assert 58 <= int(waiting.group(1)) <= 59
+        assert 58 <= int(waiting.group(1)) <= 59, free.content
 
         summary = await ann.walk(ZIMAGE)
         assert "закончились — следующая через" in summary.content
