@@ -40,8 +40,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict kiebot
 
+# One pytest-xdist worker per core, at most 4: each starts its own embedded PostgreSQL and runs
+# whole apps, so more workers than cores only add contention. PYTEST_WORKERS= runs serially.
+PYTEST_WORKERS ?= -n auto --maxprocesses=4
+
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck browser-deps pytest
 

@@ -64,6 +64,7 @@ from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.migrations import schema_version
 from kiebot.supervisor import supervise
 from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.limiter import FloodLimiter
 from kiebot.web import Readiness, WebDeps, create_web_app, serve_web
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,13 @@ async def run_app(
     kie_stub_speed: float = 0.05,
     leadership_timing: tuple[float, float, float] = (20.0, 15.0, 5.0),
     reconcile_every_s: float = 2.0,
+    telegram_limiter: FloodLimiter | None = None,
     task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run kiebot until shutdown is requested (signal or :meth:`AppHandle.request_shutdown`)."""
+    """Run kiebot until shutdown is requested (signal or :meth:`AppHandle.request_shutdown`).
+
+    ``telegram_limiter`` replaces the flood limiter with Telegram's limits (the test harness
+    passes one with a faster per-chat pace, so a scripted user need not wait a second a reply)."""
     quiet_third_party_loggers()
     redact.register(settings.secrets())
     async with contextlib.AsyncExitStack() as stack:
@@ -94,7 +99,9 @@ async def run_app(
             # so it can use the app's database from its own tasks.
             await stack.enter_async_context(trio_asyncio.open_loop())
         db = await _open_store_retrying(stack, settings)
-        await _serve(db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, task_status)
+        await _serve(
+            db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, telegram_limiter, task_status
+        )
 
 
 async def _serve(
@@ -104,6 +111,7 @@ async def _serve(
     kie_stub_speed: float,
     leadership_timing: tuple[float, float, float],
     reconcile_every_s: float,
+    telegram_limiter: FloodLimiter | None,
     task_status: trio.TaskStatus[AppHandle],
 ) -> None:
     metrics = Metrics()
@@ -127,6 +135,7 @@ async def _serve(
         tg_http,
         settings.telegram_bot_token,
         base_url=settings.telegram_api_url,
+        limiter=telegram_limiter,
         on_call=metrics.telegram_hook,
         on_retry_after=lambda method, seconds: metrics.telegram_retry_after.inc(seconds),
     )

@@ -22,8 +22,10 @@ would make httpx log test clients' own request URLs and change what other tests 
 the app silences httpx while it runs (``kiebot.logs.quiet_third_party_loggers``) is checked at
 DEBUG by tests/security/test_no_secret_in_logs.py.
 
-A leak fails the run at the end (exit status 1) and is listed in the terminal summary with the
-test it happened in; the secret itself is never printed, only its name.
+A leak fails the test that logged it (its teardown report) and the run (exit status 1), and is
+listed in the terminal summary with the test it happened in; the secret itself is never printed,
+only its name. Under pytest-xdist each worker runs its own guard: the failed teardown report is
+what reaches the controller.
 
 Registered from ``tests/conftest.py``; tests/security/test_no_secret_in_logs.py checks the same
 property for a run it triggers itself, and unit-tests :func:`find_secrets`.
@@ -117,6 +119,8 @@ class LogGuard:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _handler: logging.Handler | None = None
     _saved_app_level: int = logging.NOTSET
+    _leaks_before_test: int = 0
+    workers_watched: int = 0
 
     # ---- secrets ---------------------------------------------------------------------------
 
@@ -216,19 +220,52 @@ class LogGuard:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.current_test = nodeid
+        self._leaks_before_test = self.leak_count
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """A leak also fails the test that logged it, in its teardown report: that report reaches
+        the terminal (and pytest-xdist's controller, which never sees a worker's log records)."""
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        new = self.leak_count - self._leaks_before_test
+        if call.when != "teardown" or new <= 0:
+            return
+        mine = [leak for leak in self.leaks if leak.test == item.nodeid]
+        lines = [f"{new} log record(s) of this test carried a secret:"]
+        for leak in mine:
+            lines.append(f"{leak.level} {leak.logger} leaks {', '.join(leak.secrets)}")
+            lines.extend(f"    {line}" for line in leak.line.splitlines()[:12])
+        report.outcome = "failed"
+        report.longrepr = "\n".join(lines)
+        # pytest prints a failed test's captured output: mask the secret there too.
+        secrets = dict(self.secrets)
+        report.sections = [(title, mask(content, secrets)) for title, content in report.sections]
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self.current_test = f"(after {nodeid})"
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # a pytest-xdist worker: report to the controller
+            workeroutput["log_guard"] = (self.records_seen, self.leak_count, len(self.secrets))
         if self.leak_count and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist's controller: add up what each worker's guard saw (its leaks already
+        failed the tests that logged them)."""
+        seen, leaks, watched = getattr(node, "workeroutput", {}).get("log_guard", (0, 0, 0))
+        with self._lock:
+            self.records_seen += seen
+            self.leak_count += leaks
+            self.workers_watched = max(self.workers_watched, watched)
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.leak_count:
-            terminalreporter.write_line(
-                f"log guard: no secret in {self.records_seen} log records ({len(self.secrets)} secret forms watched)"
-            )
+            watched = max(len(self.secrets), self.workers_watched)
+            terminalreporter.write_line(f"log guard: no secret in {self.records_seen} log records ({watched} secret forms watched)")
             return
         terminalreporter.section("secrets in log records", sep="=", red=True, bold=True)
         for leak in self.leaks:

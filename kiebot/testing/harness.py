@@ -21,19 +21,35 @@ import trio_asyncio
 
 from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
+from kiebot.telegram.limiter import FloodLimiter
 from kiebot.testing.fake_kie import FakeKie
 from kiebot.testing.fake_telegram import FakeTelegram
 
 TOKEN = "123456789:AAHfakeTokenForKiebotTests_abcdefghij"
 KIE_KEY = "kie-test-key-0123456789"
 ADMIN_ID = 900_000_001
+#: Messages per second the app may send into one chat of the fake (Telegram allows about one).
+#: Scripted users tap faster than people: at Telegram's pace every step of a test would wait a
+#: second for the per-chat bucket. Global and group limits stay Telegram's; the limiter's own
+#: tests and the fake's opt-in flood rules (``tg_options={"flood_rules": ...}``, which restore
+#: this pace) cover the per-chat limit itself.
+TEST_CHAT_RATE = 200.0
 
 
 class World:
     """The fakes plus the running app; :meth:`restart_app` swaps the app, keeping the fakes."""
 
-    def __init__(self, tg: FakeTelegram, kie: FakeKie, nursery: trio.Nursery, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        tg: FakeTelegram,
+        kie: FakeKie,
+        nursery: trio.Nursery,
+        env: Mapping[str, str],
+        *,
+        chat_rate: float | None = TEST_CHAT_RATE,
+    ) -> None:
         self.tg = tg
+        self.chat_rate = chat_rate
         self.kie = kie
         self.nursery = nursery
         self.env = dict(env)
@@ -53,9 +69,17 @@ class World:
         self.settings = settings
         self._stopped = stopped = trio.Event()
 
+        limiter = FloodLimiter(per_chat_rate=self.chat_rate) if self.chat_rate is not None else None
+
         async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:
             try:
-                await run_app(settings, leadership_timing=(1.0, 0.5, 2.0), reconcile_every_s=0.2, task_status=task_status)
+                await run_app(
+                    settings,
+                    leadership_timing=(1.0, 0.5, 2.0),
+                    reconcile_every_s=0.2,
+                    telegram_limiter=limiter,
+                    task_status=task_status,
+                )
             finally:
                 stopped.set()
 
@@ -129,7 +153,9 @@ async def open_world(
     async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
         tg_url = await nursery.start(tg.serve)
         kie_url = await nursery.start(kie.serve)
-        world = World(tg, kie, nursery, base_env(database_url, tg_url, kie_url, **dict(env or {})))
+        env = base_env(database_url, tg_url, kie_url, **dict(env or {}))
+        # With the fake's flood rules on, the app keeps Telegram's own per-chat pace.
+        world = World(tg, kie, nursery, env, chat_rate=None if tg_options and tg_options.get("flood_rules") else TEST_CHAT_RATE)
 
         await world.start_app()
         try:

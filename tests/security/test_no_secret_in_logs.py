@@ -87,10 +87,15 @@ def test_the_guard_is_active_for_this_run_and_learns_every_app_secret(request: p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("leak", [True, False], ids=["a-leak-fails-the-run", "a-clean-run-passes"])
-def test_a_run_with_a_leaking_log_line_fails_at_the_end(tmp_path: Path, leak: bool) -> None:
+@pytest.mark.parametrize(
+    ("leak", "workers"),
+    [(True, []), (True, ["-p", "xdist", "-n", "2"]), (False, [])],
+    ids=["a-leak-fails-the-run", "a-leak-fails-an-xdist-run", "a-clean-run-passes"],
+)
+def test_a_run_with_a_leaking_log_line_fails_at_the_end(tmp_path: Path, leak: bool, workers: list[str]) -> None:
     """A separate pytest process with only the guard: a test that passes but logs the token
-    makes the run fail, and the report names the secret without printing it."""
+    makes the run fail (also when pytest-xdist workers run it, as ``make test`` does), and the
+    report names the secret without printing it, not even in the captured log."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "conftest.py").write_text(
         textwrap.dedent(
@@ -117,7 +122,7 @@ def test_a_run_with_a_leaking_log_line_fails_at_the_end(tmp_path: Path, leak: bo
         )
     )
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *workers, str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
