@@ -53,6 +53,7 @@ from kiebot.generation.workers import GenerationWorkers
 from kiebot.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
 from kiebot.health import refresh_gauges
 from kiebot.health import summary as health_summary
+from kiebot.intake_writer import InboxWriter
 from kiebot.kie.client import KieClient
 from kiebot.leader import Leadership, run_while_leader
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
@@ -194,6 +195,8 @@ async def _serve(
         async def summary() -> dict[str, Any]:
             return await health_summary(handle, fx)
 
+        writer = InboxWriter(db)
+        await root.start(partial(supervise, "webhook writer", writer.run, on_restart=metrics.restart_counter))
         web = create_web_app(
             WebDeps(
                 settings=settings,
@@ -204,6 +207,7 @@ async def _serve(
                 on_kie_callback=partial(handle_kie_callback, gen, notifier),
                 summary=summary,
                 accepting=lambda: handle.accepting,
+                writer=writer,
             )
         )
         stop_web = trio.Event()

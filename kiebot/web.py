@@ -5,7 +5,8 @@ the update is stored in the inbox, so a crash after the answer loses nothing; wh
 cannot take it the answer is 503 with ``Retry-After`` and Telegram re-delivers later
 (https://core.telegram.org/bots/api#setwebhook: "In case of an unsuccessful request, we will
 repeat the request"). The handler does nothing slow: check the secret in constant time, bound the
-body, decode, insert, answer.
+body, decode, insert (together with the updates arriving at the same moment, see
+:mod:`kiebot.intake_writer`), answer.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from quart_trio import QuartTrio
 
 from kiebot.config import Settings
 from kiebot.inbox import chat_key_of, check_storable
+from kiebot.intake_writer import InboxWriter
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
+from kiebot.store.inbox import InboxItem
 from kiebot.telegram.types import decode_update_lenient
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class WebDeps:
     summary: Summary
     accepting: Callable[[], bool] = lambda: True
     source: str = "webhook"
+    #: Group commit of webhook updates (:mod:`kiebot.intake_writer`), whose ``run`` the caller
+    #: runs; without one each request stores its own update.
+    writer: InboxWriter | None = None
 
 
 _json = msgspec.json.Encoder()
@@ -115,8 +121,11 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
         chat_key = chat_key_of(update)
         try:
             with trio.fail_after(_ACK_DEADLINE_S):
-                async with deps.db.connection() as conn:
-                    new = await inbox.put(conn, update.update_id, chat_key, kind, body, deps.source)
+                if deps.writer is not None:
+                    new = await deps.writer.put(InboxItem(update.update_id, chat_key, kind, body, deps.source))
+                else:
+                    async with deps.db.connection() as conn:
+                        new = await inbox.put(conn, update.update_id, chat_key, kind, body, deps.source)
         except (DatabaseUnavailable, trio.TooSlowError):
             metrics.webhook_rejected.labels(reason="database").inc()
             log.warning("webhook: database unavailable, asking Telegram to retry", extra={"update_id": update.update_id})

@@ -143,18 +143,21 @@ async def put(
 
 async def put_many(conn: Conn, items: Sequence[InboxItem]) -> int:
     """Store a batch (a ``getUpdates`` page) in one statement; returns how many were new."""
+    return len(await put_many_new(conn, items))
+
+
+async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
+    """Store a batch in one statement; returns the ids that were new (a redelivered id, or one
+    that comes twice in ``items``, is stored once)."""
     if not items:
-        return 0
-    inserted = await conn.fetchval(
+        return set()
+    rows = await conn.fetch(
         """
-        WITH ins AS (
-            INSERT INTO updates (update_id, chat_key, kind, raw, source)
-            SELECT u, c, k, r::json, s
-            FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(u, c, k, r, s)
-            ON CONFLICT (update_id) DO NOTHING
-            RETURNING 1
-        )
-        SELECT count(*) FROM ins
+        INSERT INTO updates (update_id, chat_key, kind, raw, source)
+        SELECT u, c, k, r::json, s
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(u, c, k, r, s)
+        ON CONFLICT (update_id) DO NOTHING
+        RETURNING update_id
         """,
         [i.update_id for i in items],
         [i.chat_key for i in items],
@@ -162,7 +165,7 @@ async def put_many(conn: Conn, items: Sequence[InboxItem]) -> int:
         [_raw_text(i.raw) for i in items],
         [i.source for i in items],
     )
-    return int(inserted)
+    return {int(r["update_id"]) for r in rows}
 
 
 # Heads: each chat's lowest unfinished update, claimable when pending, not delayed, and no update of
