@@ -191,7 +191,7 @@ async def measure(count: int, kie_speed: float) -> GenerationsReport:
 
 
 def results(r: GenerationsReport) -> list[Result]:
-    lifted = "Kie's 20 creates/10 s and Telegram's 30 msg/s lifted (see below)"
+    lifted = "Kie's 20 creates/10 s and Telegram's 30 msg/s lifted (benchmarks/_kiebot_lifted.py)"
     return [
         Result(
             area="Generations",
