@@ -493,3 +493,16 @@ class FakeTelegram:
     def file_url(self, file_id: str) -> str:
         """Where the sandbox page downloads a message's file (no token in it)."""
         return f"{self.base_url or ''}/_sim/file/{file_id}"
+
+    def method_url(self, method: str) -> str:
+        """A Bot API method's URL on this fake, token included (as a bot calls it)."""
+        return f"{self.base_url or ''}/bot{self.token}/{method}"
+
+    async def call_raw(
+        self, client: httpx.AsyncClient, method: str, *, client_timeout: float | None = None, **params: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """Call ``method`` with a JSON body the way any HTTP client would (no kiebot client in
+        between, for tests of the fake's own strictness): the status and the decoded answer."""
+        timeout = client_timeout if client_timeout is not None else client.timeout
+        response = await client.post(self.method_url(method), json=params, timeout=timeout)
+        return response.status_code, response.json()

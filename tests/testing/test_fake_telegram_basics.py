@@ -4,7 +4,6 @@ parameter encodings, strict parameters, and Telegram's exact error bodies."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,8 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     return server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
-
-
-def url(fake: FakeTelegram, method: str) -> str:
-    return f"{fake.base_url}/bot{fake.token}/{method}"
-
-
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(url(fake, method), json=params)
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -75,7 +61,7 @@ async def test_wrong_token_is_401_and_unknown_method_404(
 ) -> None:
     with trio.fail_after(5):
         wrong = await client.get(f"{fake.base_url}/bot123456789:WRONG/getMe")
-        unknown = await client.get(url(fake, "sendTelepathy"))
+        unknown = await client.get(fake.method_url("sendTelepathy"))
         download = await client.get(f"{fake.base_url}/file/bot123456789:WRONG/photos/file_1.jpg")
     assert (wrong.status_code, wrong.json()) == (401, sample("unauthorized"))
     assert (download.status_code, download.json()) == (401, sample("unauthorized"))
@@ -86,7 +72,7 @@ async def test_wrong_token_is_401_and_unknown_method_404(
 async def test_method_names_are_case_insensitive(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(5):
         for spelling in ("getme", "GETME", "GetMe"):
-            response = await client.get(url(fake, spelling))
+            response = await client.get(fake.method_url(spelling))
             assert response.json()["result"]["username"] == "kiebot_test_bot"
     assert [r.method for r in fake.requests] == ["getMe"] * 3
 
@@ -96,16 +82,16 @@ async def test_the_four_encodings_carry_the_same_parameters(
 ) -> None:
     keyboard = {"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]}
     with trio.fail_after(5):
-        by_query = await client.get(url(fake, "sendMessage"), params={"chat_id": 1001, "text": "query"})
+        by_query = await client.get(fake.method_url("sendMessage"), params={"chat_id": 1001, "text": "query"})
         by_form = await client.post(
-            url(fake, "sendMessage"),
+            fake.method_url("sendMessage"),
             data={"chat_id": "1001", "text": "form", "reply_markup": json.dumps(keyboard)},
         )
         by_json = await client.post(
-            url(fake, "sendMessage"), json={"chat_id": 1001, "text": "json", "reply_markup": keyboard}
+            fake.method_url("sendMessage"), json={"chat_id": 1001, "text": "json", "reply_markup": keyboard}
         )
         by_multipart = await client.post(
-            url(fake, "sendPhoto"),
+            fake.method_url("sendPhoto"),
             data={"chat_id": "1001", "caption": "multipart", "reply_markup": json.dumps(keyboard)},
             files={"photo": ("p.png", png(3, 2), "image/png")},
         )
@@ -130,7 +116,7 @@ async def test_json_serialized_parameters_must_be_json_in_forms(
 ) -> None:
     with trio.fail_after(5):
         response = await client.post(
-            url(fake, "sendMessage"), data={"chat_id": "1001", "text": "x", "reply_markup": "{oops"}
+            fake.method_url("sendMessage"), data={"chat_id": "1001", "text": "x", "reply_markup": "{oops"}
         )
     assert response.status_code == 400
     assert response.json()["description"] == "Bad Request: can't parse reply keyboard markup JSON object"
@@ -222,7 +208,7 @@ async def test_not_modified_uses_the_current_long_wording(
 async def test_oversized_request_is_413(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(20):
         response = await client.post(
-            url(fake, "sendDocument"),
+            fake.method_url("sendDocument"),
             data={"chat_id": "1001"},
             files={"document": ("huge.bin", blob(52 * 1024 * 1024), "application/octet-stream")},
         )

@@ -3,7 +3,6 @@ that strike after the call took effect, per-chat faults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,19 +30,8 @@ def virtual_clock() -> MockClock:
     return MockClock(autojump_threshold=0.1)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
-
-
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, *, client_timeout: float = 10, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(
-        f"{fake.base_url}/bot{fake.token}/{method}", json=params, timeout=client_timeout
-    )
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 async def test_flood_control_answers_429_with_retry_after(

@@ -4,7 +4,6 @@ downloads, for files of the bot and of users."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,21 +24,8 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     return server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
-
-
-def url(fake: FakeTelegram, method: str) -> str:
-    return f"{fake.base_url}/bot{fake.token}/{method}"
-
-
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(url(fake, method), json=params)
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 async def upload(
@@ -53,7 +39,7 @@ async def upload(
 ) -> tuple[int, dict[str, Any]]:
     form = {"chat_id": str(USER)} | {k: str(v) for k, v in params.items()}
     response = await client.post(
-        url(fake, method), data=form, files={field: (name, data, "application/octet-stream")}
+        fake.method_url(method), data=form, files={field: (name, data, "application/octet-stream")}
     )
     return response.status_code, response.json()
 
@@ -172,7 +158,7 @@ async def test_an_album_is_2_to_10_items_of_compatible_kinds(
     files = {"one": ("1.png", png(2, 2), "image/png"), "two": ("2.png", png(3, 3), "image/png")}
     with trio.fail_after(5):
         response = await client.post(
-            url(fake, "sendMediaGroup"), data={"chat_id": str(USER), "media": json.dumps(media)}, files=files
+            fake.method_url("sendMediaGroup"), data={"chat_id": str(USER), "media": json.dumps(media)}, files=files
         )
         first_id = response.json()["result"][0]["photo"][0]["file_id"]
         photo = {"type": "photo", "media": first_id}

@@ -3,7 +3,6 @@ driven over real HTTP with plain httpx."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,17 +23,8 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     return server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
-
-
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(f"{fake.base_url}/bot{fake.token}/{method}", json=params)
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 def keyboard(*rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,12 +21,6 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     server = FakeTelegram(precheckout_timeout=2)
     await nursery.start(server.serve)
     return server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
 
 
 async def sim(

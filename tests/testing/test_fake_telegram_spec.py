@@ -6,7 +6,6 @@ parameters is the spec's. Reads the spec copied into ``tests/data/telegram`` (se
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +71,6 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     await nursery.start(server.serve)
     server.add_user(USER, "Polina", last_name="P", username="polina")
     return server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
 
 
 async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> Any:

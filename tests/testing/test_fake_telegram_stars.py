@@ -4,7 +4,6 @@ A small polling "bot" written with plain httpx plays the bot's side."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,17 +30,8 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     return server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
-
-
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(f"{fake.base_url}/bot{fake.token}/{method}", json=params)
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 async def send_invoice(

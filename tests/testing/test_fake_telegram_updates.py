@@ -45,11 +45,8 @@ def virtual_clock() -> MockClock:
     return MockClock(autojump_threshold=0.1)
 
 
-async def call(
-    client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(f"{fake.base_url}/bot{fake.token}/{method}", json=params)
-    return response.status_code, response.json()
+async def call(client: httpx.AsyncClient, fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    return await fake.call_raw(client, method, **params)
 
 
 @dataclass
