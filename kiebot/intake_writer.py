@@ -66,6 +66,8 @@ class InboxWriter:
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        if self._queue:  # restarted by the supervisor with requests still waiting
+            self._work.set()
         while True:
             await self._work.wait()
             self._work = trio.Event()
