@@ -24,10 +24,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 import httpx
 import psutil  # type: ignore[import-untyped]
@@ -37,6 +37,8 @@ import triopg
 from benchmarks._common import ROOT
 from kiebot.store.embedded import embedded_postgres
 from kiebot.testing.harness import KIE_KEY, TOKEN, free_port
+
+T = TypeVar("T")
 
 APP_CORE = 0
 HARNESS_CORE = 1
@@ -81,6 +83,12 @@ def pin(pid: int, core: int) -> None:
         for thread in psutil.Process(pid).threads():
             os.sched_setaffinity(thread.id, {core})
         os.sched_setaffinity(pid, {core})
+
+
+def run_driver(measure: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``trio.run(measure, *args)`` on the harness core: how every process-level benchmark drives."""
+    with driver_on_harness_core():
+        return trio.run(measure, *args)
 
 
 @contextlib.contextmanager

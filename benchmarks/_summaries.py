@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import os
 
-import trio
-
 from benchmarks import ledger, store
 from benchmarks._common import Result
-from benchmarks._procs import driver_on_harness_core
+from benchmarks._procs import run_driver
 
 
 def store_results() -> list[Result]:
     updates = int(os.environ.get("KIEBOT_BENCH_UPDATES", store.UPDATES))
-    with driver_on_harness_core():
-        rows = trio.run(store.run_inbox_benchmark, updates)
+    rows = run_driver(store.run_inbox_benchmark, updates)
     out = []
     for row in rows:
         if row.workers != max(store.WORKER_COUNTS):
@@ -34,8 +31,7 @@ def store_results() -> list[Result]:
 
 def ledger_results() -> list[Result]:
     ops = int(os.environ.get("KIEBOT_BENCH_LEDGER_OPS", ledger.OPS))
-    with driver_on_harness_core():
-        rows = trio.run(ledger.run_ledger_benchmark, ops)
+    rows = run_driver(ledger.run_ledger_benchmark, ops)
     out = []
     for row in rows:
         if row.workers not in (1, max(ledger.WORKER_COUNTS)):

@@ -48,11 +48,11 @@ from benchmarks._procs import (
     Usage,
     app_env,
     bench_postgres,
-    driver_on_harness_core,
     log_dir,
     mib,
     new_port,
     placement,
+    run_driver,
     running_app,
 )
 from kiebot.config import load_settings
@@ -237,14 +237,12 @@ def _sizes() -> tuple[int, int, frozenset[str]]:
 
 
 def collect() -> list[Result]:
-    with driver_on_harness_core():
-        runs = trio.run(measure, *_sizes())
+    runs = run_driver(measure, *_sizes())
     return results(runs)
 
 
 def main() -> int:
-    with driver_on_harness_core():
-        runs = trio.run(measure, *_sizes())
+    runs = run_driver(measure, *_sizes())
     print(f"### End to end: /start via webhook → two replies in the fake Telegram ({placement()})\n")
     print(format_table(runs))
     print()

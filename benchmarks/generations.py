@@ -42,11 +42,11 @@ from benchmarks._procs import (
     Usage,
     app_env,
     bench_postgres,
-    driver_on_harness_core,
     log_dir,
     mib,
     new_port,
     placement,
+    run_driver,
     running_app,
 )
 from kiebot.catalog import load_registry
@@ -244,14 +244,12 @@ def _sizes() -> tuple[int, float]:
 
 
 def collect() -> list[Result]:
-    with driver_on_harness_core():
-        report = trio.run(measure, *_sizes())
+    report = run_driver(measure, *_sizes())
     return results(report)
 
 
 def main() -> int:
-    with driver_on_harness_core():
-        report = trio.run(measure, *_sizes())
+    report = run_driver(measure, *_sizes())
     print(f"### Generations ({placement()})\n")
     print(format_report(report))
     print()

@@ -35,10 +35,10 @@ from benchmarks._procs import (
     Usage,
     app_env,
     bench_postgres,
-    driver_on_harness_core,
     log_dir,
     new_port,
     placement,
+    run_driver,
     running_app,
 )
 from kiebot.config import load_settings
@@ -149,14 +149,12 @@ def _settings() -> tuple[float, list[int]]:
 
 
 def collect() -> list[Result]:
-    with driver_on_harness_core():
-        report = trio.run(measure, *_settings())
+    report = run_driver(measure, *_settings())
     return results(report)
 
 
 def main() -> int:
-    with driver_on_harness_core():
-        report = trio.run(measure, *_settings())
+    report = run_driver(measure, *_settings())
     print(f"### Webhook acknowledgement ({placement()})\n")
     print(format_table(report))
     print()

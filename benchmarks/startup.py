@@ -35,11 +35,11 @@ from benchmarks._fakes import Fakes, serve_fakes
 from benchmarks._procs import (
     app_env,
     bench_postgres,
-    driver_on_harness_core,
     log_dir,
     mib,
     new_port,
     placement,
+    run_driver,
     running_app,
 )
 
@@ -152,14 +152,12 @@ def _sizes() -> tuple[int, float]:
 
 
 def collect() -> list[Result]:
-    with driver_on_harness_core():
-        starts = trio.run(measure, *_sizes())
+    starts = run_driver(measure, *_sizes())
     return results(starts, import_seconds())
 
 
 def main() -> int:
-    with driver_on_harness_core():
-        starts = trio.run(measure, *_sizes())
+    starts = run_driver(measure, *_sizes())
     print(f"### Start-up ({placement()})\n")
     print(format_table(starts, import_seconds()))
     print()

@@ -67,11 +67,13 @@ class TrioPool:
     async def _connect(self) -> Any:
         proxy = triopg.connect(self._url, command_timeout=self._command_timeout)
         raw = await proxy.__aenter__()
+        initialised = False
         try:
             await self._init(raw)
-        except BaseException:
-            raw.terminate()
-            raise
+            initialised = True
+        finally:
+            if not initialised:  # failed or cancelled: never leave a half-set-up connection open
+                raw.terminate()
         self._open.add(raw)
         return raw
 

@@ -361,11 +361,9 @@ async def open_chaos_world(options: WorldOptions | None = None, *, keep_on_failu
             try:
                 await bot.start(wait_ready=True)
                 world = ChaosWorld(tg=tg, kie=kie, pg=pg, bot=bot, settings=load_settings(env), workdir=workdir)
-                try:
-                    yield world
-                except BaseException:
-                    failed = True
-                    raise
+                failed = True  # until the body returns: an exception or a cancellation keeps the workdir
+                yield world
+                failed = False
             finally:
                 with trio.CancelScope(shield=True):
                     await bot.terminate(timeout_s=15)

@@ -13,7 +13,7 @@ Steps, in order, each present only when the model has that input:
 3. ``user:<wire>`` — inputs only the user can give (a Sora link, an earlier Grok video);
 4. ``prompt`` — the text;
 
-then the summary. Pure: no I/O except :func:`load`/:func:`save`, which take a connection.
+then the summary. Pure: no I/O apart from :func:`load`/:func:`save`, which take a connection.
 """
 
 from __future__ import annotations
