@@ -28,7 +28,6 @@ from kiebot.config import Settings
 from kiebot.inbox import chat_key_of, check_storable
 from kiebot.intake_writer import InboxWriter
 from kiebot.metrics import Metrics
-from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.inbox import InboxItem
 from kiebot.telegram.types import decode_update_lenient
@@ -72,11 +71,10 @@ class WebDeps:
     instance: str
     on_kie_callback: KieCallbackHandler
     summary: Summary
+    #: Group commit of webhook updates (:mod:`kiebot.intake_writer`); the caller runs its ``run``.
+    writer: InboxWriter
     accepting: Callable[[], bool] = lambda: True
     source: str = "webhook"
-    #: Group commit of webhook updates (:mod:`kiebot.intake_writer`), whose ``run`` the caller
-    #: runs; without one each request stores its own update.
-    writer: InboxWriter | None = None
 
 
 _json = msgspec.json.Encoder()
@@ -121,11 +119,7 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
         chat_key = chat_key_of(update)
         try:
             with trio.fail_after(_ACK_DEADLINE_S):
-                if deps.writer is not None:
-                    new = await deps.writer.put(InboxItem(update.update_id, chat_key, kind, body, deps.source))
-                else:
-                    async with deps.db.connection() as conn:
-                        new = await inbox.put(conn, update.update_id, chat_key, kind, body, deps.source)
+                new = await deps.writer.put(InboxItem(update.update_id, chat_key, kind, body, deps.source))
         except (DatabaseUnavailable, trio.TooSlowError):
             metrics.webhook_rejected.labels(reason="database").inc()
             log.warning("webhook: database unavailable, asking Telegram to retry", extra={"update_id": update.update_id})
