@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -38,12 +40,15 @@ def _update(update_id: int, text: str) -> bytes:
     ).encode()
 
 
-async def _until_ok(http: httpx.AsyncClient, url: str, *, deadline_s: float = 45) -> httpx.Response:
+async def _until_ok(
+    http: httpx.AsyncClient, url: str, *, deadline_s: float = 45, until: Callable[[Any], bool] = lambda body: True
+) -> httpx.Response:
+    """GET ``url`` until it answers 200 with a JSON body ``until`` accepts."""
     with trio.fail_after(deadline_s):
         while True:
             try:
                 answer = await http.get(url)
-                if answer.status_code == 200:
+                if answer.status_code == 200 and until(answer.json()):
                     return answer
             except httpx.TransportError:
                 pass
@@ -80,9 +85,12 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
                 async with httpx.AsyncClient() as http:
                     health = await _until_ok(http, base + "/healthz")
                     assert health.json() == {"status": "ok"}
-                    ready = await _until_ok(http, base + "/readyz")
+                    # An instance is ready as soon as it can take webhooks, possibly before its
+                    # first leadership attempt succeeded (a follower is ready too): wait for the
+                    # leader's registration to show.
+                    ready = await _until_ok(http, base + "/readyz", until=lambda body: body["webhook"] == "registered")
                     assert ready.json()["ready"] is True
-                    assert ready.json()["webhook"] == "registered"
+                    assert ready.json()["mode"] == "active"
                     hook = base + "/webhook"
                     bad = await http.post(hook, content=_update(1, "/start"), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
                     assert bad.status_code == 401
