@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import trio
 
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.harness import KIE_KEY, TOKEN
+from kiebot.testing.kie.server import FakeKie
+from kiebot.testing.telegram.server import FakeTelegram
 
 
 @dataclass

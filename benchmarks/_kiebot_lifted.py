@@ -46,7 +46,7 @@ def lift() -> tuple[int, int]:
 
 def main() -> int:
     lift()
-    from kiebot.app import main as app_main
+    from kiebot.runtime.app import main as app_main
 
     return app_main()
 

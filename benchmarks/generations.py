@@ -50,10 +50,10 @@ from benchmarks._procs import (
     running_app,
 )
 from kiebot.catalog import load_registry
+from kiebot.catalog.pricing import quote
 from kiebot.config import Settings, load_settings
 from kiebot.generation.request import JobRequest
 from kiebot.generation.service import Confirmed, confirm
-from kiebot.pricing import quote
 from kiebot.store import money, users
 from kiebot.store.db import Database
 from kiebot.store.migrations import apply_migrations

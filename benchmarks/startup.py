@@ -13,7 +13,7 @@ load balancer may send traffic. The driver polls it every 10 ms. Two set-ups:
 Each is started ``KIEBOT_BENCH_STARTS`` times (default 3) after one unmeasured start that
 creates/migrates the database; the table shows the median and the worst. Idle RSS is read after
 ``KIEBOT_BENCH_IDLE_S`` seconds (default 5) of no traffic. Also shown: the time ``import
-kiebot.app`` takes in a fresh interpreter (the part of start-up that is Python loading modules).
+kiebot.runtime.app`` takes in a fresh interpreter (the part of start-up that is Python loading modules).
 Run ``python -m benchmarks.startup``.
 """
 
@@ -55,8 +55,8 @@ class Starts:
 
 
 def import_seconds() -> float:
-    """Wall time of ``import kiebot.app`` in a fresh interpreter (median of three)."""
-    code = "import time; t = time.perf_counter(); import kiebot.app; print(time.perf_counter() - t)"
+    """Wall time of ``import kiebot.runtime.app`` in a fresh interpreter (median of three)."""
+    code = "import time; t = time.perf_counter(); import kiebot.runtime.app; print(time.perf_counter() - t)"
     runs = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
@@ -112,7 +112,7 @@ def format_table(starts: list[Starts], imports_s: float) -> str:
             f"| {s.setup} | {len(s.ready_s)} | {median(s.ready_s):.2f} s | {max(s.ready_s):.2f} s "
             f"| {mib(median(s.idle_rss))} | {mib(max(s.idle_rss))} |"
         )
-    lines.append(f"\n`import kiebot.app` in a fresh interpreter: {imports_s:.2f} s")
+    lines.append(f"\n`import kiebot.runtime.app` in a fresh interpreter: {imports_s:.2f} s")
     return "\n".join(lines)
 
 
@@ -125,7 +125,7 @@ def results(starts: list[Starts], imports_s: float) -> list[Result]:
             value=f"{median(external.ready_s):.2f} s",
             target="≤ 2 s",
             met=median(external.ready_s) <= TARGET_READY_S,
-            note=f"median of {len(external.ready_s)}, worst {max(external.ready_s):.2f} s; `import kiebot.app` {imports_s:.2f} s",
+            note=f"median of {len(external.ready_s)}, worst {max(external.ready_s):.2f} s; `import kiebot.runtime.app` {imports_s:.2f} s",
         ),
         Result(
             area="Start-up",

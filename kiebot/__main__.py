@@ -21,7 +21,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from kiebot.app import main as app_main
+    from kiebot.runtime.app import main as app_main
 
     return app_main()
 
@@ -39,13 +39,13 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_registry(args: argparse.Namespace) -> int:
-    from kiebot.catalog_cli import registry_main
+    from kiebot.catalog.cli import registry_main
 
     return registry_main(args)
 
 
 def _cmd_prices(args: argparse.Namespace) -> int:
-    from kiebot.catalog_cli import prices_main
+    from kiebot.catalog.cli import prices_main
 
     return prices_main(args)
 

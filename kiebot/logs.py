@@ -93,7 +93,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Human-readable: ``12:00:00 INFO  kiebot.app [req] event key=value``."""
+    """Human-readable: ``12:00:00 INFO  kiebot.runtime.app [req] event key=value``."""
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", "") or request_id_var.get()

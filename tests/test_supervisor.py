@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from kiebot.metrics import Metrics
-from kiebot.supervisor import supervise
+from kiebot.runtime.supervisor import supervise
 
 
 async def test_crashing_service_is_restarted_and_counted(autojump_clock: trio.abc.Clock) -> None:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kiebot.availability import Availability
-from kiebot.bot.callbacks import ModelCodes
-from kiebot.bot.format import render
 from kiebot.bot.guards import RateGuard
 from kiebot.catalog import Registry
+from kiebot.catalog.availability import Availability
+from kiebot.catalog.fx import FxCache
+from kiebot.chat.callback_data import ModelCodes
+from kiebot.chat.format import render
 from kiebot.config import Settings
-from kiebot.fx import FxCache
 from kiebot.metrics import Metrics
 from kiebot.store.db import Conn, Database
 from kiebot.store.users import User

@@ -7,8 +7,8 @@ import importlib
 SCREENS = (
     "kiebot.bot.screens.start",
     "kiebot.bot.screens.catalog",
-    "kiebot.bot.screens.wizard",
-    "kiebot.bot.screens.wizard_input",
+    "kiebot.bot.screens.wizard.handlers",
+    "kiebot.bot.screens.wizard.inputs",
     "kiebot.bot.screens.results",
     "kiebot.bot.screens.history",
     "kiebot.bot.screens.free",

@@ -22,8 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from kiebot.bot.callbacks import BadCallback, parse
 from kiebot.bot.context import BotDeps, Ctx
+from kiebot.chat.callback_data import BadCallback, parse
 from kiebot.i18n import normalize_lang
 from kiebot.store import conversations, users
 from kiebot.store.conversations import ConversationState

@@ -12,7 +12,7 @@ Typical use::
     request = build_wire_request(spec, {"duration": "10"}, prompt=text, media_urls={})
     # request.path == "/api/v1/jobs/createTask"; request.body == {"model": ..., "input": {...}}
 
-Prices are in :mod:`kiebot.pricing`.
+Prices are in :mod:`kiebot.catalog.pricing`.
 """
 
 from kiebot.catalog.loader import (

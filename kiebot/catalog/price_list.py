@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 
 import msgspec
 
+from kiebot.catalog.pricing import CREDIT_USD, sku_key
 from kiebot.catalog.types import Registry
-from kiebot.pricing import CREDIT_USD, sku_key
 
 
 class PriceListError(ValueError):

@@ -3,7 +3,7 @@
 * :mod:`~kiebot.generation.service` — what the conversation calls: confirm (hold + queue in one
   transaction) and cancel;
 * :mod:`~kiebot.generation.workers` — the submit and delivery stages of each instance;
-* :mod:`~kiebot.generation.callbacks` — Kie's callbacks, verified and applied;
+* :mod:`~kiebot.generation.kie_news` — Kie's callbacks, verified and applied;
 * :mod:`~kiebot.generation.reconcile` — the leader's polls, time-outs and progress edits;
 * :mod:`~kiebot.generation.outcomes` — moving a job to its outcome, from whichever source.
 """

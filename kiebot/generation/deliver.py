@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from kiebot.bot.callbacks import cb
-from kiebot.bot.format import Safe, duration, render, rub
 from kiebot.catalog import ModelSpec, title
+from kiebot.chat.callback_data import cb
+from kiebot.chat.format import Safe, duration, render, rub
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, user_language

@@ -14,8 +14,8 @@ from datetime import datetime
 
 import trio
 
-from kiebot.bot.format import Safe, approx_duration, duration, render, rub
 from kiebot.catalog import ModelSpec, Registry, title
+from kiebot.chat.format import Safe, approx_duration, duration, render, rub
 from kiebot.config import Settings
 from kiebot.store import job_tracking, users
 from kiebot.store.db import Database, DatabaseUnavailable

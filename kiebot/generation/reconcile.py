@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import trio
 
-from kiebot.bot.callbacks import cb
-from kiebot.bot.format import render
+from kiebot.chat.callback_data import cb
+from kiebot.chat.format import render
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, progress_text, user_language

@@ -9,9 +9,9 @@ from datetime import datetime
 import msgspec
 
 from kiebot.catalog import ModelSpec
+from kiebot.catalog.pricing import Quote
 from kiebot.config import Settings
 from kiebot.generation.request import JobRequest
-from kiebot.pricing import Quote
 from kiebot.store import free_tier, money
 from kiebot.store import jobs as jobs_store
 from kiebot.store.db import Database

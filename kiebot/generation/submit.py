@@ -19,8 +19,8 @@ import logging
 
 import trio
 
-from kiebot.bot.format import render, rub
 from kiebot.catalog import InvalidRequest, ModelSpec, build_wire_request, render_issue
+from kiebot.chat.format import render, rub
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, model_title, progress_text, user_language

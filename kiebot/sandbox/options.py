@@ -1,7 +1,7 @@
 """What the sandbox runs with: its options, the two simulated people, and the app's environment.
 
 The environment is the whole difference between the sandbox and production: the real app
-(:func:`kiebot.app.run_app`) gets a fake bot token, ``TELEGRAM_API_URL`` pointing at the in-repo
+(:func:`kiebot.runtime.app.run_app`) gets a fake bot token, ``TELEGRAM_API_URL`` pointing at the in-repo
 fake Bot API, ``KIE_STUB=1`` and ``TEST_MODE=1`` (the in-process fake Kie, the fallback FX rate:
 nothing leaves the machine), polling mode, the sandbox's own PostgreSQL, an admin, a demo card
 for manual top-ups and a welcome balance so paid models can be tried at once.

@@ -3,7 +3,7 @@
 Start-up order: the embedded PostgreSQL in ``<data dir>/pgdata`` (its ``kiebot`` database wiped
 first with ``--reset``) → the fake Bot API on a private 127.0.0.1 port, its chats restored from
 the last run (``snapshot``) and its update ids continuing past the inbox's → the two simulated people
-→ the real app in polling mode (``kiebot.app.run_app`` with ``KIE_STUB=1``: it starts the
+→ the real app in polling mode (``kiebot.runtime.app.run_app`` with ``KIE_STUB=1``: it starts the
 in-process fake Kie itself and polls the fake Telegram like it would poll Telegram) → the page
 server on ``--host:--port``. Only then :func:`run_sandbox` reports the page URL.
 
@@ -27,8 +27,8 @@ import trio
 import trio_asyncio
 import triopg
 
-from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
+from kiebot.runtime.app import AppHandle, run_app
 from kiebot.sandbox import snapshot
 from kiebot.sandbox.options import (
     BOT_NAME,
@@ -41,9 +41,9 @@ from kiebot.sandbox.options import (
 )
 from kiebot.sandbox.server import create_page_app, serve_page
 from kiebot.store.embedded import DEFAULT_DATABASE, EmbeddedPostgres, embedded_postgres
-from kiebot.testing.fake_telegram import FakeTelegram
-from kiebot.testing.fake_telegram_state import State
-from kiebot.testing.fake_telegram_updates import UpdateQueue
+from kiebot.testing.telegram.model.state import State
+from kiebot.testing.telegram.server import FakeTelegram
+from kiebot.testing.telegram.updates import UpdateQueue
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Everything the page needs comes from this one origin, so it works offline and wi
 ``POST /sandbox/lang``         ``{"lang": "ru"|"en"}``: the people's Telegram language
 ``POST /sandbox/reset``        empty database, empty chats, fresh app; answers when ready
 ``/_sim/...``                  the fake Telegram's control API and its ``/_sim/events``
-                               server-sent events (``kiebot.testing.fake_telegram_sim``),
+                               server-sent events (``kiebot.testing.telegram.sim``),
                                mounted on the same state the fake's Bot API serves
 =============================  ============================================================
 
@@ -39,8 +39,8 @@ from quart_trio import QuartTrio
 
 from kiebot.i18n import LANGS, catalog
 from kiebot.sandbox.options import Lang
-from kiebot.testing.fake_telegram_sim import register as register_sim
-from kiebot.testing.fake_telegram_state import State
+from kiebot.testing.telegram.model.state import State
+from kiebot.testing.telegram.sim import register as register_sim
 
 log = logging.getLogger(__name__)
 

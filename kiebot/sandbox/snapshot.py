@@ -26,9 +26,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Final
 
-from kiebot.testing.fake_telegram_stars import Invoice, Payment
-from kiebot.testing.fake_telegram_state import State
-from kiebot.testing.fake_telegram_world import SimChat, SimFile, SimMessage, SimUser
+from kiebot.testing.telegram.model.stars import Invoice, Payment
+from kiebot.testing.telegram.model.state import State
+from kiebot.testing.telegram.model.world import SimChat, SimFile, SimMessage, SimUser
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ pool (asyncpg's pool reset runs ``pg_advisory_unlock_all()`` on release, see DES
 leader's lock frees itself and another instance takes over. The ``leadership`` row only tells
 operators (``/readyz``, the admin dashboard) who leads, since when, and when it last proved alive.
 
-The service that uses these is :mod:`kiebot.leader`.
+The service that uses these is :mod:`kiebot.runtime.leader`.
 """
 
 from __future__ import annotations

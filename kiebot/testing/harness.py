@@ -1,5 +1,5 @@
 """A whole world on 127.0.0.1 for tests, benchmarks and the sandbox: the fake Telegram Bot API,
-the fake Kie server, and the real app (``kiebot.app.run_app``) pointed at both.
+the fake Kie server, and the real app (``kiebot.runtime.app.run_app``) pointed at both.
 
 Usage::
 
@@ -19,11 +19,11 @@ from typing import Any
 import trio
 import trio_asyncio
 
-from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
+from kiebot.runtime.app import AppHandle, run_app
 from kiebot.telegram.limiter import FloodLimiter
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_telegram import FakeTelegram
+from kiebot.testing.kie.server import FakeKie
+from kiebot.testing.telegram.server import FakeTelegram
 
 TOKEN = "123456789:AAHfakeTokenForKiebotTests_abcdefghij"
 KIE_KEY = "kie-test-key-0123456789"

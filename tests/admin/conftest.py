@@ -20,9 +20,9 @@ from kiebot.i18n import t
 from kiebot.store import jobs, money
 from kiebot.store.db import Conn, Database
 from kiebot.store.free_tier import FreeLimits
-from kiebot.testing.fake_telegram import SimMessage
-from kiebot.testing.fake_telegram_state import CallbackAnswer, RequestRecord
 from kiebot.testing.harness import World, open_world
+from kiebot.testing.telegram.model.state import CallbackAnswer, RequestRecord
+from kiebot.testing.telegram.server import SimMessage
 
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from kiebot.broadcast import CONCURRENCY
+from kiebot.chat.broadcast import CONCURRENCY
 from kiebot.store import admin, broadcasts, users
-from kiebot.testing import fake_telegram_users as sim_users
 from kiebot.testing.harness import ADMIN_ID, World
+from kiebot.testing.telegram import users as sim_users
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]

@@ -19,12 +19,12 @@ import pytest
 import trio
 import trio.testing
 
-from kiebot.broadcast import BroadcastSender, ProgressTarget, remember_progress
+from kiebot.chat.broadcast import BroadcastSender, ProgressTarget, remember_progress
 from kiebot.store import broadcasts, money, users
 from kiebot.store.db import Database
 from kiebot.store.migrations import apply_migrations
 from kiebot.telegram.client import TelegramClient
-from kiebot.testing.fake_telegram import FakeTelegram, FloodRules
+from kiebot.testing.telegram.server import FakeTelegram, FloodRules
 
 TOKEN = "123456789:AAHfakeTokenForKiebotTests_abcdefghij"
 ADMIN = 900_000_001

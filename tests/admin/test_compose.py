@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kiebot.bot.screens.admin.compose import entities_to_html
 from kiebot.telegram.types import MessageEntity, User
-from kiebot.testing.fake_telegram_html import parse_html, utf16_len
+from kiebot.testing.telegram.html import parse_html, utf16_len
 
 
 def entity(kind: str, offset: int, length: int, **extra: Any) -> MessageEntity:

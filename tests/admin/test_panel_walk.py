@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import trio
 
-from kiebot.bot.callbacks import parse
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import parse
 from kiebot.i18n import t
 from kiebot.store import admin, breakers, broadcasts, money, payments
 from kiebot.testing.harness import ADMIN_ID, World

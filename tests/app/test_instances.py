@@ -8,8 +8,8 @@ from functools import partial
 import httpx
 import trio
 
-from kiebot.app import AppHandle, run_app
 from kiebot.config import load_settings
+from kiebot.runtime.app import AppHandle, run_app
 from kiebot.testing.harness import eventually, free_port, open_world
 
 USERS = [5_200_000 + i for i in range(30)]

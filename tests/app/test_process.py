@@ -18,8 +18,8 @@ import pytest
 import trio
 
 from kiebot.config import load_settings
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.harness import TOKEN, free_port
+from kiebot.testing.telegram.server import FakeTelegram
 
 USER = 5_400_001
 

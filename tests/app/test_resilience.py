@@ -14,9 +14,9 @@ import httpx
 import pytest
 import trio
 
+from kiebot.catalog.pricing import quote
 from kiebot.generation.request import JobRequest
 from kiebot.generation.service import Confirmed, confirm
-from kiebot.pricing import quote
 from kiebot.store import inbox, jobs, money, users
 from kiebot.testing.harness import eventually, free_port, open_world
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import trio
 
-from kiebot.inbox import PRECHECKOUT_KEY_BASE, chat_key_of
+from kiebot.intake.dispatch import PRECHECKOUT_KEY_BASE, chat_key_of
 from kiebot.store import users
 from kiebot.telegram.types import decode_update
 from kiebot.testing.harness import open_world
@@ -49,7 +49,7 @@ async def test_banned_user_still_gets_terms_and_paysupport(database_url: str) ->
 def test_unstorable_updates_are_refused_before_the_inbox() -> None:
     import pytest
 
-    from kiebot.inbox import check_storable
+    from kiebot.intake.dispatch import check_storable
 
     too_big = decode_update(b'{"update_id": 99999999999999999999}')
     with pytest.raises(ValueError, match="64-bit"):

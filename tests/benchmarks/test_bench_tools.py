@@ -18,8 +18,8 @@ from benchmarks._common import Result, format_results, percentile
 from benchmarks._fakes import ReplyTracker
 from benchmarks._load import Connection, closed_loop, open_loop, start_update
 from kiebot.telegram.types import decode_update
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.harness import TOKEN
+from kiebot.testing.telegram.server import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 

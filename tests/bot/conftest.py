@@ -24,15 +24,16 @@ import pytest
 import trio
 
 from kiebot.bot.guards import RateGuard
-from kiebot.bot.screens import wizard_state as ws
+from kiebot.bot.screens.wizard import state as ws
 from kiebot.logs import redact
 from kiebot.store import jobs as jobs_store
 from kiebot.store import money
 from kiebot.store.jobs import Job
 from kiebot.telegram.limiter import FloodLimiter
-from kiebot.testing import kie_media, media
-from kiebot.testing.fake_telegram import SimMessage
+from kiebot.testing import media
 from kiebot.testing.harness import World, open_world
+from kiebot.testing.kie import media as kie_media
+from kiebot.testing.telegram.server import SimMessage
 
 SETTLE_TIMEOUT_S = 20.0
 

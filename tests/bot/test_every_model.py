@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from kiebot.catalog import load_registry
-from kiebot.pricing import quote
+from kiebot.catalog.pricing import quote
 from kiebot.store import money
 from kiebot.testing.harness import World
 

@@ -8,8 +8,8 @@ import re
 
 import trio
 
+from kiebot.catalog.pricing import quote
 from kiebot.generation.request import JobRequest
-from kiebot.pricing import quote
 from kiebot.store import free_tier
 from kiebot.store import jobs as jobs_store
 from kiebot.testing.harness import World

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiebot.bot.callbacks import BadCallback, ModelCodes, cb, int_arg, model_code, parse
 from kiebot.bot.guards import RateGuard
+from kiebot.chat.callback_data import BadCallback, ModelCodes, cb, int_arg, model_code, parse
 
 
 class FakeClock:

@@ -8,8 +8,8 @@ import trio
 
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import Job
-from kiebot.testing.fake_telegram import SimMessage
 from kiebot.testing.harness import World
+from kiebot.testing.telegram.server import SimMessage
 
 ZIMAGE = "z-image"
 ULTRA = "google/imagen4-ultra"

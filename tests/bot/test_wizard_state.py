@@ -8,12 +8,12 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from kiebot.bot.screens import wizard_state as ws
-from kiebot.bot.screens.wizard_media import file_issues, format_names, incoming_file
-from kiebot.bot.screens.wizard_quote import choice_issue, draft_quote, value_prices
+from kiebot.bot.screens.wizard import state as ws
+from kiebot.bot.screens.wizard.media import file_issues, format_names, incoming_file
+from kiebot.bot.screens.wizard.quote import choice_issue, draft_quote, value_prices
 from kiebot.catalog import ModelSpec, load_registry
+from kiebot.catalog.pricing import kopecks_for
 from kiebot.generation.request import JobRequest, MediaRef
-from kiebot.pricing import kopecks_for
 from kiebot.telegram.types import Message
 
 REGISTRY = load_registry()

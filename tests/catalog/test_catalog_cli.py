@@ -12,7 +12,7 @@ import pytest
 
 from kiebot.catalog import DEFAULT_PATH, load_registry
 from kiebot.catalog.price_list import PriceListError, diff_prices, parse_price_list
-from kiebot.pricing import CREDIT_USD
+from kiebot.catalog.pricing import CREDIT_USD
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import trio
 
-from kiebot.fx import FxCache, FxError, FxRate, fallback_rate, fetch_cbr_rate, parse_cbr_daily
+from kiebot.catalog.fx import FxCache, FxError, FxRate, fallback_rate, fetch_cbr_rate, parse_cbr_daily
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,9 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiebot.catalog import MediaItem, load_registry
-from kiebot.config import ConfigError
-from kiebot.fx import FxRate, fallback_rate
-from kiebot.pricing import (
+from kiebot.catalog.fx import FxRate, fallback_rate
+from kiebot.catalog.pricing import (
     CREDIT_USD,
     PricingError,
     Quote,
@@ -26,6 +25,7 @@ from kiebot.pricing import (
     quote,
     wire_credits,
 )
+from kiebot.config import ConfigError
 
 pytestmark = pytest.mark.timeout(60)
 

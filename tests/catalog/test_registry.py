@@ -17,7 +17,7 @@ from kiebot.catalog import (
     parse_registry,
     validate_request,
 )
-from kiebot.pricing import PricingError, quote
+from kiebot.catalog.pricing import PricingError, quote
 
 pytestmark = pytest.mark.timeout(30)
 

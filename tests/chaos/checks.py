@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiebot.catalog import load_registry, title
-from kiebot.inbox import ALLOWED_UPDATES
+from kiebot.intake.dispatch import ALLOWED_UPDATES
 from kiebot.store import jobs as jobs_store
 from kiebot.store import money
 from kiebot.store.db import Database
 from kiebot.store.payments import manual_credit_key
-from kiebot.testing.fake_telegram import SimMessage
+from kiebot.testing.telegram.server import SimMessage
 
 from .world import ChaosWorld
 

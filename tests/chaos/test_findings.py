@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 import trio
 
-from kiebot import inbox as inbox_intake
 from kiebot.bot.guards import RateGuard
+from kiebot.catalog.pricing import quote
 from kiebot.generation import workers
 from kiebot.generation.request import JobRequest
-from kiebot.pricing import quote
+from kiebot.intake import dispatch as inbox_intake
 from kiebot.store import jobs, money, users
 from kiebot.testing.harness import World, eventually, open_world
 

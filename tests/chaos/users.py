@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import trio
 
 from kiebot.testing import media
-from kiebot.testing.fake_telegram import SimError, SimMessage
+from kiebot.testing.telegram.server import SimError, SimMessage
 
 from .world import ChaosWorld
 

@@ -34,9 +34,9 @@ import triopg
 
 from kiebot.config import Settings, load_settings
 from kiebot.store.db import Database
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_telegram import FakeTelegram, FloodRules
 from kiebot.testing.harness import ADMIN_ID, KIE_KEY, TOKEN, free_port
+from kiebot.testing.kie.server import FakeKie
+from kiebot.testing.telegram.server import FakeTelegram, FloodRules
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "registry" / "models.toml"

@@ -17,9 +17,9 @@ import pytest
 import trio
 from hypothesis import strategies as st
 
-from kiebot.bot.callbacks import BadCallback, parse
 from kiebot.bot.guards import RateGuard
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import BadCallback, parse
 from kiebot.i18n import t
 from kiebot.store import money
 from kiebot.telegram.limiter import FloodLimiter

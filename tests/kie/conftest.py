@@ -12,8 +12,8 @@ import trio
 
 from kiebot.kie.client import KieClient, RetryPolicy
 from kiebot.kie.throttle import SlidingWindowThrottle
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_kie_receiver import CallbackReceiver
+from kiebot.testing.kie.receiver import CallbackReceiver
+from kiebot.testing.kie.server import FakeKie
 
 API_KEY = "kie-test-key-7f3a9c1d2e"
 HMAC_KEY = "kie-hmac-test-key"

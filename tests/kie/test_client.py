@@ -13,9 +13,9 @@ import trio
 from kiebot.kie import InputRejected, KieClient, NotFound, ResultTooLarge, TaskStatus
 from kiebot.kie.callbacks import parse_callback, verify_signature
 from kiebot.kie.types import FAMILIES, Family
-from kiebot.testing import kie_media
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_kie_receiver import CallbackReceiver
+from kiebot.testing.kie import media as kie_media
+from kiebot.testing.kie.receiver import CallbackReceiver
+from kiebot.testing.kie.server import FakeKie
 
 MARKET: dict[str, Any] = {
     "model": "google/nano-banana",

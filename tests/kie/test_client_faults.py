@@ -33,8 +33,8 @@ from kiebot.kie import (
     Unauthorized,
 )
 from kiebot.kie.callbacks import parse_callback
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_kie_receiver import CallbackReceiver
+from kiebot.testing.kie.receiver import CallbackReceiver
+from kiebot.testing.kie.server import FakeKie
 
 MARKET = {
     "model": "google/nano-banana",

@@ -15,9 +15,9 @@ import trio
 
 from kiebot.store import admin as store_admin
 from kiebot.store import money, payments
-from kiebot.testing.fake_telegram_world import SimMessage
 from kiebot.testing.harness import ADMIN_ID, World
 from kiebot.testing.media import PDF, png
+from kiebot.testing.telegram.model.world import SimMessage
 
 USER = 5_300_001
 ADMIN_2 = 900_000_002

@@ -18,9 +18,9 @@ import trio
 from kiebot.bot.screens.stars import reconcile_once
 from kiebot.store import money, payments
 from kiebot.telegram.client import TelegramClient
-from kiebot.testing import fake_telegram_users as sim_users
-from kiebot.testing.fake_telegram import PaymentResult
 from kiebot.testing.harness import ADMIN_ID, TOKEN, World
+from kiebot.testing.telegram import users as sim_users
+from kiebot.testing.telegram.server import PaymentResult
 
 USER = 5_600_001
 

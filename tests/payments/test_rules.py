@@ -1,4 +1,4 @@
-"""The money-in rules of ``kiebot.payments`` on a real PostgreSQL, without the app: amounts, the
+"""The money-in rules of ``kiebot.payments.rules`` on a real PostgreSQL, without the app: amounts, the
 pre-checkout verdict for every case, crediting Stars once, recording refunds, manual requests and
 decisions. The ledger invariant is checked after each database test (``store_db`` fixture)."""
 
@@ -10,8 +10,8 @@ import msgspec
 import pytest
 import trio
 
-from kiebot import payments as pay
 from kiebot.metrics import Metrics
+from kiebot.payments import rules as pay
 from kiebot.store import admin as store_admin
 from kiebot.store import money, payments, users
 from kiebot.store.db import Database

@@ -18,8 +18,8 @@ import trio
 
 from kiebot.bot.screens import stars as stars_screen
 from kiebot.store import money, payments, users
-from kiebot.testing import fake_telegram_users as sim_users
 from kiebot.testing.harness import World
+from kiebot.testing.telegram import users as sim_users
 
 USER = 5_100_001
 OTHER = 5_100_002

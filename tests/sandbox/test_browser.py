@@ -33,8 +33,8 @@ import httpx
 import pytest
 
 from kiebot.sandbox.options import ADMIN, DEFAULT_WELCOME_RUB, USER
-from kiebot.testing import kie_media
 from kiebot.testing.harness import free_port
+from kiebot.testing.kie import media as kie_media
 from kiebot.testing.media import png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import trio
 
-from kiebot.bot.format import rub
+from kiebot.chat.format import rub
 from kiebot.i18n import t
 from kiebot.sandbox.options import ADMIN, DEFAULT_WELCOME_RUB, USER
 from kiebot.testing.harness import free_port

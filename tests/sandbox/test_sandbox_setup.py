@@ -27,8 +27,8 @@ from kiebot.sandbox.options import (
     sandbox_env,
 )
 from kiebot.store.embedded import EmbeddedPostgresError
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.media import png
+from kiebot.testing.telegram.server import FakeTelegram
 
 FAKE_TG = "http://127.0.0.1:40001"
 DB = "postgresql://u@/kiebot?host=/tmp/kbsb"

@@ -79,7 +79,7 @@ def test_the_guard_is_active_for_this_run_and_learns_every_app_secret(request: p
     assert TOKEN.split(":", 1)[1] in watched
     assert KIE_KEY in watched
     assert Settings(telegram_bot_token=TOKEN).webhook_secret in watched
-    assert logging.getLogger("kiebot.app").getEffectiveLevel() <= logging.DEBUG
+    assert logging.getLogger("kiebot.runtime.app").getEffectiveLevel() <= logging.DEBUG
     from kiebot.logs import redact
 
     redact.register(["a-secret-registered-by-an-app-0123"])

@@ -22,12 +22,13 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from kiebot.bot.screens import wizard_state as ws
+from kiebot.bot.screens.wizard import state as ws
 from kiebot.i18n import t
 from kiebot.store import jobs as jobs_store
 from kiebot.store import money
-from kiebot.testing import kie_media, media
+from kiebot.testing import media
 from kiebot.testing.harness import TOKEN, World, eventually, open_world
+from kiebot.testing.kie import media as kie_media
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Group commit of webhook updates (kiebot.intake_writer) on a real PostgreSQL: concurrent puts share
+"""Group commit of webhook updates (kiebot.intake.writer) on a real PostgreSQL: concurrent puts share
 statements, each caller learns whether its update was new, and one unstorable update fails alone.
 (The database going away is proven end to end by tests/app/test_resilience.py: 503, nothing lost.)"""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 import trio
 
-from kiebot.intake_writer import InboxWriter
+from kiebot.intake.writer import InboxWriter
 from kiebot.store import inbox
 from kiebot.store.db import Database, PostgresError
 from kiebot.store.inbox import InboxItem

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import trio
 
-from kiebot.leader import Leadership, run_while_leader
+from kiebot.runtime.leader import Leadership, run_while_leader
 from kiebot.store import leadership as store
 from kiebot.store.db import Database
 

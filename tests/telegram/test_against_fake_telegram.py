@@ -24,8 +24,8 @@ from kiebot.telegram.types import (
     Update,
 )
 from kiebot.telegram.webhook import set_webhook
-from kiebot.testing.fake_telegram import FakeTelegram, FloodRules
 from kiebot.testing.media import png
+from kiebot.testing.telegram.server import FakeTelegram, FloodRules
 
 ANNA = 1001
 ALLOWED = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"]

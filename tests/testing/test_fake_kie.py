@@ -16,9 +16,9 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_kie_receiver import CallbackReceiver
-from kiebot.testing.fake_kie_rules import Profile
+from kiebot.testing.kie.receiver import CallbackReceiver
+from kiebot.testing.kie.rules import Profile
+from kiebot.testing.kie.server import FakeKie
 
 KEY = "fake-kie-test-key"
 HMAC_KEY = "fake-kie-hmac-key"

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from kiebot.testing import kie_media
+from kiebot.testing.kie import media as kie_media
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

@@ -10,9 +10,9 @@ import pytest
 import trio
 
 from kiebot.kie import InputRejected, KieClient, RetryPolicy
-from kiebot.testing.fake_kie import FakeKie
-from kiebot.testing.fake_kie_registry import registry_pricer, registry_profile, registry_validator
-from kiebot.testing.fake_kie_rules import Profile
+from kiebot.testing.kie.registry import registry_pricer, registry_profile, registry_validator
+from kiebot.testing.kie.rules import Profile
+from kiebot.testing.kie.server import FakeKie
 
 KEY = "fake-kie-registry-key"
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.media import blob, png
+from kiebot.testing.telegram.server import FakeTelegram
 
 ERRORS = Path(__file__).parents[1] / "data" / "telegram" / "errors"
 

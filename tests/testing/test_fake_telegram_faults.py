@@ -10,8 +10,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from kiebot.testing import fake_telegram_app
-from kiebot.testing.fake_telegram import FakeTelegram, FloodRules
+from kiebot.testing.telegram import app as fake_telegram_app
+from kiebot.testing.telegram.server import FakeTelegram, FloodRules
 
 A, B = 6001, 6002
 

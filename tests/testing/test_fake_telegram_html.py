@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiebot.testing.fake_telegram_html import HtmlParseError, detect_bot_commands, parse_html, utf16_len
+from kiebot.testing.telegram.html import HtmlParseError, detect_bot_commands, parse_html, utf16_len
 
 ERRORS = [
     (

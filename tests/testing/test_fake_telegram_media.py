@@ -10,8 +10,8 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.media import JPEG_8X8, MP3, OGG_OPUS, PDF, png
+from kiebot.testing.telegram.server import FakeTelegram
 
 USER = 4001
 

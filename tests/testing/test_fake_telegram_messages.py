@@ -9,8 +9,8 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram, SimError
 from kiebot.testing.media import png
+from kiebot.testing.telegram.server import FakeTelegram, SimError
 
 USER = 2001
 

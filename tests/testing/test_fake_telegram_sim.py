@@ -12,8 +12,8 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram
 from kiebot.testing.media import PDF, png
+from kiebot.testing.telegram.server import FakeTelegram
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram
-from kiebot.testing.fake_telegram_spec import METHOD_PARAMS
 from kiebot.testing.media import MP3, OGG_OPUS, PDF, png
+from kiebot.testing.telegram.rules.spec import METHOD_PARAMS
+from kiebot.testing.telegram.server import FakeTelegram
 
 SPEC = json.loads((Path(__file__).parents[1] / "data" / "telegram" / "bot-api-10.1.json").read_text())
 TYPES: dict[str, Any] = SPEC["types"]

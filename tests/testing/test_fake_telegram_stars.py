@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trio
 
-from kiebot.testing.fake_telegram import FakeTelegram, SimError
+from kiebot.testing.telegram.server import FakeTelegram, SimError
 
 USER = 5001
 INVOICE = {

@@ -19,7 +19,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from trio.testing import MockClock
 
-from kiebot.testing.fake_telegram import FakeTelegram
+from kiebot.testing.telegram.server import FakeTelegram
 
 A, B = 3001, 3002
 

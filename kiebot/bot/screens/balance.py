@@ -15,10 +15,10 @@ Opening the screen clears any half-typed amount (the conversation state), as the
 
 from __future__ import annotations
 
-from kiebot.bot.callbacks import cb, int_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import cb, int_arg
+from kiebot.chat.format import Safe, rub
 from kiebot.store import conversations, money
 from kiebot.store.money import LedgerEntry
 from kiebot.telegram.types import InlineKeyboardButton as Button

@@ -20,16 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from kiebot.bot.callbacks import BadCallback, cb, int_arg, str_arg
 from kiebot.bot.context import Ctx
-from kiebot.bot.format import Safe, approx_duration, rub
 from kiebot.bot.router import routes
-from kiebot.bot.screens.wizard_media import format_names
-from kiebot.bot.screens.wizard_quote import unit_price
+from kiebot.bot.screens.wizard.media import format_names
+from kiebot.bot.screens.wizard.quote import unit_price
 from kiebot.catalog import ModelSpec, description, kind_label, param_label, title, unit_label
+from kiebot.catalog.pricing import price_range
 from kiebot.catalog.texts import field_label
+from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
+from kiebot.chat.format import Safe, approx_duration, rub
 from kiebot.i18n import catalog as texts
-from kiebot.pricing import price_range
 from kiebot.store import free_tier
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

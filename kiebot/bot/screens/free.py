@@ -9,11 +9,11 @@ for (reference/peers-and-style.md A.4).
 
 from __future__ import annotations
 
-from kiebot.bot.callbacks import cb
 from kiebot.bot.context import Ctx
-from kiebot.bot.format import duration
 from kiebot.bot.router import routes
 from kiebot.bot.screens.catalog import listed, model_button
+from kiebot.chat.callback_data import cb
+from kiebot.chat.format import duration
 from kiebot.store import free_tier
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kiebot.bot.callbacks import BadCallback, cb, int_arg
 from kiebot.bot.context import Ctx, markup
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.results import draft_of, own_job
-from kiebot.bot.screens.wizard_screens import choice_lines, local_time, task_sources
+from kiebot.bot.screens.wizard.screens import choice_lines, local_time, task_sources
+from kiebot.chat.callback_data import BadCallback, cb, int_arg
+from kiebot.chat.format import Safe, rub
 from kiebot.generation.deliver import result_keyboard
 from kiebot.generation.notify import model_title
 from kiebot.i18n import catalog

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from kiebot import payments as pay
-from kiebot.bot.callbacks import BadCallback, cb, int_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.manual_topup_review import (
     approve_data,
@@ -37,7 +34,10 @@ from kiebot.bot.screens.manual_topup_review import (
     send_topup_to_admin,
     view_data,
 )
+from kiebot.chat.callback_data import BadCallback, cb, int_arg
+from kiebot.chat.format import Safe, rub
 from kiebot.logs import mask_user_id
+from kiebot.payments import rules as pay
 from kiebot.store import conversations
 from kiebot.store import payments as store_payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState

@@ -1,7 +1,7 @@
 """🏦 Manual top-ups — the admins' review: every admin gets the receipt with ✅ Approve / ❌ Reject.
 
 The first decision wins (``store.payments.decide``, atomically, via
-:func:`kiebot.payments.decide_topup`, which also writes the audit row ``topup_approve`` /
+:func:`kiebot.payments.rules.decide_topup`, which also writes the audit row ``topup_approve`` /
 ``topup_reject`` for target ``topup:<id>``); an approval credits once; the user is told either
 way; every admin's copy of the request is updated to show who decided.
 
@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from kiebot import payments as pay
-from kiebot.bot.callbacks import cb, int_arg
 from kiebot.bot.context import BotDeps, Ctx, Keyboard, markup
-from kiebot.bot.format import Safe, escape, render, rub
 from kiebot.bot.router import routes, show_main_menu
+from kiebot.chat.callback_data import cb, int_arg
+from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
+from kiebot.payments import rules as pay
 from kiebot.store import conversations, money, users
 from kiebot.store import payments as store_payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState

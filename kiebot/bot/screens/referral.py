@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from kiebot.bot.callbacks import cb
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import cb
 from kiebot.i18n import t
 from kiebot.store import referrals
 from kiebot.telegram.types import InlineKeyboardButton as Button

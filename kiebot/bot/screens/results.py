@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import msgspec
 
-from kiebot.bot.callbacks import BadCallback, int_arg
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
-from kiebot.bot.screens import wizard_state as ws
-from kiebot.bot.screens.wizard_flow import advance, present, store
+from kiebot.bot.screens.wizard import state as ws
+from kiebot.bot.screens.wizard.flow import advance, present, store
 from kiebot.catalog import ModelSpec
+from kiebot.chat.callback_data import BadCallback, int_arg
 from kiebot.generation import service
 from kiebot.generation.notify import Notifier
 from kiebot.generation.request import JobRequest

@@ -6,7 +6,7 @@ The flow (https://core.telegram.org/bots/payments-stars, reference/telegram.md �
    ``STARS_RUB_RATE``), "other amount" (``starsc``, then the typed number in the
    ``stars_amount`` state, 1–10000 Stars), and the terms (``terms``).
 2. ``stars:<n>`` / a typed amount — an order is stored (``store.payments.create_order``: random
-   payload, user, Stars, kopecks, expiry :data:`kiebot.payments.ORDER_TTL_S`) and ``sendInvoice``
+   payload, user, Stars, kopecks, expiry :data:`kiebot.payments.rules.ORDER_TTL_S`) and ``sendInvoice``
    goes out in ``XTR`` with exactly one ``LabeledPrice``, an empty provider token, the order
    payload (≤ 128 bytes), a Pay button first and the terms next to it.
 3. ``pre_checkout_query`` — answered within Telegram's 10 s: ok only for an open, unexpired order
@@ -30,14 +30,14 @@ from typing import Any
 
 import trio
 
-from kiebot import payments as pay
-from kiebot.bot.callbacks import cb, int_arg
 from kiebot.bot.context import BotDeps, Ctx, Keyboard, markup
-from kiebot.bot.format import Safe, render, rub
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import cb, int_arg
+from kiebot.chat.format import Safe, render, rub
 from kiebot.i18n import normalize_lang
 from kiebot.logs import mask_user_id
-from kiebot.scheduler import Periodic
+from kiebot.payments import rules as pay
+from kiebot.runtime.scheduler import Periodic
 from kiebot.store import conversations, money, users
 from kiebot.store import payments as store_payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState
@@ -270,7 +270,7 @@ RECONCILE_EVERY_S = 900.0
 
 
 def reconcile_job(deps: BotDeps, *, every_s: float = RECONCILE_EVERY_S) -> Periodic:
-    """The leader's periodic Stars check (:func:`kiebot.payments.reconcile_stars`): a payment the
+    """The leader's periodic Stars check (:func:`kiebot.payments.rules.reconcile_stars`): a payment the
     update path lost is credited and its payer told; admins get a summary when anything was found.
 
     ``app.py`` adds it to the scheduler: ``bot.extras.setdefault("periodic", []).append(reconcile_job(bot))``.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from kiebot.bot.callbacks import BadCallback, cb, str_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, escape, render, rub
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import BadCallback, cb, str_arg
+from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.store import conversations, free_tier, money, referrals, users
 from kiebot.store.db import UniqueViolation
 from kiebot.telegram.types import InlineKeyboardButton as Button

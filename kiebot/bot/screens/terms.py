@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 
-from kiebot import payments as pay
-from kiebot.bot.callbacks import cb, int_arg
 from kiebot.bot.context import Ctx, Keyboard, markup
-from kiebot.bot.format import Safe, escape, render, rub
 from kiebot.bot.router import routes
+from kiebot.chat.callback_data import cb, int_arg
+from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
+from kiebot.payments import rules as pay
 from kiebot.store import conversations, money, payments, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.telegram.errors import BadRequest, Forbidden, TelegramError

@@ -16,7 +16,7 @@ The map (callback routes, all under ``adm``):
 * ``adm.m:<page>`` — models: switch on/off, free tier, circuit breakers (:mod:`.models`);
 * ``adm.t`` — pending manual top-ups, opened with the payments screen's own Approve/Reject
   (:mod:`.topups`);
-* ``adm.b`` — broadcasts (:mod:`.broadcast`; the sender is :mod:`kiebot.broadcast`);
+* ``adm.b`` — broadcasts (:mod:`.broadcast`; the sender is :mod:`kiebot.chat.broadcast`);
 * ``adm.a:<page>`` — the audit log (:mod:`.audit`).
 
 Texts are in ``locales/{ru,en}/admin.toml`` (panel) and ``admin_broadcast.toml``.

@@ -19,12 +19,12 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kiebot.bot.callbacks import BadCallback, cb, int_arg
 from kiebot.bot.context import Ctx
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import require_admin, signed_rub
 from kiebot.bot.screens.admin.users import show_user_card, user_id_arg
+from kiebot.chat.callback_data import BadCallback, cb, int_arg
+from kiebot.chat.format import Safe, rub
 from kiebot.store import admin, conversations, money, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState, StateConflict
 from kiebot.store.db import Database

@@ -11,10 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kiebot.bot.callbacks import int_arg
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, pager_row, short_when
+from kiebot.chat.callback_data import int_arg
 from kiebot.store import admin
 
 PAGE = 10

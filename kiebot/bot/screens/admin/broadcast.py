@@ -2,20 +2,19 @@
 
 1. ``adm.bn`` asks for the text; the admin sends a message (formatting kept, see :mod:`.compose`).
 2. The text is stored as a draft (``store.broadcasts.create_broadcast``) and sent back to the
-   admin by the very function that will send it to users (:func:`kiebot.broadcast.send_broadcast_message`):
+   admin by the very function that will send it to users (:func:`kiebot.chat.broadcast.send_broadcast_message`):
    the preview is exactly what users get. A text Telegram refuses (e.g. too long) is refused here,
    before anyone else sees it.
 3. ✅ ``adm.bgo:<id>`` snapshots the recipients (users who neither blocked the bot nor are banned)
    and switches the broadcast to ``sending`` — audited in the same transaction; a second tap finds
    it already sending and changes nothing. The confirmation message becomes the progress message
    (remembered in ``kv`` so a resumed sender keeps editing it) and the sender
-   (:class:`kiebot.broadcast.BroadcastSender`, run by the leader) is woken.
+   (:class:`kiebot.chat.broadcast.BroadcastSender`, run by the leader) is woken.
 4. ``adm.bx:<id>`` stops a draft or a running broadcast (pending recipients are never claimed).
 """
 
 from __future__ import annotations
 
-from kiebot.bot.callbacks import BadCallback, cb, int_arg
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import (
@@ -28,7 +27,7 @@ from kiebot.bot.screens.admin.common import (
 )
 from kiebot.bot.screens.admin.compose import entities_to_html
 from kiebot.bot.screens.admin.jobcard import MAX_ID
-from kiebot.broadcast import (
+from kiebot.chat.broadcast import (
     BroadcastSender,
     ProgressTarget,
     progress_markup,
@@ -36,6 +35,7 @@ from kiebot.broadcast import (
     remember_progress,
     send_broadcast_message,
 )
+from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.store import admin, broadcasts, conversations, stats
 from kiebot.store.broadcasts import Broadcast
 from kiebot.store.conversations import ANY_VERSION, ConversationState

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from kiebot.bot.callbacks import BadCallback, cb
 from kiebot.bot.context import Ctx
-from kiebot.bot.format import rub
+from kiebot.chat.callback_data import BadCallback, cb
+from kiebot.chat.format import rub
 from kiebot.store import conversations
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 import msgspec
 
-from kiebot.bot.callbacks import cb
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, approx_duration, duration, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import HOME, clear_input, when
 from kiebot.catalog import kind_label
+from kiebot.chat.callback_data import cb
+from kiebot.chat.format import Safe, approx_duration, duration, rub
 from kiebot.store import conversations, kv, leadership, stats
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import msgspec
 
-from kiebot.bot.callbacks import cb, int_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, escape, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, precise_when, short_when, when
 from kiebot.catalog import title
+from kiebot.chat.callback_data import cb, int_arg
+from kiebot.chat.format import Safe, escape, rub
 from kiebot.generation.request import JobRequest
 from kiebot.store import jobs, users
 from kiebot.store.jobs import Job

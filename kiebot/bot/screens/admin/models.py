@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-from kiebot.bot.callbacks import cb, int_arg, str_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import escape
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, page_of, pager_row, when, with_notice
 from kiebot.catalog import ModelSpec, kind_label, title
+from kiebot.chat.callback_data import cb, int_arg, str_arg
+from kiebot.chat.format import escape
 from kiebot.store import admin, breakers
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

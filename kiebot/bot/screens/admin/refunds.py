@@ -28,12 +28,12 @@ from typing import Literal
 import msgspec
 import trio
 
-from kiebot.bot.callbacks import BadCallback, cb, str_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, short_code, short_when
 from kiebot.bot.screens.admin.users import user_id_arg
+from kiebot.chat.callback_data import BadCallback, cb, str_arg
+from kiebot.chat.format import Safe, rub
 from kiebot.metrics import Metrics
 from kiebot.store import admin, money, payments, users
 from kiebot.store.db import Database

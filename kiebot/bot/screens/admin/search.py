@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 
-from kiebot.bot.callbacks import cb
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import cancel_row, nav_row, require_admin
 from kiebot.bot.screens.admin.jobcard import MAX_ID, job_button, show_job_card
 from kiebot.bot.screens.admin.users import show_user_card
+from kiebot.chat.callback_data import cb
 from kiebot.store import conversations, jobs, stats, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.store.jobs import Job

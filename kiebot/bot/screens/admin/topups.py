@@ -11,10 +11,10 @@ came while no admin could be reached) is never forgotten.
 from __future__ import annotations
 
 from kiebot.bot.context import Ctx
-from kiebot.bot.format import Safe, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, short_when
 from kiebot.bot.screens.manual_topup import view_data
+from kiebot.chat.format import Safe, rub
 from kiebot.store import payments, users
 from kiebot.telegram.types import InlineKeyboardButton as Button
 

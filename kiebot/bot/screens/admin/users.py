@@ -9,13 +9,13 @@ make are still recorded (money is never lost).
 
 from __future__ import annotations
 
-from kiebot.bot.callbacks import BadCallback, cb, int_arg
 from kiebot.bot.context import Ctx, Keyboard
-from kiebot.bot.format import Safe, escape, rub
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.audit import audit_lines
 from kiebot.bot.screens.admin.common import clear_input, nav_row, short_when, signed_rub, when, with_notice
 from kiebot.bot.screens.admin.jobcard import MAX_ID, job_button
+from kiebot.chat.callback_data import BadCallback, cb, int_arg
+from kiebot.chat.format import Safe, escape, rub
 from kiebot.store import admin, jobs, money, payments, users
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
