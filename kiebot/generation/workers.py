@@ -158,17 +158,19 @@ class _Stage:
 class GenerationWorkers:
     """Both stages of one instance; start with ``nursery.start(workers.run)``."""
 
-    def __init__(self, deps: GenDeps, notifier: Notifier, *, concurrency: int, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, deps: GenDeps, notifier: Notifier, *, concurrency: int, lease_s: float = LEASE_S, poll_s: float = 1.0
+    ) -> None:
         self.deps = deps
         self.notifier = notifier
         self._stopping = trio.Event()
         self._submit = _Stage(
             deps, "submit", ("queued",), partial(submit_job, deps, notifier), deps.submit_wakeup,
-            concurrency=concurrency, lease_s=LEASE_S, poll_s=poll_s, stopping=self._stopping,
+            concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, stopping=self._stopping,
         )
         self._deliver = _Stage(
             deps, "deliver", ("succeeded",), partial(deliver_job, deps, notifier), deps.deliver_wakeup,
-            concurrency=concurrency, lease_s=LEASE_S, poll_s=poll_s, stopping=self._stopping,
+            concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, stopping=self._stopping,
         )
 
     def stop(self) -> None:
