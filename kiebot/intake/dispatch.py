@@ -111,6 +111,9 @@ class Dispatcher:
         self._lease_s = CLAIM_LEASE_S if lease_s is None else lease_s
         self._handler_timeout_s = handler_timeout_s
         self._retry_delay_s = retry_delay_s
+        #: Told the id of every update whose handling ended (done, failed or undecodable; not when
+        #: the claim was lost). The test harness waits on it instead of polling the inbox.
+        self.on_handled: Callable[[int], None] | None = None
         self.work: LeasedWork[inbox.ClaimedUpdate] = LeasedWork(
             "dispatch",
             claim=self._claim,
@@ -173,6 +176,8 @@ class Dispatcher:
                 outcome = "lost"
             self._metrics.updates_processed.labels(kind=item.kind, outcome=outcome).inc()
             self._metrics.handler_seconds.labels(kind=item.kind).observe(time.perf_counter() - began)
+            if self.on_handled is not None and not lease.lost:
+                self.on_handled(item.update_id)
 
     async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
         """Record the outcome. Each write is shielded (a shutdown must not leave a handled update

@@ -255,6 +255,15 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
             "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
         ),
     ]
+    dispatcher = intake.Dispatcher(
+        db,
+        partial(handle_update, bot),
+        metrics,
+        worker=worker,
+        concurrency=settings.dispatch_concurrency,
+        lease_s=limits.dispatch_lease_s,
+    )
+    handle.dispatcher = dispatcher
     return _Parts(
         handle=handle,
         tg=tg,
@@ -264,14 +273,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         kie=kie,
         notifier=notifier,
         writer=InboxWriter(db, max_batch=limits.intake_max_batch),
-        dispatcher=intake.Dispatcher(
-            db,
-            partial(handle_update, bot),
-            metrics,
-            worker=worker,
-            concurrency=settings.dispatch_concurrency,
-            lease_s=limits.dispatch_lease_s,
-        ),
+        dispatcher=dispatcher,
         workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
         periodic=periodic,
     )

@@ -64,6 +64,7 @@ class World:
         self.settings = load_settings(self.env)
         self._stopped = trio.Event()
         self._app: AppHandle | None = None
+        self._handled = trio.Event()
 
     @property
     def app(self) -> AppHandle:
@@ -89,6 +90,8 @@ class World:
                 stopped.set()
 
         self._app = await self.nursery.start(run)
+        assert self._app.dispatcher is not None
+        self._app.dispatcher.on_handled = self._note_handled
         if not settings.kie_callback_base:
             self._app.gen.callback_base_override = self._app.url.replace("://0.0.0.0:", "://127.0.0.1:")
         return self._app
@@ -99,6 +102,36 @@ class World:
             with trio.fail_after(30):
                 await self._stopped.wait()
             self._app = None
+
+    def _note_handled(self, update_id: int) -> None:
+        self._handled.set()
+        self._handled = trio.Event()
+
+    async def settle(self, *, upto: int | None = None, timeout_s: float = 20.0) -> None:
+        """Until every update the fake Telegram made so far (or up to ``upto``) is stored and
+        handled. The inbox is checked each time the bot reports a handled update, not on a timer;
+        a short fallback covers an update the bot has not stored yet."""
+        if upto is None:
+            if not self.tg.updates:
+                return
+            upto = int(self.tg.updates[-1]["update_id"])
+        with trio.fail_after(timeout_s):
+            while not await self._handled_upto(upto):
+                with trio.move_on_after(0.5):
+                    await self._handled.wait()
+
+    async def _handled_upto(self, upto: int) -> bool:
+        async with self.app.db.connection() as conn:
+            # One statement, one snapshot: the row must exist and nothing up to it be unfinished.
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) FILTER (WHERE update_id = $1) AS stored,
+                       count(*) FILTER (WHERE status IN ('pending', 'claimed')) AS unfinished
+                FROM updates WHERE update_id <= $1
+                """,
+                upto,
+            )
+        return row is not None and bool(row["stored"]) and not row["unfinished"]
 
     async def restart_app(self, **overrides: str) -> AppHandle:
         """Stop the app gracefully and start a new one on the same database and fakes."""
