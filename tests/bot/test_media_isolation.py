@@ -75,7 +75,9 @@ async def test_concurrent_jobs_each_consume_their_own_users_bytes(database_url: 
                 owner = [job for job in jobs.values() if f"j{job.id}-" in name]
                 assert len(owner) == 1, key
                 assert f"j{owner[0].id}-" in folder  # a per-job upload path
-                assert re.fullmatch(rf"j{owner[0].id}-image-0-[0-9a-f]{{16}}\.(jpg|png)", name), name
+                # the extension comes from the measured type: Bob's "image-0.jpg" is a PNG
+                extension = "png" if owner[0].user_id == BOB else "jpg"
+                assert re.fullmatch(rf"j{owner[0].id}-image-0-[0-9a-f]{{16}}\.{extension}", name), name
 
 
 async def test_a_retried_job_uploads_under_the_same_names(database_url: str, bot_user) -> None:
