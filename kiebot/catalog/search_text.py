@@ -62,13 +62,8 @@ def key(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The keys of the words and numbers of ``text`` ("Kling 2.6 — оживить фото" →
-    ["kling", "2.6", "ozhivit", "foto"]); single letters carry no meaning and are dropped."""
-    out = []
-    for raw in _TOKEN.findall(text.casefold().replace("ё", "е")):
-        token = key(raw)
-        if len(token) > 1 or token.isdigit():
-            out.append(token)
-    return out
+    ["kling", "2.6", "ozhivit", "foto"]); a single letter carries no meaning and is dropped."""
+    return [key(raw) for raw in _TOKEN.findall(text.casefold().replace("ё", "е")) if len(raw) > 1 or raw.isdigit()]
 
 
 def query_words(text: str) -> list[tuple[list[str], list[str]]]:
