@@ -23,7 +23,8 @@ RECENT_SCAN: Final = 200
 async def add(conn: Conn, user_id: int, model_id: str) -> bool:
     """Star a model; False when it was starred already."""
     status = await conn.execute(
-        "INSERT INTO favourite_models (user_id, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        # clock_timestamp(), not now(): two stars in one transaction keep their order.
+        "INSERT INTO favourite_models (user_id, model_id, added_at) VALUES ($1, $2, clock_timestamp()) ON CONFLICT DO NOTHING",
         user_id,
         model_id,
     )

@@ -75,3 +75,12 @@ async def test_the_last_search_is_kept_per_user_and_replaced(db: Database) -> No
             assert await searches.last(conn, 3) == ("музыка" * 100)[: searches.MAX_QUERY_CHARS]
             await searches.remember(conn, 3, "   ")  # nothing to remember: the last one stays
             assert await searches.last(conn, 3) == ("музыка" * 100)[: searches.MAX_QUERY_CHARS]
+
+
+async def test_stars_in_one_transaction_keep_their_order(db: Database) -> None:
+    with trio.fail_after(10):
+        async with db.transaction() as conn:
+            await _user(conn, 4)
+            for model_id in ("veo3.1-fast", "suno-v4.5", "kling-2.6/text-to-video"):
+                await favourites.add(conn, 4, model_id)
+            assert await favourites.favourites(conn, 4) == ["veo3.1-fast", "suno-v4.5", "kling-2.6/text-to-video"]
