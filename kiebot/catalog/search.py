@@ -7,10 +7,12 @@ than a broad word such as «видео» (1). The words besides titles and kind 
 ``search_aliases.toml`` beside this module, as data.
 
 :func:`search` scores every model by the query's words: each word counts once, by its best match
-(exact 1, the start of a longer word 0.9, a typo 0.75 — typos only for words the vocabulary does
-not know as typed, so "imagine" finds Grok, not Imagen too), times the weight. A model qualifies
-when at least half of the query's words match it, and is kept when it scores at least 60 % of the
-best model: «убрать фон» lists the background remover, not every model whose title says «убрать».
+(exact 1, the start of a word 0.9 — at least 4 letters and half the word, so "red" is not
+«редактирование» — a typo 0.75 — typos only of brand and task words, and only for words the
+vocabulary does not know as typed, so "imagine" finds Grok, not Imagen too, and "test" is not
+"text"), times the weight. A model qualifies when every word of the
+query matches it, or at least half do and either two of them or its brand ("kling пожалуйстаа",
+«удалить водяной знак»; but "a red fox" is a prompt, not a search), and is kept when it scores at least 60 % of the best model: «убрать фон» lists the background remover, not every model whose title says «убрать».
 Nonsense matches nothing, and so does a long text (more than :data:`MAX_QUERY_WORDS` words, or
 :data:`MAX_QUERY_CHARS` characters): that is a prompt sent outside a wizard, not a search, and
 the limit bounds the work one message can cause.
@@ -44,7 +46,7 @@ KIND_WEIGHT: Final = 2.0
 TITLE_WEIGHT: Final = 1.5
 CATEGORY_WEIGHT: Final = 1.0
 _EXACT, _PREFIX, _TYPO = 1.0, 0.9, 0.75
-_MIN_PREFIX: Final = 3
+_MIN_PREFIX: Final = 4
 
 #: Words that say nothing about which model ("хочу видео про кота" is about «видео»).
 STOP_WORDS: Final = frozenset(
@@ -91,6 +93,9 @@ class SearchIndex:
 
     vocabulary: Mapping[str, Mapping[str, float]]
     order: Mapping[str, int]
+    #: Words a typo may stand for: brand and task words only. A title's plain words are too
+    #: close to everyday ones ("test" is one letter from "text").
+    typo_words: frozenset[str]
 
 
 def build_index(registry: Registry, aliases: Aliases | None = None) -> SearchIndex:
@@ -121,7 +126,8 @@ def build_index(registry: Registry, aliases: Aliases | None = None) -> SearchInd
         category_words = table.categories.get(model.category)
         if category_words is not None:
             add(model, category_words.words, CATEGORY_WEIGHT)
-    return SearchIndex(vocabulary=vocabulary, order={m.id: i for i, m in enumerate(models)})
+    typo_words = frozenset(word for word, weights in vocabulary.items() if max(weights.values()) >= KIND_WEIGHT)
+    return SearchIndex(vocabulary=vocabulary, order={m.id: i for i, m in enumerate(models)}, typo_words=typo_words)
 
 
 @lru_cache(maxsize=4)
@@ -141,11 +147,11 @@ def _matches(index: SearchIndex, key: str) -> dict[str, float]:
         if key[:1].isdigit():
             if word.startswith(key + "."):
                 found[word] = _PREFIX
-        elif len(key) >= _MIN_PREFIX and word.startswith(key):
+        elif len(key) >= _MIN_PREFIX and 2 * len(key) >= len(word) and word.startswith(key):
             found[word] = _PREFIX
     if found:
         return found
-    return {word: _TYPO for word in index.vocabulary if close(key, word)}
+    return {word: _TYPO for word in index.typo_words if close(key, word)}
 
 
 def _word_scores(index: SearchIndex, variants: Sequence[list[str]]) -> list[dict[str, float]]:
@@ -153,6 +159,8 @@ def _word_scores(index: SearchIndex, variants: Sequence[list[str]]) -> list[dict
 
     The variant that matches more of the vocabulary wins, so "rkbyu" is read as «клинг».
     """
+    if any(keys and all(key in STOP_WORDS for key in keys) for keys in variants):
+        return []  # "to", «для»: not a word to match (its other layout is gibberish, not a miss)
     best: list[dict[str, float]] = []
     best_total = 0.0
     for keys in variants:
@@ -190,7 +198,12 @@ def search(index: SearchIndex, query: str) -> list[str]:
             totals[model_id] = totals.get(model_id, 0.0) + score
             hits[model_id] = hits.get(model_id, 0) + 1
     needed = MIN_COVERAGE * len(per_token)
-    qualified = {m: s for m, s in totals.items() if hits[m] >= needed}
+    branded = {m for scores in per_token for m, score in scores.items() if score >= BRAND_WEIGHT * _TYPO}
+    qualified = {
+        m: s
+        for m, s in totals.items()
+        if hits[m] == len(per_token) or (hits[m] >= needed and (hits[m] >= 2 or m in branded))
+    }
     if not qualified:
         return []
     floor = RELATIVE_CUTOFF * max(qualified.values())

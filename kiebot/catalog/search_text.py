@@ -79,9 +79,9 @@ def query_words(text: str) -> list[tuple[list[str], list[str]]]:
 
 
 def allowed_typos(length: int) -> int:
-    """Edits forgiven in a word of ``length`` letters: none up to 3 (too many short words lie one
-    edit apart: "wan"/"van"/"fan"), one up to 7, two from 8."""
-    if length <= 3:
+    """Edits forgiven in a word of ``length`` letters: none up to 4 (too many short words lie one
+    edit apart: "wan"/"van", "test"/"text", "suno"/"sono"), one up to 7, two from 8."""
+    if length <= 4:
         return 0
     return 1 if length <= 7 else 2
 

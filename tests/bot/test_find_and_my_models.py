@@ -182,9 +182,10 @@ async def test_star_on_the_card_lists_the_model_in_my_models_one_tap_from_its_wi
             assert await favourites.favourites(conn, ann.user_id) == ["suno-v4.5"]
 
         mine = await ann.press(ann._expect(await ann.say("/menu")), "⭐ Мои модели")
-        assert "⭐ <b>Мои модели</b>" in mine.content or "Мои модели" in mine.content
+        assert "Нажмите на модель, чтобы сразу начать" in mine.content
         label = next(label for label in ann.labels(mine) if "Suno" in label)
-        assert label.startswith("⭐ Suno — песня по описанию · ") and "₽" in label
+        assert label.startswith("⭐ Suno — песня по описанию · ")
+        assert label.endswith("₽")
         code = world.app.bot.codes.code("suno-v4.5")
         assert f"go:{code}:y" in mine.callback_data()
         wizard = await ann.press(mine, label)  # one tap: the wizard, not the card
@@ -283,9 +284,7 @@ async def test_tampered_star_buttons_are_outdated_and_change_nothing(shared_worl
 
 async def test_the_bot_menu_offers_models(shared_world) -> None:
     async def scenario(world: World) -> None:
-        with trio.fail_after(20):
-            while not world.tg.commands("ru"):
-                await trio.sleep(0.05)
+        await world.tg.wait_for(lambda: world.tg.commands("ru") and world.tg.commands("en"), timeout=20, what="commands")
         ru = {c["command"]: c["description"] for c in world.tg.commands("ru")}
         en = {c["command"]: c["description"] for c in world.tg.commands("en")}
         assert ru["models"] == "Найти модель по названию или задаче"

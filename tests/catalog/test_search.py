@@ -52,7 +52,8 @@ def kind_of(kind: str) -> set[str]:
         ("rkbyu", "kling"),  # «клинг» typed on the Latin layout
         ("лдштп", "kling"),  # "kling" typed on the Russian layout
         ("klnig", "kling"),  # two letters swapped
-        ("klng", "kling"),  # one letter missing
+        ("klimg", "kling"),  # one letter wrong
+        ("kilng", "kling"),  # two letters swapped
         ("вео", "veo"),
         ("veo", "veo"),
         ("мущ", "veo"),  # "veo" on the Russian layout
@@ -93,6 +94,8 @@ def test_a_brand_finds_exactly_its_models(query: str, prefix: str) -> None:
         ("озвучить текст", "speech"),
         ("text to speech", "speech"),
         ("водяной знак", "watermark_removal"),
+        ("удалить водяной знак", "watermark_removal"),
+        ("убрать водяной знак", "watermark_removal"),
         ("апскейл", "upscale"),
         ("upscale", "upscale"),
         ("аватар", "avatar"),
@@ -157,15 +160,22 @@ def test_results_are_in_score_then_catalogue_order() -> None:
         "🙂🙂",
         "нарисуй кота на фоне заката",
         "a cat sitting on a windowsill in the rain",
+        "test",  # one letter from "text", a plain word of titles: no typo of it
+        "тест",
+        "a red fox",  # "red" is not the start of «редактирование»
+        "red fox",
+        "рыжая лиса",
     ],
 )
 def test_nonsense_and_prompts_find_nothing(query: str) -> None:
     assert found(query) == [], query
 
 
-def test_half_the_words_must_match() -> None:
+def test_half_the_words_must_match_one_of_them_a_brand() -> None:
     assert set(found("kling zzzz")) == brand_of("kling")  # one of two words: enough
     assert found("kling zzzz qqqq") == []  # one of three: a sentence, not a search
+    assert found("фото zzzz") == []  # half, but no brand among them
+    assert set(found("стереть водяной знак")) == kind_of("watermark_removal")  # two of three words
 
 
 def test_long_texts_are_prompts_not_searches() -> None:
@@ -241,6 +251,7 @@ def test_distance_counts_a_swap_as_one_edit_and_stops_at_the_limit() -> None:
     assert distance("kling", "kling", 2) == 0
     assert distance("klnig", "kling", 2) == 1
     assert distance("klng", "kling", 2) == 1
+    assert not close("klng", "kling")  # four letters: no typo allowed
     assert distance("abcdef", "uvwxyz", 2) == 3
     assert distance("a", "abcdef", 1) == 2
     assert close("klnig", "kling")
