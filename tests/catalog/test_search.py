@@ -119,6 +119,7 @@ def test_a_version_narrows_a_brand_and_ranks_it_first() -> None:
     assert set(hits[:2]) == {"kling-2.6/text-to-video", "kling-2.6/image-to-video"}
     assert "wan/2-6-text-to-video" not in hits  # 2.6 alone does not make a Wan a Kling
     assert set(found("veo 3.1")) == brand_of("veo")
+    assert set(found("клинг 2,6")[:2]) == {"kling-2.6/text-to-video", "kling-2.6/image-to-video"}  # decimal comma
     assert set(found("veo3.1")) == brand_of("veo")
 
 
