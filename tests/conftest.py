@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
-import trio
 import trio_asyncio
 
 from kiebot.logs import redact
@@ -100,7 +99,3 @@ def _clean_redactor() -> Iterator[None]:
     yield
     redact.clear()
 
-
-@pytest.fixture
-def fail_after_10() -> trio.CancelScope:
-    return trio.fail_after(10)

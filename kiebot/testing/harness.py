@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import trio
 import trio_asyncio
 
 from kiebot.config import load_settings
 from kiebot.runtime.app import AppHandle, run_app
-from kiebot.telegram.limiter import FloodLimiter
 from kiebot.testing.kie.server import FakeKie
 from kiebot.testing.telegram.server import FakeTelegram
 
@@ -34,6 +34,14 @@ ADMIN_ID = 900_000_001
 #: tests and the fake's opt-in flood rules (``tg_options={"flood_rules": ...}``, which restore
 #: this pace) cover the per-chat limit itself.
 TEST_CHAT_RATE = 200.0
+#: Leadership and the reconciler at test pace: a leader is elected within a second, a job with no
+#: callback is polled every 0.2 s.
+TEST_LIMITS: Final[dict[str, float]] = {
+    "leadership_heartbeat_s": 1.0,
+    "leadership_retry_s": 0.5,
+    "leadership_timeout_s": 2.0,
+    "reconcile_every_s": 0.2,
+}
 
 
 class World:
@@ -69,17 +77,14 @@ class World:
         self.settings = settings
         self._stopped = stopped = trio.Event()
 
-        limiter = FloodLimiter(per_chat_rate=self.chat_rate) if self.chat_rate is not None else None
+        limits = msgspec.structs.replace(settings.limits, **TEST_LIMITS)
+        if self.chat_rate is not None:
+            limits = msgspec.structs.replace(limits, telegram_chat_per_second=self.chat_rate)
+        settings = self.settings = msgspec.structs.replace(settings, limits=limits)
 
         async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:
             try:
-                await run_app(
-                    settings,
-                    leadership_timing=(1.0, 0.5, 2.0),
-                    reconcile_every_s=0.2,
-                    telegram_limiter=limiter,
-                    task_status=task_status,
-                )
+                await run_app(settings, task_status=task_status)
             finally:
                 stopped.set()
 

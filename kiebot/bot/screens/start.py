@@ -84,7 +84,7 @@ async def start(ctx: Ctx, arg: str) -> None:
     async with ctx.tx() as conn:
         await conversations.clear_state(conn, ctx.user_id)
         if settings.welcome_balance_kopecks > 0:
-            key = f"welcome:{ctx.user_id}"
+            key = money.welcome_key(ctx.user_id)
             if await money.entry_by_key(conn, key) is None:
                 await money.credit(conn, ctx.user_id, settings.welcome_balance_kopecks, kind="welcome", key=key)
                 welcomed = True
