@@ -29,7 +29,7 @@ from kiebot.telegram.webhook import set_webhook
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "menu", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
+COMMANDS = ("start", "menu", "models", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
 
 
 def utcnow() -> datetime:
