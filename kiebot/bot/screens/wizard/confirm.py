@@ -29,8 +29,7 @@ from kiebot.chat.format import Safe, escape, rub
 from kiebot.generation import service
 from kiebot.generation.notify import Notifier, progress_text
 from kiebot.logs import request_id_var
-from kiebot.store import conversations, free_tier
-from kiebot.store import jobs as jobs_store
+from kiebot.store import conversations, free_tier, jobs
 from kiebot.store.conversations import StateConflict
 from kiebot.store.jobs import Job
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -130,8 +129,8 @@ async def _started(ctx: Ctx, spec: ModelSpec, job: Job, version: int) -> None:
         message = await ctx.show(progress_text(job, spec, ctx.lang, ctx.deps.now()), rows)
         if message is not None:
             async with ctx.conn() as conn:
-                await jobs_store.set_progress_message(conn, job.id, message.message_id)
-                current = await jobs_store.get_job(conn, job.id)
+                await jobs.set_progress_message(conn, job.id, message.message_id)
+                current = await jobs.get_job(conn, job.id)
             if current is not None and current.state != "queued":
                 await _catch_up(ctx, spec, current)
     try:
