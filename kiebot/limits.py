@@ -54,6 +54,13 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # Intake
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256
+    #: Handlers that may run while webhook requests are arriving (kiebot/intake/gate.py): intake
+    #: first, the inbox drains at full ``DISPATCH_CONCURRENCY`` once intake is quiet.
+    dispatch_concurrency_under_intake: int = 2
+    #: How long after its last request intake still counts as busy.
+    intake_quiet_s: float = 0.05
+    #: How often an idle dispatcher looks for work without a wake-up (NOTIFY or a finished update).
+    dispatch_poll_s: float = 1.0
 
     # HTTP
     #: What hypercorn gives open requests at shutdown before they are cancelled.

@@ -118,7 +118,11 @@ def _command_of(message: Message, bot_username: str) -> tuple[str, str] | None:
     return name.lower(), arg.strip()
 
 
-async def _touch(deps: BotDeps, who: TgUser) -> users.User:
+async def _touch(deps: BotDeps, who: TgUser, sender: users.User | None) -> users.User:
+    """The sender, created or refreshed: the dispatcher's claim has usually done it already in
+    its own statement (``sender``; :func:`kiebot.store.inbox.claim` with ``touch_senders``)."""
+    if sender is not None and sender.user_id == who.id:
+        return sender
     async with deps.db.connection() as conn:
         touched = await users.touch_user(
             conn,
@@ -146,8 +150,9 @@ async def outdated(ctx: Ctx) -> None:
     await show_main_menu(ctx)
 
 
-async def handle_update(deps: BotDeps, update: Update) -> None:
-    """Entry point for the dispatcher. Unknown kinds are ignored (they are already stored)."""
+async def handle_update(deps: BotDeps, update: Update, sender: users.User | None = None) -> None:
+    """Entry point for the dispatcher. Unknown kinds are ignored (they are already stored).
+    ``sender`` is the update's sender as the claim upserted it, when it did."""
     if update.pre_checkout_query is not None:
         if routes.precheckout is not None:
             await routes.precheckout(deps, update.pre_checkout_query)
@@ -156,10 +161,10 @@ async def handle_update(deps: BotDeps, update: Update) -> None:
         await _on_membership(deps, update.my_chat_member)
         return
     if update.message is not None:
-        await _on_message(deps, update, update.message)
+        await _on_message(deps, update, update.message, sender)
         return
     if update.callback_query is not None:
-        await _on_callback(deps, update, update.callback_query)
+        await _on_callback(deps, update, update.callback_query, sender)
         return
     log.debug("update kind not handled", extra={"kind": update.kind})
 
@@ -190,11 +195,11 @@ async def _guarded(ctx: Ctx, work: Callable[[], Awaitable[None]]) -> None:
         await ctx.send(ctx.t("common.error"))
 
 
-async def _on_message(deps: BotDeps, update: Update, message: Message) -> None:
+async def _on_message(deps: BotDeps, update: Update, message: Message, sender: users.User | None) -> None:
     who = message.from_
     if who is None or who.is_bot or message.chat.type != "private":
         return
-    user = await _touch(deps, who)
+    user = await _touch(deps, who, sender)
     ctx = Ctx(deps=deps, update=update, user=user, chat_id=message.chat.id, message=message)
     # Money first: a payment must be recorded whatever else is true about the user.
     if message.successful_payment is not None:
@@ -281,10 +286,10 @@ def _is_double_tap(deps: BotDeps, user_id: int, query: CallbackQuery) -> bool:
     return deps.guard.is_duplicate(user_id, f"{message.message_id}:{message.edit_date or message.date}:{digest}:{data}")
 
 
-async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery) -> None:
+async def _on_callback(deps: BotDeps, update: Update, query: CallbackQuery, sender: users.User | None) -> None:
     who = query.from_
     chat_id = query.message.chat.id if query.message is not None else who.id
-    user = await _touch(deps, who)
+    user = await _touch(deps, who, sender)
     ctx = Ctx(deps=deps, update=update, user=user, chat_id=chat_id, query=query)
     if user.banned and not ctx.is_admin:
         await ctx.answer(ctx.t("common.banned"), alert=True)

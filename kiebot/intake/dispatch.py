@@ -24,14 +24,17 @@ import trio
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
-from kiebot.store.leased_work import LeasedWork, LeaseWatch
+from kiebot.store.leased_work import Admission, LeasedWork, LeaseWatch
+from kiebot.store.users import User
 from kiebot.telegram.errors import Conflict, TelegramError
 from kiebot.telegram.polling import Poller
 from kiebot.telegram.types import Update, decode_update
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update], Awaitable[None]]
+Handler = Callable[[Update, User | None], Awaitable[None]]
+"""Runs one update; the second argument is its sender, already upserted by the claim (or None:
+the handler upserts the sender itself, as ``kiebot.bot.router`` does)."""
 
 ALLOWED_UPDATES: tuple[str, ...] = ("message", "callback_query", "pre_checkout_query", "my_chat_member")
 """What the bot handles; sent with setWebhook/getUpdates so Telegram filters the rest
@@ -103,6 +106,7 @@ class Dispatcher:
         handler_timeout_s: float = 45.0,
         poll_s: float = 1.0,
         retry_delay_s: float = 2.0,
+        admission: Admission | None = None,
     ) -> None:
         self._db = db
         self._handler = handler
@@ -126,6 +130,7 @@ class Dispatcher:
             poll_s=poll_s,
             max_batch=concurrency,
             cancel_on_lost_lease=True,
+            admission=admission,
         )
 
     def stop(self) -> None:
@@ -141,13 +146,14 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[inbox.ClaimedUpdate]:
         async with self._db.connection() as conn:
-            return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s)
+            return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s, touch_senders=True)
 
     async def _renew(self, item: inbox.ClaimedUpdate) -> bool:
         async with self._db.connection() as conn:
             return await inbox.extend_lease(conn, item.update_id, item.token, self._lease_s)
 
-    async def _handle(self, item: inbox.ClaimedUpdate, lease: LeaseWatch) -> None:
+    async def _handle(self, item: inbox.ClaimedUpdate, lease: LeaseWatch) -> bool:
+        """Handle one update; True when its chat may have another update to claim now."""
         began = time.perf_counter()
         outcome = "ok"
         error = ""
@@ -160,7 +166,7 @@ class Dispatcher:
             else:
                 with trio.move_on_after(self._handler_timeout_s) as scope:
                     try:
-                        await self._handler(update)
+                        await self._handler(update, item.sender)
                     except Exception as exc:
                         outcome = "failed"
                         error = f"{type(exc).__name__}: {exc}"
@@ -169,7 +175,7 @@ class Dispatcher:
                     outcome = "failed"
                     error = "handler timed out"
                     log.error("handler timed out", extra={"update_id": item.update_id, "kind": item.kind})
-            await self._finish(item, outcome, error)
+            return await self._finish(item, outcome, error)
         finally:
             if lease.lost:
                 log.warning("claim lost while handling; another worker has the update", extra={"update_id": item.update_id})
@@ -179,25 +185,28 @@ class Dispatcher:
             if self.on_handled is not None and not lease.lost:
                 self.on_handled(item.update_id)
 
-    async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
+    async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> bool:
         """Record the outcome. Each write is shielded (a shutdown must not leave a handled update
         looking unhandled); while the database is away it is retried until the claim's lease
-        would expire anyway, so a short outage does not block the chat for a whole lease."""
+        would expire anyway, so a short outage does not block the chat for a whole lease.
+
+        Returns whether the chat has a next update claimable now (known from the same statement
+        that marks this one done), so the loop claims again only then: a failed update waits for
+        its retry delay, and a finish that was not recorded leaves the loop to its poll."""
         give_up_at = trio.current_time() + self._lease_s * 0.8
         while True:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 try:
                     async with self._db.connection() as conn:
                         if outcome == "failed":
-                            await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
-                        else:
-                            await inbox.done(conn, item.update_id, item.token)
-                    return
+                            failed = await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
+                            return failed == "parked"  # parked for good: the chat moves on now
+                        return bool(await inbox.done_and_next(conn, item.update_id, item.token))
                 except DatabaseUnavailable:
                     pass
             if trio.current_time() >= give_up_at:
                 log.warning("could not mark update finished; it will be retried", extra={"update_id": item.update_id})
-                return
+                return False
             await trio.sleep(0.5)
 
 

@@ -32,7 +32,6 @@ from typing import Any
 import httpx
 import trio
 import trio_asyncio
-from quart_trio import QuartTrio
 
 from kiebot.bot import handlers as bot_handlers
 from kiebot.bot.context import BotDeps
@@ -50,6 +49,7 @@ from kiebot.generation.kie_news import handle_kie_callback
 from kiebot.generation.notify import Notifier
 from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
+from kiebot.intake.gate import IntakeGate
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
 from kiebot.kie.throttle import SlidingWindowThrottle
@@ -63,7 +63,8 @@ from kiebot.runtime.health import summary as health_summary
 from kiebot.runtime.leader import Leadership, run_while_leader
 from kiebot.runtime.scheduler import Periodic
 from kiebot.runtime.supervisor import supervise
-from kiebot.runtime.web import Readiness, WebDeps, create_web_app, serve_web
+from kiebot.runtime.web import Readiness, WebDeps, create_asgi_app, serve_web
+from kiebot.runtime.webhook_asgi import ASGIApp
 from kiebot.store import kv
 from kiebot.store.connect import open_store
 from kiebot.store.db import Database, DatabaseUnavailable
@@ -117,6 +118,7 @@ class _Parts:
     kie: KieClient | None
     notifier: Notifier
     writer: InboxWriter
+    gate: IntakeGate
     dispatcher: intake.Dispatcher
     workers: GenerationWorkers
     periodic: list[Periodic]
@@ -255,6 +257,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
             "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
         ),
     ]
+    gate = IntakeGate(busy_concurrency=limits.dispatch_concurrency_under_intake, quiet_s=limits.intake_quiet_s)
     dispatcher = intake.Dispatcher(
         db,
         partial(handle_update, bot),
@@ -262,6 +265,8 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         worker=worker,
         concurrency=settings.dispatch_concurrency,
         lease_s=limits.dispatch_lease_s,
+        poll_s=limits.dispatch_poll_s,
+        admission=gate,
     )
     handle.dispatcher = dispatcher
     return _Parts(
@@ -273,19 +278,20 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         kie=kie,
         notifier=notifier,
         writer=InboxWriter(db, max_batch=limits.intake_max_batch),
+        gate=gate,
         dispatcher=dispatcher,
         workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
         periodic=periodic,
     )
 
 
-def _web_app(parts: _Parts) -> QuartTrio:
+def _web_app(parts: _Parts) -> ASGIApp:
     handle = parts.handle
 
     async def summary() -> dict[str, Any]:
         return await health_summary(handle, parts.fx)
 
-    return create_web_app(
+    return create_asgi_app(
         WebDeps(
             settings=handle.settings,
             db=handle.db,
@@ -296,12 +302,13 @@ def _web_app(parts: _Parts) -> QuartTrio:
             summary=summary,
             accepting=lambda: handle.accepting,
             writer=parts.writer,
+            gate=parts.gate,
         )
     )
 
 
 async def _serve_web(
-    web: QuartTrio, settings: Settings, stop: trio.Event, done: trio.Event, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    web: ASGIApp, settings: Settings, stop: trio.Event, done: trio.Event, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """hypercorn until ``stop``; ``done`` tells shutdown that open requests have been answered."""
     try:

@@ -6,7 +6,8 @@ cannot take it the answer is 503 with ``Retry-After`` and Telegram re-delivers l
 (https://core.telegram.org/bots/api#setwebhook: "In case of an unsuccessful request, we will
 repeat the request"). The handler does nothing slow: check the secret in constant time, bound the
 body, decode, insert (together with the updates arriving at the same moment, see
-:mod:`kiebot.intake.writer`), answer.
+:mod:`kiebot.intake.writer`), answer — on a plain ASGI path in front of Quart
+(:mod:`kiebot.runtime.webhook_asgi`; the checks are :mod:`kiebot.intake.verdict`).
 """
 
 from __future__ import annotations
@@ -24,18 +25,16 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.config import Settings
-from kiebot.intake.dispatch import chat_key_of, check_storable
+from kiebot.intake.gate import IntakeGate
+from kiebot.intake.verdict import RETRY_AFTER_S, Verdict, judge_length
 from kiebot.intake.writer import InboxWriter
 from kiebot.metrics import Metrics
+from kiebot.runtime.webhook_asgi import ASGIApp, WebhookFastPath, WebhookIntake
 from kiebot.store.db import Database, DatabaseUnavailable
-from kiebot.store.inbox import InboxItem
-from kiebot.telegram.types import decode_update_lenient
-from kiebot.telegram.webhook import SECRET_HEADER, secret_token_matches
+from kiebot.telegram.webhook import SECRET_HEADER
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_S = 5
-_ACK_DEADLINE_S = 8.0  # Telegram gives up on a webhook request after ~10 s and re-sends it
 
 
 @dataclass
@@ -74,11 +73,35 @@ class WebDeps:
     writer: InboxWriter
     accepting: Callable[[], bool] = lambda: True
     source: str = "webhook"
+    #: Marks webhook requests so handling yields to them (:mod:`kiebot.intake.gate`).
+    gate: IntakeGate | None = None
 
 
 _json = msgspec.json.Encoder()
 def _json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(_json.encode(payload), status=status, headers=dict(headers or {}), content_type="application/json")
+
+
+def _verdict_response(verdict: Verdict) -> Response:
+    return Response(verdict.body, status=verdict.status, headers=dict(verdict.headers), content_type="application/json")
+
+
+def webhook_intake(deps: WebDeps) -> WebhookIntake:
+    """The webhook's checks and storage (:mod:`kiebot.runtime.webhook_asgi`), for both front ends."""
+    return WebhookIntake(
+        secret=deps.settings.webhook_secret,
+        max_body=deps.settings.webhook_max_body_bytes,
+        writer=deps.writer,
+        metrics=deps.metrics,
+        accepting=deps.accepting,
+        source=deps.source,
+        gate=deps.gate,
+    )
+
+
+def create_asgi_app(deps: WebDeps) -> ASGIApp:
+    """What :func:`serve_web` serves: the webhook's plain ASGI fast path in front of Quart."""
+    return WebhookFastPath(create_web_app(deps), deps.settings.telegram_webhook_path, webhook_intake(deps))
 
 
 def create_web_app(deps: WebDeps) -> QuartTrio:
@@ -87,47 +110,20 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
     app = QuartTrio("kiebot")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    secret = settings.webhook_secret
     metrics = deps.metrics
+    intake = webhook_intake(deps)
 
     @app.post(settings.telegram_webhook_path)
     async def webhook() -> Response:
+        # Reached only without the ASGI fast path in front (create_asgi_app); same checks.
         began = time.perf_counter()
-        length = request.content_length
-        if length is not None and length > settings.webhook_max_body_bytes:
-            metrics.webhook_rejected.labels(reason="too_large").inc()
-            return _json_response({"ok": False, "error": "body too large"}, 413, {"Connection": "close"})
-        # Read the (bounded) body before answering anything: an answer with the body left unread
-        # can stall the next request on the same keep-alive connection.
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
-        if not secret_token_matches(secret, request.headers.get(SECRET_HEADER)):
-            metrics.webhook_rejected.labels(reason="secret").inc()
-            return _json_response({"ok": False, "error": "unauthorized"}, 401)
-        if not deps.accepting():
-            metrics.webhook_rejected.labels(reason="shutting_down").inc()
-            return _json_response({"ok": False, "error": "shutting down"}, 503, {"Retry-After": str(RETRY_AFTER_S)})
-        try:
-            update = decode_update_lenient(body)
-            check_storable(update, body)
-        except (msgspec.DecodeError, ValueError, RecursionError):
-            metrics.webhook_rejected.labels(reason="malformed").inc()
-            return _json_response({"ok": False, "error": "malformed update"}, 400)
-        kind = update.kind
-        chat_key = chat_key_of(update)
-        try:
-            with trio.fail_after(_ACK_DEADLINE_S):
-                new = await deps.writer.put(InboxItem(update.update_id, chat_key, kind, body, deps.source))
-        except (DatabaseUnavailable, trio.TooSlowError):
-            metrics.webhook_rejected.labels(reason="database").inc()
-            log.warning("webhook: database unavailable, asking Telegram to retry", extra={"update_id": update.update_id})
-            return _json_response({"ok": False, "error": "try again"}, 503, {"Retry-After": str(RETRY_AFTER_S)})
-        if new:
-            metrics.updates_received.labels(kind=kind, source=deps.source).inc()
-        else:
-            metrics.updates_duplicate.labels(source=deps.source).inc()
-        metrics.webhook_seconds.observe(time.perf_counter() - began)
-        return _json_response({"ok": True})
+        with intake.request():
+            early = judge_length(request.content_length, intake.max_body)
+            if early is not None:
+                return _verdict_response(intake.refuse(early))
+            body = await request.get_data(cache=False)
+            assert isinstance(body, bytes)
+            return _verdict_response(await intake.take(body, request.headers.get(SECRET_HEADER), began))
 
     @app.post("/kie/callback/<token>")
     async def kie_callback(token: str) -> Response:
@@ -196,7 +192,7 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
 
 
 async def serve_web(
-    app: QuartTrio,
+    app: ASGIApp,
     host: str,
     port: int,
     *,

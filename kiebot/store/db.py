@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -71,38 +71,63 @@ async def _init_connection(conn: Any) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+StatementHook = Callable[[str], None]
+"""Told the text of every statement a :class:`Conn` sends (``BEGIN``/``COMMIT``/``ROLLBACK``
+included): how tests count the round trips an update costs (tests/app/test_statement_counts.py)."""
+
+
 class Conn:
     """One connection (pooled or dedicated) with typed query helpers."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, on_statement: StatementHook | None = None) -> None:
         self._raw = raw
+        self._on_statement = on_statement
+
+    def _seen(self, sql: str) -> None:
+        if self._on_statement is not None:
+            self._on_statement(sql)
 
     async def execute(self, sql: str, *args: Any) -> str:
+        self._seen(sql)
         with _translate():
             return cast(str, await self._raw.execute(sql, *args))
 
     async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+        self._seen(sql)
         with _translate():
             await self._raw.executemany(sql, args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        self._seen(sql)
         with _translate():
             return cast(list[Record], await self._raw.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        self._seen(sql)
         with _translate():
             return cast("Record | None", await self._raw.fetchrow(sql, *args))
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        self._seen(sql)
         with _translate():
             return await self._raw.fetchval(sql, *args)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
         """A transaction on this connection; commit on exit, rollback on error (exit is shielded)."""
-        with _translate():
-            async with self._raw.transaction(isolation=isolation):
-                yield self
+        nested = bool(self._raw.is_in_transaction())
+        self._seen("SAVEPOINT" if nested else "BEGIN")
+        committed = False
+        try:
+            with _translate():
+                async with self._raw.transaction(isolation=isolation):
+                    yield self
+                    committed = True
+        finally:
+            if committed:
+                self._seen("RELEASE SAVEPOINT" if nested else "COMMIT")
+            else:
+                self._seen("ROLLBACK TO SAVEPOINT" if nested else "ROLLBACK")
 
     @contextlib.asynccontextmanager
     async def listen(self, channel: str, max_buffer_size: int = 64) -> AsyncIterator[trio.MemoryReceiveChannel[Any]]:
@@ -186,6 +211,8 @@ class Database:
     def __init__(self, url: str, pool: Any) -> None:
         self.url = url
         self._pool = pool
+        #: Set to observe every statement sent on this database's connections (tests count them).
+        self.on_statement: StatementHook | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -210,7 +237,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Conn]:
         with _translate():
             async with self._pool.acquire() as raw:
-                yield Conn(raw)
+                yield Conn(raw, self.on_statement)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
@@ -225,7 +252,7 @@ class Database:
             async with triopg.connect(self.url, command_timeout=60) as raw:
                 for typ in ("jsonb", "json"):
                     await raw.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-                yield Conn(raw)
+                yield Conn(raw, self.on_statement)
 
     async def execute(self, sql: str, *args: Any) -> str:
         async with self.connection() as conn:

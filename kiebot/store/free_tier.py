@@ -18,6 +18,7 @@ explicitly; callers pass the database or wall clock, tests pass fixed instants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -88,11 +89,13 @@ async def _usage(conn: Conn, user_id: int, now: datetime) -> _Usage:
         now - DAY,
         now,
     )
+    return _usage_of([(r["used_at"], bool(r["bonus"])) for r in rows], now)
+
+
+def _usage_of(uses: Sequence[tuple[datetime, bool]], now: datetime) -> _Usage:
+    """``uses``: (used_at, bonus) of the un-returned uses of the last 24 h, oldest first."""
     hour_start = now - HOUR
-    return _Usage(
-        hour=[r["used_at"] for r in rows if r["used_at"] > hour_start],
-        day_regular=[r["used_at"] for r in rows if not r["bonus"]],
-    )
+    return _Usage(hour=[at for at, _ in uses if at > hour_start], day_regular=[at for at, bonus in uses if not bonus])
 
 
 def _hourly_block(usage: _Usage, limits: FreeLimits) -> tuple[bool, datetime | None]:
@@ -180,7 +183,17 @@ async def free_status(conn: Conn, user_id: int, now: datetime, limits: FreeLimit
     bonus_left = int(
         await conn.fetchval("SELECT coalesce(max(free_bonus_uses), 0) FROM users WHERE user_id = $1", user_id)
     )
-    usage = await _usage(conn, user_id, now)
+    return _status(bonus_left, await _usage(conn, user_id, now), limits)
+
+
+def status_of(bonus_left: int, uses: Sequence[tuple[datetime, bool]], now: datetime, limits: FreeLimits) -> FreeStatus:
+    """:func:`free_status` from figures read elsewhere (``kiebot.store.menu`` reads them together
+    with the balance): ``uses`` are (used_at, bonus) of the un-returned uses in the 24 h before
+    ``now``, oldest first."""
+    return _status(bonus_left, _usage_of(uses, now), limits)
+
+
+def _status(bonus_left: int, usage: _Usage, limits: FreeLimits) -> FreeStatus:
     hourly_blocked, hourly_next = _hourly_block(usage, limits)
     daily_blocked = len(usage.day_regular) >= limits.daily and bonus_left <= 0
     next_at: datetime | None = None

@@ -43,7 +43,16 @@ import msgspec
 import trio
 
 from kiebot.logs import redact
-from kiebot.store.db import Conn, Database, DatabaseUnavailable, DeadlockDetected, Record, UniqueViolation
+from kiebot.store.db import (
+    Conn,
+    Database,
+    DatabaseUnavailable,
+    DeadlockDetected,
+    PostgresError,
+    Record,
+    UniqueViolation,
+)
+from kiebot.store.users import User
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,9 @@ class ClaimedUpdate(msgspec.Struct, frozen=True):
     token: str
     received_at: datetime
     lease_expires_at: datetime
+    #: The sender, already created or refreshed by a claim with ``touch_senders`` (None otherwise,
+    #: or when the update has no sender the bot keeps, or it could not be read in SQL).
+    sender: User | None = None
 
 
 class ParkedUpdate(msgspec.Struct, frozen=True):
@@ -173,7 +185,7 @@ async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
 # The locking SELECT re-checks status on the row it locks (READ COMMITTED re-evaluates its WHERE on
 # the newest row version), so a row another worker claimed or finished meanwhile is skipped, and
 # its LIMIT counts only rows actually locked.
-_CLAIM_SQL = """
+_CLAIM_CTES = """
 WITH heads AS (
     SELECT DISTINCT ON (chat_key) update_id, chat_key, status, not_before
     FROM updates
@@ -197,27 +209,92 @@ WITH heads AS (
     ORDER BY u.update_id
     LIMIT $1
     FOR UPDATE OF u SKIP LOCKED
+), claimed AS (
+    UPDATE updates u SET
+        status           = CASE WHEN l.exhausted THEN 'failed' ELSE 'claimed' END,
+        attempts         = CASE WHEN l.exhausted THEN u.attempts ELSE u.attempts + 1 END,
+        claim_token      = CASE WHEN l.exhausted THEN NULL ELSE gen_random_uuid() END,
+        claimed_by       = CASE WHEN l.exhausted THEN u.claimed_by ELSE $2 END,
+        lease_expires_at = CASE WHEN l.exhausted THEN NULL ELSE now() + make_interval(secs => $4) END,
+        not_before       = NULL,
+        last_error       = CASE WHEN l.exhausted
+                                THEN 'lease expired on attempt ' || u.attempts || ' (worker ' || coalesce(u.claimed_by, '?') || ')'
+                                ELSE u.last_error END,
+        finished_at      = CASE WHEN l.exhausted THEN now() ELSE NULL END
+    FROM locked l
+    WHERE u.update_id = l.update_id
+    RETURNING u.update_id, u.chat_key, u.kind, u.raw, u.source, u.attempts, u.status,
+              u.claim_token, u.received_at, u.lease_expires_at
+)"""
+
+_CLAIMED_COLUMNS = """c.update_id, c.chat_key, c.kind, c.raw::text AS raw, c.source, c.attempts, c.status,
+       c.claim_token::text AS token, c.received_at, c.lease_expires_at"""
+
+_CLAIM_SQL = _CLAIM_CTES + f"\nSELECT {_CLAIMED_COLUMNS} FROM claimed c\n"
+
+# The same claim, and in the same statement the user upsert every handler starts with
+# (kiebot.bot.router: the sender of a private message or of a callback query is created or
+# refreshed before anything else). It saves one round trip per update (issue 18). The sender is
+# read from the stored JSON only where that cannot fail: a text with a ``\u0000`` or a lone
+# surrogate escape (which PostgreSQL's json operators refuse), a sender id that is not a plain
+# integer or a sender that is not an object is left to the handler's own upsert — a failing
+# statement here would stop every chat's dispatch, not just one update's. Senders are upserted in
+# user_id order, once each (one user may be the sender in two chats of one batch), so two claimers
+# take the row locks in the same order. Must match ``kiebot.store.users.touch_user`` and
+# ``kiebot.i18n.normalize_lang``; tests/store/test_inbox_claim_touch.py compares them.
+_CLAIM_TOUCH_SQL = _CLAIM_CTES + r""", sources AS (
+    SELECT c.update_id, x.f
+    FROM claimed c
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN c.kind = 'message'
+             AND c.raw->'message'->'chat'->>'type' = 'private'
+             AND coalesce((c.raw->'message'->'from'->'is_bot')::text, 'false') <> 'true'
+                THEN c.raw->'message'->'from'
+            WHEN c.kind = 'callback_query' THEN c.raw->'callback_query'->'from'
+        END AS f
+    ) x
+    WHERE c.status = 'claimed' AND c.raw::text !~* '\\u(0000|d[89a-f])'
+), senders AS (
+    SELECT s.update_id, (s.f->>'id')::bigint AS user_id, s.f
+    FROM sources s
+    WHERE json_typeof(s.f) = 'object' AND s.f->>'id' ~ '^-?[0-9]{1,18}$'
+), touched AS (
+    INSERT INTO users AS t (user_id, first_name, last_name, username, language)
+    SELECT DISTINCT ON (user_id)
+           user_id,
+           coalesce(f->>'first_name', ''),
+           f->>'last_name',
+           f->>'username',
+           CASE WHEN lower(coalesce(f->>'language_code', '')) LIKE 'en%' THEN 'en' ELSE 'ru' END
+    FROM senders
+    ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE
+        SET first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+            username = EXCLUDED.username, last_seen_at = now(), blocked_bot = false
+    RETURNING t.user_id, t.first_name, t.last_name, t.username, t.language, t.referrer_id,
+              t.created_at, t.last_seen_at, t.blocked_bot, t.banned, t.free_bonus_uses
 )
-UPDATE updates u SET
-    status           = CASE WHEN l.exhausted THEN 'failed' ELSE 'claimed' END,
-    attempts         = CASE WHEN l.exhausted THEN u.attempts ELSE u.attempts + 1 END,
-    claim_token      = CASE WHEN l.exhausted THEN NULL ELSE gen_random_uuid() END,
-    claimed_by       = CASE WHEN l.exhausted THEN u.claimed_by ELSE $2 END,
-    lease_expires_at = CASE WHEN l.exhausted THEN NULL ELSE now() + make_interval(secs => $4) END,
-    not_before       = NULL,
-    last_error       = CASE WHEN l.exhausted
-                            THEN 'lease expired on attempt ' || u.attempts || ' (worker ' || coalesce(u.claimed_by, '?') || ')'
-                            ELSE u.last_error END,
-    finished_at      = CASE WHEN l.exhausted THEN now() ELSE NULL END
-FROM locked l
-WHERE u.update_id = l.update_id
-RETURNING u.update_id, u.chat_key, u.kind, u.raw::text AS raw, u.source, u.attempts, u.status,
-          u.claim_token::text AS token, u.received_at, u.lease_expires_at
+SELECT """ + _CLAIMED_COLUMNS + """,
+       t.user_id AS s_user_id, t.first_name AS s_first_name, t.last_name AS s_last_name,
+       t.username AS s_username, t.language AS s_language, t.referrer_id AS s_referrer_id,
+       t.created_at AS s_created_at, t.last_seen_at AS s_last_seen_at, t.blocked_bot AS s_blocked_bot,
+       t.banned AS s_banned, t.free_bonus_uses AS s_free_bonus_uses
+FROM claimed c
+LEFT JOIN senders s ON s.update_id = c.update_id
+LEFT JOIN touched t ON t.user_id = s.user_id
 """
+
+
+def _sender(row: Record) -> User | None:
+    if row.get("s_user_id") is None:
+        return None
+    return User(**{k: row["s_" + k] for k in User.__struct_fields__})
 
 
 def _claimed(row: Record) -> ClaimedUpdate:
     return ClaimedUpdate(
+        sender=_sender(row),
         update_id=row["update_id"],
         chat_key=row["chat_key"],
         kind=row["kind"],
@@ -237,8 +314,13 @@ async def claim(
     limit: int = 16,
     lease_s: float = DEFAULT_LEASE_S,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    touch_senders: bool = False,
 ) -> list[ClaimedUpdate]:
     """Claim the next update of up to ``limit`` distinct chats, oldest first, in one round trip.
+
+    With ``touch_senders`` the same statement creates or refreshes each claimed update's sender
+    (``kiebot.store.users.touch_user``) and returns it as ``ClaimedUpdate.sender``; should that
+    part be refused, the claim is made again without it (the handler then upserts the sender).
 
     Run it outside an explicit transaction (it is one statement; its row locks end with it).
     ``worker`` names the claimer in the row (for operators). An expired claim that already used
@@ -249,15 +331,22 @@ async def claim(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     rows: list[Record] = []
+    sql = _CLAIM_TOUCH_SQL if touch_senders else _CLAIM_SQL
     for attempt in range(_CLAIM_RETRIES):
         try:
-            rows = await conn.fetch(_CLAIM_SQL, limit, worker, max_attempts, float(lease_s))
+            rows = await conn.fetch(sql, limit, worker, max_attempts, float(lease_s))
             break
         except (UniqueViolation, DeadlockDetected):
             # Another claimer took a different update of one of our chats in the same instant
             # (possible only when an older update arrives late). Nothing was written; try again.
             log.debug("inbox claim raced, retrying", extra={"attempt": attempt + 1})
             await trio.lowlevel.checkpoint()
+        except PostgresError as exc:
+            if sql is _CLAIM_SQL:
+                raise
+            # Nothing was written (one statement); the senders' upserts fall back to the handlers.
+            log.warning("claim with sender upsert refused; claiming without it", extra={"error": type(exc).__name__})
+            sql = _CLAIM_SQL
     else:
         log.warning("inbox claim kept racing with other claimers; claimed nothing this round")
     claimed = [_claimed(r) for r in rows if r["status"] == "claimed"]
@@ -300,6 +389,29 @@ async def done(conn: Conn, update_id: int, token: str) -> bool:
     """
     sql = _DONE_SQL if conn.in_transaction() else _DONE_ASYNC_COMMIT_SQL
     return bool(await conn.fetchval(sql, update_id, token))
+
+
+_DONE_NEXT_SQL = """
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+UPDATE updates u
+SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
+WHERE u.update_id = $1 AND u.status = 'claimed' AND u.claim_token = $2::uuid
+  AND EXISTS (SELECT 1 FROM async_commit)
+RETURNING EXISTS (
+    SELECT 1 FROM updates n WHERE n.chat_key = u.chat_key AND n.status = 'pending' AND n.update_id > u.update_id
+) AS more
+"""
+
+
+async def done_and_next(conn: Conn, update_id: int, token: str) -> bool | None:
+    """:func:`done` (committed asynchronously, so call it outside a transaction) that also says
+    whether the chat has another update waiting: True/False, or None when the claim was lost.
+
+    The dispatcher claims again at once only when something may be claimable (issue 18: no claim
+    that is bound to come back empty); a later update of another chat announces itself by NOTIFY.
+    """
+    more = await conn.fetchval(_DONE_NEXT_SQL, update_id, token)
+    return None if more is None else bool(more)
 
 
 async def fail(

@@ -5,7 +5,13 @@ number of instances share the work and a dead worker's row is claimed again when
 out), run each item in its own task and cancel scope, renew its lease every third of it while the
 work goes on, and count what finished. At most ``concurrency`` items run at once; a claim that
 returned fewer items than it asked for is not repeated at once (that second claim would come back
-empty and cost a round trip): the loop waits for a wake-up, a freed slot or the poll interval.
+empty and cost a round trip): the loop waits for a wake-up, the poll interval, or a finished item
+that says more may be claimable now (its work returned anything but False — the dispatcher knows
+whether the chat has a next update from the statement that marks the update done).
+
+An :class:`Admission` may lower the concurrency for a while: the dispatcher's intake gate keeps
+handlers to a few while webhook requests are being answered (issue 18: on one core, trio runs
+every ready task in turn, so each extra handler delays every acknowledgement).
 
 The callers keep what differs: what a claim is, what the work does with a failure, and whether a
 lost lease cancels the work (an update must never be handled twice at once) or only stops the
@@ -39,6 +45,15 @@ class Waiter(Protocol):
     async def wait(self, timeout_s: float) -> object: ...
 
 
+class Admission(Protocol):
+    """How many items may run at once right now (at most ``concurrency``), and a way to wait until
+    that number may have grown."""
+
+    def allowed(self, concurrency: int) -> int: ...
+
+    async def wait_for_more(self) -> None: ...
+
+
 @dataclass
 class LeaseWatch:
     """Handed to the work: ``lost`` turns true when a renewal found the lease taken by another worker."""
@@ -60,12 +75,14 @@ class LeasedWork(Generic[T]):
         claim: ``claim(n)`` claims at most ``n`` items (one statement); may raise
             :class:`DatabaseUnavailable`.
         work: runs one item; exceptions other than ``DatabaseUnavailable`` are the work's to handle
-            (they are logged here as a last resort).
+            (they are logged here as a last resort). It returns False when its end made nothing
+            new claimable (no claim follows at once), anything else when it may have.
         renew: extends one item's lease; False when it is no longer ours.
         label: the item's ``request_id`` in logs.
         open_waiter: an async context giving the :class:`Waiter` for the loop's lifetime (it is
             opened again after a database outage).
         cancel_on_lost_lease: cancel the work when a renewal finds the lease gone.
+        admission: lowers the concurrency for a while (see :class:`Admission`).
     """
 
     def __init__(
@@ -73,7 +90,7 @@ class LeasedWork(Generic[T]):
         name: str,
         *,
         claim: Callable[[int], Awaitable[Sequence[T]]],
-        work: Callable[[T, LeaseWatch], Awaitable[None]],
+        work: Callable[[T, LeaseWatch], Awaitable[bool | None]],
         renew: Callable[[T], Awaitable[bool]],
         label: Callable[[T], str],
         open_waiter: Callable[[], contextlib.AbstractAsyncContextManager[Waiter]],
@@ -82,6 +99,7 @@ class LeasedWork(Generic[T]):
         poll_s: float = 1.0,
         max_batch: int = 50,
         cancel_on_lost_lease: bool = False,
+        admission: Admission | None = None,
     ) -> None:
         if concurrency < 1 or lease_s <= 0 or poll_s <= 0 or max_batch < 1:
             raise ValueError("concurrency and max_batch must be >= 1, lease_s and poll_s > 0")
@@ -96,6 +114,9 @@ class LeasedWork(Generic[T]):
         self._poll_s = poll_s
         self._max_batch = max_batch
         self._cancel_on_lost_lease = cancel_on_lost_lease
+        self._admission = admission
+        #: Something may be claimable now: the last claim was full, or a finished item said so.
+        self._more = True
         self._stopping = trio.Event()
         self._changed = trio.Event()
         self.in_flight = 0
@@ -130,21 +151,45 @@ class LeasedWork(Generic[T]):
 
     async def _serve(self, nursery: trio.Nursery, waiter: Waiter) -> None:
         while not self._stopping.is_set():
-            free = self._concurrency - self.in_flight
+            limit = self._concurrency if self._admission is None else self._admission.allowed(self._concurrency)
+            free = limit - self.in_flight
             if free <= 0:
-                with trio.move_on_after(self._poll_s):
-                    await self._next_change()
+                await self._wait_for_room(limit)
                 continue
+            if not self._more:
+                await self._wait_for_work(waiter)
+                continue
+            self._more = False
             asked = min(free, self._max_batch)
             batch = await self._claim(asked)
             for item in batch:
                 self.in_flight += 1
                 nursery.start_soon(self._one, item)
-            if len(batch) < asked:
-                await self._wait_for_work(waiter)
+            if len(batch) >= asked:
+                self._more = True
+
+    async def _wait_for_room(self, limit: int) -> None:
+        """Until an item finishes, the admission allows more, stop, or the poll interval."""
+        with trio.move_on_after(self._poll_s):
+            async with trio.open_nursery() as nursery:
+
+                async def changed() -> None:
+                    await self._next_change()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(changed)
+                if self._admission is not None and limit < self._concurrency:
+                    admission = self._admission
+
+                    async def admitted() -> None:
+                        await admission.wait_for_more()
+                        nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(admitted)
 
     async def _wait_for_work(self, waiter: Waiter) -> None:
-        """Until a wake-up, a finished item (its successor may now be claimable), stop, or the poll."""
+        """Until a wake-up, a finished item that says more may be claimable, stop, or the poll;
+        then the next round claims."""
         with trio.move_on_after(self._poll_s):
             async with trio.open_nursery() as nursery:
 
@@ -153,11 +198,13 @@ class LeasedWork(Generic[T]):
                     nursery.cancel_scope.cancel()
 
                 async def changed() -> None:
-                    await self._next_change()
+                    while not self._more and not self._stopping.is_set():
+                        await self._next_change()
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(woken)
                 nursery.start_soon(changed)
+        self._more = True
 
     async def _one(self, item: T) -> None:
         try:
@@ -165,13 +212,16 @@ class LeasedWork(Generic[T]):
                 watch = LeaseWatch()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._keep_lease, item, watch, nursery.cancel_scope)
+                    more: bool | None = None
                     try:
-                        await self._work(item, watch)
+                        more = await self._work(item, watch)
                     except DatabaseUnavailable:
                         log.warning("%s: database unavailable while working; the item is retried", self.name)
                     except Exception:
                         log.exception("%s: work failed; the item is retried", self.name)
                     nursery.cancel_scope.cancel()
+                    if more is not False:
+                        self._more = True
         finally:
             self.in_flight -= 1
             self.finished += 1
