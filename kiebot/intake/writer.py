@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from kiebot.intake.dispatch import INTAKE_CONTEXT
+from kiebot.logs import request_context
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable, PostgresError
 from kiebot.store.inbox import InboxItem
@@ -93,8 +95,9 @@ class InboxWriter:
 
     async def _store(self, batch: list[_Waiter]) -> set[int]:
         self.batches += 1
-        async with self._db.connection() as conn:
-            return await inbox.put_many_new(conn, [w.item for w in batch])
+        with request_context(INTAKE_CONTEXT):
+            async with self._db.connection() as conn:
+                return await inbox.put_many_new(conn, [w.item for w in batch])
 
     @staticmethod
     def _settle(

@@ -161,7 +161,8 @@ class LeasedWork(Generic[T]):
                 continue
             self._more = False
             asked = min(free, self._max_batch)
-            batch = await self._claim(asked)
+            with request_context(f"{self.name}:claim"):
+                batch = await self._claim(asked)
             for item in batch:
                 self.in_flight += 1
                 nursery.start_soon(self._one, item)

@@ -50,7 +50,7 @@ class Queue:
         return batch
 
 
-def _loop(queue: Queue, work, *, concurrency: int = 4, renew=None, cancel_on_lost_lease: bool = False, poll_s: float = 5.0) -> LeasedWork[int]:  # type: ignore[no-untyped-def]
+def _loop(queue: Queue, work, *, concurrency: int = 4, renew=None, cancel_on_lost_lease: bool = False, poll_s: float = 5.0, admission=None) -> LeasedWork[int]:  # type: ignore[no-untyped-def]
     async def always(item: int) -> bool:
         return True
 
@@ -65,6 +65,7 @@ def _loop(queue: Queue, work, *, concurrency: int = 4, renew=None, cancel_on_los
         lease_s=3.0,
         poll_s=poll_s,
         cancel_on_lost_lease=cancel_on_lost_lease,
+        admission=admission,
     )
 
 
@@ -172,3 +173,85 @@ async def test_a_failing_item_does_not_stop_the_loop(autojump_clock: trio.testin
             await loop.wait_finished(3)
             loop.stop()
     assert loop.finished == 3
+
+
+async def test_a_finish_that_says_nothing_more_is_claimable_is_not_followed_by_a_claim(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Issue 18: the dispatcher knows from the statement that marks an update done whether its chat
+    has another one; when not, the loop waits for a wake-up or the poll instead of asking again
+    (that claim would come back empty). Before, every finished item caused one more claim."""
+    queue = Queue(1)
+
+    async def work(item: int, lease: LeaseWatch) -> bool:
+        queue.running.discard(item)
+        return False
+
+    loop = _loop(queue, work, poll_s=30.0)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(1)
+            await trio.sleep(10)  # well inside the poll interval
+            assert queue.claims == [1]
+            await trio.sleep(25)  # the poll still looks
+            assert queue.claims == [1, 0]
+            loop.stop()
+
+
+async def test_a_finish_that_says_more_is_claimable_is_followed_by_a_claim(autojump_clock: trio.testing.MockClock) -> None:
+    queue = Queue(2, chained=True)
+
+    async def work(item: int, lease: LeaseWatch) -> bool:
+        queue.running.discard(item)
+        return item == 0  # the first knows its successor waits
+
+    loop = _loop(queue, work, poll_s=30.0)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(2)
+            assert trio.current_time() < 5
+            loop.stop()
+    assert queue.claims[:2] == [1, 1]
+
+
+class Busy:
+    """An admission like the intake gate: ``limit`` at once while ``busy``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = True
+        self.quiet = trio.Event()
+
+    def allowed(self, concurrency: int) -> int:
+        return min(concurrency, self.limit) if self.busy else concurrency
+
+    async def wait_for_more(self) -> None:
+        await self.quiet.wait()
+
+    def end(self) -> None:
+        self.busy = False
+        self.quiet.set()
+
+
+async def test_an_admission_holds_the_concurrency_down_until_it_allows_more(autojump_clock: trio.testing.MockClock) -> None:
+    queue = Queue(8)
+    busy = Busy(1)
+    peaks: list[tuple[bool, int]] = []
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        peaks.append((busy.busy, len(queue.running)))
+        await trio.sleep(1)
+        queue.running.discard(item)
+
+    loop = _loop(queue, work, concurrency=4, admission=busy)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await trio.sleep(2.5)
+            assert max(n for was_busy, n in peaks if was_busy) == 1
+            busy.end()
+            await loop.wait_finished(8)
+            loop.stop()
+    assert max(n for was_busy, n in peaks if not was_busy) == 4
