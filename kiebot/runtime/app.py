@@ -70,6 +70,7 @@ from kiebot.store.connect import open_store
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.migrations import schema_version
 from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.lean_http import LeanTransport
 from kiebot.telegram.limiter import FloodLimiter
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,11 @@ log = logging.getLogger(__name__)
 KieStub = Callable[[trio.Nursery, Settings, Metrics, httpx.AsyncClient], Awaitable[tuple[object, KieClient]]]
 
 
-def _http(timeout: httpx.Timeout) -> httpx.AsyncClient:
+def _http(timeout: httpx.Timeout, *, lean: bool = False) -> httpx.AsyncClient:
+    """``lean``: the Telegram client's transport (:mod:`kiebot.telegram.lean_http`, issue 18): its
+    calls are most of a handler's own CPU time, and httpcore's pool costs more than the request."""
+    if lean:
+        return httpx.AsyncClient(timeout=timeout, transport=LeanTransport(max_connections=200, max_idle_per_origin=50))
     return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
 
 
@@ -183,7 +188,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
     fx = FxCache(fallback=fallback, client=fx_http)
     await _seed_fx(db, fx)
     tiers = free_tier(registry, fallback, settings.pricing_markup, settings.free_tier_model_ids)
-    tg_http = _http(httpx.Timeout(connect=10.0, read=70.0, write=60.0, pool=10.0))
+    tg_http = _http(httpx.Timeout(connect=10.0, read=70.0, write=60.0, pool=10.0), lean=True)
     tg = TelegramClient(
         tg_http,
         settings.telegram_bot_token,

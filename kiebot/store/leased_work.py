@@ -191,11 +191,15 @@ class LeasedWork(Generic[T]):
     async def _wait_for_work(self, waiter: Waiter) -> None:
         """Until a wake-up, a finished item that says more may be claimable, stop, or the poll;
         then the next round claims."""
+        lost: list[DatabaseUnavailable] = []
         with trio.move_on_after(self._poll_s):
             async with trio.open_nursery() as nursery:
 
                 async def woken() -> None:
-                    await waiter.wait(self._poll_s)
+                    try:
+                        await waiter.wait(self._poll_s)
+                    except DatabaseUnavailable as exc:  # raised below, not as an exception group
+                        lost.append(exc)
                     nursery.cancel_scope.cancel()
 
                 async def changed() -> None:
@@ -206,6 +210,10 @@ class LeasedWork(Generic[T]):
                 nursery.start_soon(woken)
                 nursery.start_soon(changed)
         self._more = True
+        if lost:
+            # The waiter's connection is gone: :meth:`run` opens it again (the loop goes on, the
+            # work in flight is not touched).
+            raise lost[0]
 
     async def _one(self, item: T) -> None:
         try:

@@ -3,13 +3,15 @@ claims are in-memory functions, time is trio's virtual clock (no socket is await
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 
 import pytest
 import trio
 import trio.testing
 
+from kiebot.store.db import DatabaseUnavailable
 from kiebot.store.leased_work import LeasedWork, LeaseWatch, constant_waiter
 
 
@@ -255,3 +257,41 @@ async def test_an_admission_holds_the_concurrency_down_until_it_allows_more(auto
             await loop.wait_finished(8)
             loop.stop()
     assert max(n for was_busy, n in peaks if not was_busy) == 4
+
+
+async def test_a_lost_waiter_while_idle_is_reopened_not_a_crash(autojump_clock: trio.testing.MockClock) -> None:
+    """The idle loop waits on the waiter and on finished items together; a waiter whose connection
+    is lost (the database went away) must reach ``run`` as DatabaseUnavailable, which reopens it —
+    not as an exception group that crashes the service and cancels the work in flight (found by
+    tests/app/test_resilience.py: an update handled twice)."""
+    queue = Queue(1)
+    opened: list[int] = []
+
+    class Broken:
+        async def wait(self, timeout_s: float) -> None:
+            await trio.sleep(0.5)
+            raise DatabaseUnavailable("listener lost")
+
+    @contextlib.asynccontextmanager
+    async def open_waiter() -> AsyncIterator[object]:
+        opened.append(1)
+        yield Broken() if len(opened) == 1 else Nudge()
+
+    async def work(item: int, lease: LeaseWatch) -> bool:
+        queue.running.discard(item)
+        return False
+
+    async def kept(item: int) -> bool:
+        return True
+
+    loop: LeasedWork[int] = LeasedWork(
+        "test", claim=queue.claim, work=work, renew=kept, label=str,
+        open_waiter=open_waiter, concurrency=2, lease_s=3.0, poll_s=30.0,  # type: ignore[arg-type]
+    )
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await trio.sleep(5)
+            loop.stop()
+    assert len(opened) == 2
+    assert loop.finished == 1

@@ -1,0 +1,248 @@
+"""A lean HTTP/1.1 transport for httpx: keep-alive connections over trio, one write per request.
+
+Why (issue 18): in a py-spy profile of ``benchmarks/e2e.py`` half of the bot's own Python time
+went to httpcore's connection pool around the two ``sendMessage`` calls of a ``/start``: for every
+request it looks at *every* pooled connection (``has_expired`` → a readability poll of each
+socket), and it writes the request head and the body with two socket sends — on a virtual machine
+each send that wakes a process on the other core is expensive. This transport keeps what the
+Telegram client needs and nothing else:
+
+* idle connections per origin, reused newest first; only the connection about to be reused is
+  checked (a peer that closed it while idle makes it readable: it is dropped, never written to);
+* the request (head and body) serialised by h11 and sent with one ``send_all``;
+* the response body streamed to httpx (downloads read it in pieces, with a size limit);
+* httpx's exceptions, with the same meaning for retries: ``ConnectError``/``ConnectTimeout``/
+  ``PoolTimeout`` only when nothing was sent (``kiebot.telegram.client`` retries those freely),
+  ``Write*``/``Read*``/``RemoteProtocolError`` once the request may have been sent;
+* TLS with the default (system or certifi) trust store, SNI and hostname checks.
+
+No proxies, no HTTP/2, no ``Expect: 100-continue``: the Bot API needs none of them. A connection
+whose response was not read to the end, or whose request was cancelled, is closed, never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+import httpx
+import trio
+
+_READ_SIZE = 65_536
+_Origin = tuple[str, str, int]
+
+
+@dataclass(eq=False)
+class _Connection:
+    stream: trio.abc.Stream
+    socket_stream: trio.SocketStream
+    h11: h11.Connection = field(default_factory=lambda: h11.Connection(our_role=h11.CLIENT))
+    idle_since: float = 0.0
+
+    def reusable_now(self) -> bool:
+        """Still open and silent: a closed-by-peer connection is readable (EOF) while idle."""
+        try:
+            return not self.socket_stream.socket.is_readable()
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, trio.TrioInternalError):
+            self.socket_stream.socket.close()
+
+
+def _seconds(timeouts: dict[str, Any], key: str) -> float:
+    value = timeouts.get(key)
+    return float("inf") if value is None else float(value)
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """``httpx.AsyncClient(transport=LeanTransport())``.
+
+    Args:
+        max_connections: open connections at most (a request waits up to the pool timeout for one).
+        max_idle_per_origin: idle connections kept per scheme/host/port.
+        idle_timeout_s: an idle connection older than this is closed instead of reused.
+        ssl_context: for ``https`` (default: the system's trust store via ``ssl.create_default_context``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 200,
+        max_idle_per_origin: int = 50,
+        idle_timeout_s: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._slots = trio.CapacityLimiter(max_connections)
+        self._max_idle = max_idle_per_origin
+        self._idle_timeout_s = idle_timeout_s
+        self._ssl_context = ssl_context
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._closed = False
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise httpx.ConnectError("the transport is closed", request=request)
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
+        origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+        body = await request.aread()
+        head = h11.Request(method=request.method, target=url.raw_path, headers=list(request.headers.raw))
+
+        slot = object()
+        with trio.move_on_after(_seconds(timeouts, "pool")) as waited:
+            await self._slots.acquire_on_behalf_of(slot)
+        if waited.cancelled_caught:
+            raise httpx.PoolTimeout("no connection free in time", request=request)
+        conn: _Connection | None = None
+        answered = False
+        try:
+            conn = self._take_idle(origin) or await self._connect(origin, request, timeouts)
+            data = conn.h11.send(head) or b""
+            if body:
+                data += conn.h11.send(h11.Data(data=body)) or b""
+            data += conn.h11.send(h11.EndOfMessage()) or b""
+            with _errors(request, httpx.WriteTimeout, httpx.WriteError), trio.fail_after(_seconds(timeouts, "write")):
+                await conn.stream.send_all(data)
+            event = await _next_event(conn, request, _seconds(timeouts, "read"))
+            while isinstance(event, h11.InformationalResponse):
+                event = await _next_event(conn, request, _seconds(timeouts, "read"))
+            if not isinstance(event, h11.Response):
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response", request=request)
+            answered = True
+        finally:
+            if not answered:  # failed or cancelled half-way: the connection's state is unknown
+                if conn is not None:
+                    conn.close()
+                self._slots.release_on_behalf_of(slot)
+        stream = _ResponseBody(self, origin, conn, slot, request, _seconds(timeouts, "read"))
+        return httpx.Response(
+            status_code=event.status_code,
+            headers=event.headers,
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason},
+        )
+
+    def _take_idle(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = trio.current_time()
+        while idle:
+            conn = idle.pop()
+            if now - conn.idle_since <= self._idle_timeout_s and conn.reusable_now():
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, origin: _Origin, request: httpx.Request, timeouts: dict[str, Any]) -> _Connection:
+        scheme, host, port = origin
+        with _errors(request, httpx.ConnectTimeout, httpx.ConnectError), trio.fail_after(_seconds(timeouts, "connect")):
+            tcp = await trio.open_tcp_stream(host, port)
+            if scheme == "http":
+                return _Connection(stream=tcp, socket_stream=tcp)
+            shaken = False
+            try:
+                tls = trio.SSLStream(tcp, self._ssl(), server_hostname=host, https_compatible=True)
+                await tls.do_handshake()
+                shaken = True
+            finally:
+                if not shaken:
+                    tcp.socket.close()
+            return _Connection(stream=tls, socket_stream=tcp)
+
+    def _release(self, origin: _Origin, conn: _Connection, slot: object, *, reuse: bool) -> None:
+        self._slots.release_on_behalf_of(slot)
+        idle = self._idle.setdefault(origin, [])
+        if reuse and not self._closed and len(idle) < self._max_idle:
+            try:
+                conn.h11.start_next_cycle()
+            except h11.LocalProtocolError:
+                conn.close()
+                return
+            conn.idle_since = trio.current_time()
+            idle.append(conn)
+        else:
+            conn.close()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The response body, read from the connection as httpx iterates; the connection goes back to
+    the pool once the body has been read to its end, and is closed if the reader stops early."""
+
+    def __init__(
+        self, transport: LeanTransport, origin: _Origin, conn: _Connection, slot: object, request: httpx.Request, read_s: float
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._conn = conn
+        self._slot = slot
+        self._request = request
+        self._read_s = read_s
+        self._done = False
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            while not self._done:
+                event = await _next_event(self._conn, self._request, self._read_s)
+                if isinstance(event, h11.Data):
+                    yield bytes(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    self._done = True
+                else:
+                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a response body", request=self._request)
+        finally:
+            state = self._conn.h11
+            self._finish(reuse=self._done and state.our_state is h11.DONE and state.their_state is h11.DONE)
+
+    async def aclose(self) -> None:
+        self._finish(reuse=False)
+
+    def _finish(self, *, reuse: bool) -> None:
+        if not self._released:
+            self._released = True
+            self._transport._release(self._origin, self._conn, self._slot, reuse=reuse and self._done)
+
+
+async def _next_event(conn: _Connection, request: httpx.Request, read_s: float) -> Any:
+    while True:
+        with _errors(request, httpx.RemoteProtocolError, httpx.RemoteProtocolError):
+            event = conn.h11.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        with _errors(request, httpx.ReadTimeout, httpx.ReadError), trio.fail_after(read_s):
+            data = await conn.stream.receive_some(_READ_SIZE)
+        with _errors(request, httpx.RemoteProtocolError, httpx.RemoteProtocolError):
+            conn.h11.receive_data(bytes(data))  # b"" is the end of the stream
+
+
+@contextlib.contextmanager
+def _errors(request: httpx.Request, timeout: type[httpx.TransportError], error: type[httpx.TransportError]) -> Any:
+    """trio, OS, TLS and h11 failures as the httpx exceptions the client already handles."""
+    try:
+        yield
+    except trio.TooSlowError:
+        raise timeout("timed out", request=request) from None
+    except h11.RemoteProtocolError as exc:
+        raise httpx.RemoteProtocolError(str(exc), request=request) from None
+    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        raise error(f"{type(exc).__name__}: {exc}", request=request) from None

@@ -1,0 +1,176 @@
+"""The Telegram client's HTTP transport (kiebot/telegram/lean_http.py) against a small HTTP/1.1
+server on 127.0.0.1 written with h11: keep-alive reuse, connections the server closed, bodies
+streamed and abandoned, time-outs and refusals as httpx's exceptions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
+
+import h11
+import httpx
+import pytest
+import trio
+
+from kiebot.telegram.lean_http import LeanTransport
+
+
+@dataclass
+class Plan:
+    """What the server does for a request path."""
+
+    body: bytes = b'{"ok":true}'
+    close: bool = False  # answer with Connection: close
+    chunked: bool = False
+    stall_s: float = 0.0  # wait before answering
+
+
+@dataclass
+class Server:
+    url: str = ""
+    connections: int = 0
+    requests: list[tuple[str, bytes]] = field(default_factory=list)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    close_idle: bool = False  # close each connection once its response is sent (without saying so)
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
+        # The client may go away (a body it stopped reading, a cancelled request).
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._serve(stream)
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        with trio.move_on_after(30):
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    data = await stream.receive_some(65536)
+                    conn.receive_data(data)
+                    if not data and conn.their_state is not h11.DONE:
+                        return
+                    continue
+                if isinstance(event, h11.Request):
+                    target, body = event.target.decode(), b""
+                    while not isinstance(ev := conn.next_event(), h11.EndOfMessage):
+                        if ev is h11.NEED_DATA:
+                            conn.receive_data(await stream.receive_some(65536))
+                        elif isinstance(ev, h11.Data):
+                            body += ev.data
+                    self.requests.append((target, body))
+                    plan = self.plans.get(target, Plan())
+                    await trio.sleep(plan.stall_s)
+                    headers = [("Content-Type", "application/json")]
+                    headers += [("Transfer-Encoding", "chunked")] if plan.chunked else [("Content-Length", str(len(plan.body)))]
+                    if plan.close:
+                        headers.append(("Connection", "close"))
+                    out = conn.send(h11.Response(status_code=200, headers=headers))
+                    if plan.chunked:
+                        for i in range(0, len(plan.body), 1000):
+                            out += conn.send(h11.Data(data=plan.body[i : i + 1000]))
+                    else:
+                        out += conn.send(h11.Data(data=plan.body))
+                    out += conn.send(h11.EndOfMessage())
+                    await stream.send_all(out)
+                    if conn.our_state is h11.MUST_CLOSE or self.close_idle:
+                        await stream.aclose()
+                        return
+                    conn.start_next_cycle()
+                else:
+                    return
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = Server()
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, srv.handle, 0, host="127.0.0.1"))
+        srv.url = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+        yield srv
+        nursery.cancel_scope.cancel()
+
+
+def _client(**kwargs: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=LeanTransport(), timeout=httpx.Timeout(5.0, **kwargs))  # type: ignore[arg-type]
+
+
+async def test_requests_reuse_one_connection_and_carry_their_bodies(server: Server) -> None:
+    with trio.fail_after(10):
+        async with _client() as http:
+            for i in range(5):
+                response = await http.post(f"{server.url}/sendMessage?i={i}", content=json.dumps({"n": i}).encode())
+                assert response.status_code == 200
+                assert response.json() == {"ok": True}
+    assert server.connections == 1
+    assert server.requests == [(f"/sendMessage?i={i}", json.dumps({"n": i}).encode()) for i in range(5)]
+
+
+async def test_concurrent_requests_open_their_own_connections(server: Server) -> None:
+    server.plans["/slow"] = Plan(stall_s=0.2)
+    with trio.fail_after(10):
+        async with _client() as http, trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(http.post, f"{server.url}/slow")
+    assert server.connections == 3
+
+
+@pytest.mark.parametrize("why", ["connection close", "closed while idle"])
+async def test_a_connection_the_server_closed_is_not_reused(server: Server, why: str) -> None:
+    if why == "connection close":
+        server.plans["/a"] = Plan(close=True)
+    else:
+        server.close_idle = True
+    with trio.fail_after(10):
+        async with _client() as http:
+            assert (await http.post(f"{server.url}/a")).status_code == 200
+            await trio.sleep(0.05)  # the close reaches us while the connection is idle
+            assert (await http.post(f"{server.url}/b")).status_code == 200
+    assert server.connections == 2
+
+
+async def test_a_streamed_body_can_be_read_in_pieces_or_abandoned(server: Server) -> None:
+    big = bytes(range(256)) * 400  # 100 KiB, chunked
+    server.plans["/file"] = Plan(body=big, chunked=True)
+    with trio.fail_after(10):
+        async with _client() as http:
+            async with http.stream("GET", f"{server.url}/file") as response:
+                got = b"".join([chunk async for chunk in response.aiter_raw()])
+            assert got == big
+            async with http.stream("GET", f"{server.url}/file") as response:
+                async for _ in response.aiter_raw():
+                    break  # stop early: this connection must not be reused
+            assert (await http.get(f"{server.url}/after")).status_code == 200
+    assert server.connections == 2
+
+
+async def test_time_outs_and_refusals_are_httpx_errors(server: Server) -> None:
+    server.plans["/stall"] = Plan(stall_s=2.0)
+    with trio.fail_after(10):
+        async with _client(read=0.2) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                await http.post(f"{server.url}/stall")
+            assert (await http.post(f"{server.url}/fine")).status_code == 200
+        with trio.socket.socket() as sock:
+            await sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]  # bound, not listening: connections are refused
+            async with _client() as http:
+                with pytest.raises(httpx.ConnectError):
+                    await http.post(f"http://127.0.0.1:{port}/x")
+        async with _client() as http:
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await http.post("ftp://127.0.0.1/x")
+
+
+async def test_a_cancelled_request_leaves_no_half_used_connection(server: Server) -> None:
+    server.plans["/stall"] = Plan(stall_s=1.0)
+    with trio.fail_after(10):
+        async with _client() as http:
+            with trio.move_on_after(0.1):
+                await http.post(f"{server.url}/stall")
+            assert (await http.post(f"{server.url}/next")).json() == {"ok": True}
+    assert server.connections == 2
+
+
