@@ -21,6 +21,7 @@ from functools import partial
 import msgspec
 import trio
 
+from kiebot.intake.finisher import Finisher
 from kiebot.logs import request_context
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
@@ -123,6 +124,8 @@ class Dispatcher:
         #: Told the id of every update whose handling ended (done, failed or undecodable; not when
         #: the claim was lost). The test harness waits on it instead of polling the inbox.
         self.on_handled: Callable[[int], None] | None = None
+        #: Finished updates are marked done together (:mod:`kiebot.intake.finisher`).
+        self.finisher = Finisher(db)
         self.work: LeasedWork[inbox.ClaimedUpdate] = LeasedWork(
             "dispatch",
             claim=self._claim,
@@ -147,7 +150,10 @@ class Dispatcher:
         return self.work.in_flight
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.work.run(task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.finisher.run)
+            await self.work.run(task_status=task_status)
+            nursery.cancel_scope.cancel()  # the work has ended: no finish is waiting any more
 
     async def _claim(self, limit: int) -> list[inbox.ClaimedUpdate]:
         async with self._db.connection() as conn:
@@ -202,11 +208,11 @@ class Dispatcher:
         while True:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 try:
-                    async with self._db.connection() as conn:
-                        if outcome == "failed":
+                    if outcome == "failed":
+                        async with self._db.connection() as conn:
                             failed = await inbox.fail(conn, item.update_id, item.token, error, retry_delay_s=self._retry_delay_s)
-                            return failed == "parked"  # parked for good: the chat moves on now
-                        return bool(await inbox.done_and_next(conn, item.update_id, item.token))
+                        return failed == "parked"  # parked for good: the chat moves on now
+                    return bool(await self.finisher.done(item.update_id, item.token))
                 except DatabaseUnavailable:
                     pass
             if trio.current_time() >= give_up_at:

@@ -414,6 +414,32 @@ async def done_and_next(conn: Conn, update_id: int, token: str) -> bool | None:
     return None if more is None else bool(more)
 
 
+_DONE_MANY_SQL = """
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+finished AS (
+    UPDATE updates u
+    SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at = NULL
+    FROM unnest($1::bigint[], $2::uuid[]) AS f(update_id, token)
+    WHERE u.update_id = f.update_id AND u.status = 'claimed' AND u.claim_token = f.token
+      AND EXISTS (SELECT 1 FROM async_commit)
+    RETURNING u.update_id, u.chat_key
+)
+SELECT d.update_id, EXISTS (
+    SELECT 1 FROM updates n WHERE n.chat_key = d.chat_key AND n.status = 'pending' AND n.update_id > d.update_id
+) AS more
+FROM finished d
+"""
+
+
+async def done_many(conn: Conn, claims: Sequence[tuple[int, str]]) -> dict[int, bool]:
+    """:func:`done_and_next` for many ``(update_id, token)`` claims in one statement: for each
+    claim still ours, whether its chat has another update waiting (a lost claim is absent)."""
+    if not claims:
+        return {}
+    rows = await conn.fetch(_DONE_MANY_SQL, [c[0] for c in claims], [c[1] for c in claims])
+    return {int(r["update_id"]): bool(r["more"]) for r in rows}
+
+
 async def fail(
     conn: Conn,
     update_id: int,
