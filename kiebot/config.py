@@ -284,7 +284,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DRY_RUN", "0", "1 = never call Kie or move money; users see the quote and a dry-run result"),
     Variable("FSM_STATE_TTL_S", "2700", "Seconds a half-finished wizard is kept"),
     Variable("GENERATION_CONCURRENCY", "32", "Generations handled at once by this instance"),
-    Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance"),
+    Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance (two while webhook requests are arriving)"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
     Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
 )
