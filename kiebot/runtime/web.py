@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -29,6 +28,7 @@ from kiebot.intake.gate import IntakeGate
 from kiebot.intake.verdict import RETRY_AFTER_S, Verdict, judge_length
 from kiebot.intake.writer import InboxWriter
 from kiebot.metrics import Metrics
+from kiebot.runtime.http_server import serve_asgi
 from kiebot.runtime.webhook_asgi import ASGIApp, WebhookFastPath, WebhookIntake
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.telegram.webhook import SECRET_HEADER
@@ -105,7 +105,7 @@ def create_asgi_app(deps: WebDeps) -> ASGIApp:
 
 
 def create_web_app(deps: WebDeps) -> QuartTrio:
-    """The quart-trio application; :func:`serve_web` runs it on hypercorn."""
+    """The quart-trio application; :func:`serve_web` serves it (behind the webhook fast path)."""
     settings = deps.settings
     app = QuartTrio("kiebot")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
@@ -200,16 +200,15 @@ async def serve_web(
     graceful_timeout: float = 5.0,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` with hypercorn until ``shutdown_trigger`` returns; reports the bound URL."""
-    from hypercorn.config import Config
-    from hypercorn.trio import serve
-
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = graceful_timeout
-    config.keep_alive_timeout = 75  # Telegram keeps webhook connections open
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown_trigger))
-        task_status.started(binds[0])
+    """Serve ``app`` (:mod:`kiebot.runtime.http_server`) until ``shutdown_trigger`` returns; reports
+    the bound URL. Connections stay open 75 s between requests: Telegram keeps webhook
+    connections open."""
+    await serve_asgi(
+        app,
+        host,
+        port,
+        shutdown_trigger=shutdown_trigger,
+        graceful_s=graceful_timeout,
+        keep_alive_s=75.0,
+        task_status=task_status,
+    )
