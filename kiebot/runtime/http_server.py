@@ -231,6 +231,8 @@ class _Exchange:
                 self._body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             if event is h11.NEED_DATA:
+                if self._conn.they_are_waiting_for_100_continue:  # curl sends large bodies so
+                    await self._write(self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
                 try:
                     data = await self._stream.receive_some(_READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):

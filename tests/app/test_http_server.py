@@ -115,6 +115,13 @@ async def test_connections_close_when_they_must(running: Running) -> None:
         # An answer that left the request body unread: the rest of the connection is not trusted.
         early = await _raw(running.url, b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
         assert early.startswith(b"HTTP/1.1 413")
+        # A client that waits for "100 Continue" before its body gets it.
+        host, port = running.url.removeprefix("http://").split(":")
+        async with await trio.open_tcp_stream(host, int(port)) as stream:
+            await stream.send_all(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1 100")
+            await stream.send_all(b"hi")
+            assert (await stream.receive_some(65536)).endswith(b"POST /e? hi")
         # Nonsense: 400, closed.
         assert (await _raw(running.url, b"NOT HTTP AT ALL\r\n\r\n")).startswith(b"HTTP/1.1 400")
         # An idle connection is closed after keep_alive_s (1 s here): the read ends without an answer.
