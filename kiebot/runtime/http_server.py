@@ -231,7 +231,7 @@ class _Exchange:
                 self._body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             if event is h11.NEED_DATA:
-                if self._conn.they_are_waiting_for_100_continue:  # curl sends large bodies so
+                if self._conn.they_are_waiting_for_100_continue:  # it waits before sending its body (curl does)
                     await self._write(self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
                 try:
                     data = await self._stream.receive_some(_READ_SIZE)
