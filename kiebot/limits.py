@@ -63,7 +63,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     dispatch_poll_s: float = 1.0
 
     # HTTP
-    #: What hypercorn gives open requests at shutdown before they are cancelled.
+    #: What the HTTP server (kiebot/runtime/http_server.py) gives open requests at shutdown before they are cancelled.
     web_graceful_s: float = 3.0
 
     def __post_init__(self) -> None:

@@ -315,7 +315,7 @@ def _web_app(parts: _Parts) -> ASGIApp:
 async def _serve_web(
     web: ASGIApp, settings: Settings, stop: trio.Event, done: trio.Event, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """hypercorn until ``stop``; ``done`` tells shutdown that open requests have been answered."""
+    """The HTTP server until ``stop``; ``done`` tells shutdown that open requests have been answered."""
     try:
         await serve_web(
             web, settings.host, settings.port, shutdown_trigger=stop.wait, graceful_timeout=settings.limits.web_graceful_s, task_status=task_status
@@ -339,7 +339,7 @@ async def _run_work(parts: _Parts, done: trio.Event, task_status: trio.TaskStatu
 async def _shut_down(
     handle: AppHandle, parts: _Parts, root: trio.Nursery, stop_web: trio.Event, web_done: trio.Event, work_done: trio.Event
 ) -> None:
-    """Stop taking work, give work in flight its grace (a deadline, not a cancel), then let hypercorn
+    """Stop taking work, give work in flight its grace (a deadline, not a cancel), then let the HTTP server
     answer what is open within its graceful period, and only then cancel what is left."""
     settings = handle.settings
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
