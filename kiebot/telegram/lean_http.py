@@ -14,7 +14,7 @@ Telegram client needs and nothing else:
 * httpx's exceptions, with the same meaning for retries: ``ConnectError``/``ConnectTimeout``/
   ``PoolTimeout`` only when nothing was sent (``kiebot.telegram.client`` retries those freely),
   ``Write*``/``Read*``/``RemoteProtocolError`` once the request may have been sent;
-* TLS with the default (system or certifi) trust store, SNI and hostname checks.
+* TLS with httpx's default context (certifi's trust store), SNI and hostname checks.
 
 No proxies, no HTTP/2, no ``Expect: 100-continue``: the Bot API needs none of them. A connection
 whose response was not read to the end, or whose request was cancelled, is closed, never reused.
@@ -67,7 +67,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         max_connections: open connections at most (a request waits up to the pool timeout for one).
         max_idle_per_origin: idle connections kept per scheme/host/port.
         idle_timeout_s: an idle connection older than this is closed instead of reused.
-        ssl_context: for ``https`` (default: the system's trust store via ``ssl.create_default_context``).
+        ssl_context: for ``https`` (default: httpx's, with certifi's trust store; ``SSL_CERT_FILE`` honoured).
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context()
+            self._ssl_context = httpx.create_ssl_context()  # certifi's roots, as httpx's own transport
         return self._ssl_context
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

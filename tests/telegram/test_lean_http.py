@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import h11
 import httpx
@@ -174,3 +178,44 @@ async def test_a_cancelled_request_leaves_no_half_used_connection(server: Server
     assert server.connections == 2
 
 
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for ``localhost`` made by the openssl command line (no Python dependency)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+async def test_https_checks_the_certificate(self_signed: tuple[Path, Path]) -> None:
+    cert, key = self_signed
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    srv = Server()
+
+    async def handle(stream: trio.SocketStream) -> None:
+        tls = trio.SSLStream(stream, server_context, server_side=True)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await tls.do_handshake()
+            await srv._serve(tls)  # type: ignore[arg-type]
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+            url = f"https://localhost:{listeners[0].socket.getsockname()[1]}"
+            trusting = ssl.create_default_context(cafile=str(cert))
+            async with httpx.AsyncClient(transport=LeanTransport(ssl_context=trusting)) as http:
+                assert (await http.post(url + "/getMe", content=b"{}")).json() == {"ok": True}
+                assert (await http.post(url + "/getMe", content=b"{}")).status_code == 200
+            async with httpx.AsyncClient(transport=LeanTransport()) as http:  # certifi's roots: refused
+                with pytest.raises(httpx.ConnectError):
+                    await http.post(url + "/getMe")
+            nursery.cancel_scope.cancel()
+    assert srv.requests == [("/getMe", b"{}"), ("/getMe", b"{}")]
