@@ -54,11 +54,13 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # Intake
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256
-    #: Handlers that may run while webhook requests are arriving (kiebot/intake/gate.py): intake
-    #: first, the inbox drains at full ``DISPATCH_CONCURRENCY`` once intake is quiet.
+    #: Handlers that may run while webhook requests are arriving on a congested event loop
+    #: (kiebot/intake/gate.py): intake first, the inbox drains once intake is quiet.
     dispatch_concurrency_under_intake: int = 2
     #: How long after its last request intake still counts as busy.
     intake_quiet_s: float = 0.05
+    #: A scheduling round longer than this, while intake is busy, means the loop is congested.
+    intake_lag_budget_s: float = 0.002
     #: How often an idle dispatcher looks for work without a wake-up (NOTIFY or a finished update).
     dispatch_poll_s: float = 1.0
 

@@ -138,6 +138,7 @@ async def _serve(
         parts = await _build(db, settings, root, kie_stub)
         handle = parts.handle
         await root.start(partial(supervise, "webhook writer", parts.writer.run, on_restart=handle.metrics.restart_counter))
+        await root.start(partial(supervise, "intake gate", parts.gate.run, on_restart=handle.metrics.restart_counter))
         stop_web = trio.Event()
         web_done = trio.Event()
         handle.url = await root.start(partial(_serve_web, _web_app(parts), settings, stop_web, web_done))
@@ -262,7 +263,11 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
             "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
         ),
     ]
-    gate = IntakeGate(busy_concurrency=limits.dispatch_concurrency_under_intake, quiet_s=limits.intake_quiet_s)
+    gate = IntakeGate(
+        busy_concurrency=limits.dispatch_concurrency_under_intake,
+        quiet_s=limits.intake_quiet_s,
+        lag_budget_s=limits.intake_lag_budget_s,
+    )
     dispatcher = intake.Dispatcher(
         db,
         partial(handle_update, bot),

@@ -10,8 +10,8 @@ that says more may be claimable now (its work returned anything but False — th
 whether the chat has a next update from the statement that marks the update done).
 
 An :class:`Admission` may lower the concurrency for a while: the dispatcher's intake gate keeps
-handlers to a few while webhook requests are being answered (issue 18: on one core, trio runs
-every ready task in turn, so each extra handler delays every acknowledgement).
+handlers to a few while webhook requests are being answered on a congested loop (issue 18: on
+one core, trio runs every ready task in turn, so each extra handler delays every acknowledgement).
 
 The callers keep what differs: what a claim is, what the work does with a failure, and whether a
 lost lease cancels the work (an update must never be handled twice at once) or only stops the
@@ -46,10 +46,10 @@ class Waiter(Protocol):
 
 
 class Admission(Protocol):
-    """How many items may run at once right now (at most ``concurrency``), and a way to wait until
-    that number may have grown."""
+    """How many items may run at once right now (at most ``concurrency``; ``in_flight`` are
+    running), and a way to wait until that number may have grown."""
 
-    def allowed(self, concurrency: int) -> int: ...
+    def allowed(self, concurrency: int, in_flight: int) -> int: ...
 
     async def wait_for_more(self) -> None: ...
 
@@ -151,7 +151,9 @@ class LeasedWork(Generic[T]):
 
     async def _serve(self, nursery: trio.Nursery, waiter: Waiter) -> None:
         while not self._stopping.is_set():
-            limit = self._concurrency if self._admission is None else self._admission.allowed(self._concurrency)
+            limit = self._concurrency
+            if self._admission is not None:
+                limit = self._admission.allowed(self._concurrency, self.in_flight)
             free = limit - self.in_flight
             if free <= 0:
                 await self._wait_for_room(limit)

@@ -226,7 +226,7 @@ class Busy:
         self.busy = True
         self.quiet = trio.Event()
 
-    def allowed(self, concurrency: int) -> int:
+    def allowed(self, concurrency: int, in_flight: int) -> int:
         return min(concurrency, self.limit) if self.busy else concurrency
 
     async def wait_for_more(self) -> None:
