@@ -18,6 +18,8 @@ from kiebot.generation.reconcile import run_reconciler
 from kiebot.i18n import LANGS, t
 from kiebot.intake import dispatch as intake
 from kiebot.kie.client import KieClient
+from kiebot.kie.pacing import Pacer
+from kiebot.runtime.catalog_duties import CatalogWatch, catalog_jobs
 from kiebot.runtime.handle import AppHandle
 from kiebot.runtime.scheduler import Periodic, run_schedule
 from kiebot.store import conversations, events, inbox, kv, payments
@@ -136,5 +138,10 @@ def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: N
         Periodic("orders", 300, expire_orders, first_after_s=30),
         Periodic("kie-balance", 600, watch_kie_balance, first_after_s=5),
     ]
+    if kie is not None:
+        # The daily catalogue sync and the 15-minute health read share one pace (Kie's 1 request/s).
+        watch = CatalogWatch(db, handle.bot.registry, kie.catalogue(Pacer()), notifier, handle.bot.availability)
+        handle.bot.extras["catalog_watch"] = watch
+        jobs.extend(catalog_jobs(watch))
     jobs.extend(handle.bot.extras.get("periodic", []))
     return jobs

@@ -60,6 +60,7 @@ async def models_screen(ctx: Ctx, args: list[str]) -> None:
             Button.callback(ctx.t("admin.models.breakers_button", n=counts["paused"]), cb("adm.brk")),
         ]
     )
+    rows.append([Button.callback(ctx.t("catalog_sync.screen.button"), cb("adm.ks"))])
     rows.append(nav_row(ctx))
     await ctx.show(text, rows)
 
