@@ -34,6 +34,7 @@ async def sync_screen(ctx: Ctx, args: list[str]) -> None:
     await clear_input(ctx)
     async with ctx.conn() as conn:
         stored = await catalog_sync.last_report(conn)
+        texts = await catalog_sync.price_texts(conn)
     rows: list[list[Button]] = [[Button.callback(ctx.t("catalog_sync.screen.health_button"), cb("adm.kh"))]]
     if stored is None:
         rows.append(nav_row(ctx, cb("adm.m", 0)))
@@ -68,7 +69,6 @@ async def sync_screen(ctx: Ctx, args: list[str]) -> None:
         if values:
             lines.append(ctx.t(f"catalog_sync.screen.{key}", models=", ".join(values)))
     unlabelled = [m.id for m in ctx.deps.registry.enabled if not any(s.kie_labels for s in m.pricing.skus)]
-    texts = {k: str(v) for k, v in (report.get("price_texts") or {}).items()} if isinstance(report.get("price_texts"), dict) else {}
     shown = [m for m in unlabelled if m in texts]
     if shown:
         lines.append(ctx.t("catalog_sync.screen.price_texts_title"))
