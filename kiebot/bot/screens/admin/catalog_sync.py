@@ -29,6 +29,20 @@ def _name(ctx: Ctx, model_id: str) -> str:
     return title(spec, ctx.lang) if spec is not None else model_id
 
 
+async def kie_lines(ctx: Ctx, model_id: str) -> list[str]:
+    """What Kie says about one model, for its card in 🎨 Models: health and price text."""
+    async with ctx.conn() as conn:
+        health = (await catalog_sync.all_health(conn)).get(model_id)
+        text = (await catalog_sync.price_texts(conn)).get(model_id)
+    lines = []
+    if health is not None and health.success_rate is not None:
+        key = "catalog_sync.screen.card_health_bad" if health.troubled else "catalog_sync.screen.card_health"
+        lines.append(ctx.t(key, rate=round(health.success_rate * 100), at=when(health.checked_at)))
+    if text:
+        lines.append(ctx.t("catalog_sync.screen.card_price_text", text=text[:MAX_TEXT]))
+    return lines
+
+
 @routes.callback("adm.ks", admin=True)
 async def sync_screen(ctx: Ctx, args: list[str]) -> None:
     await clear_input(ctx)
