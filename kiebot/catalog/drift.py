@@ -38,7 +38,7 @@ KINDS: Final[tuple[DriftKind, ...]] = ("missing", "price", "field", "enum", "req
 TOLERANCE: Final = Decimal("0.01")
 _SECONDS_KEYS: Final = ("duration", "n_frames", "duration_seconds", "seconds")
 _NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-_FIGURE_BEFORE = re.compile(_NUMBER + r"\s*(?:kie\s+)?credits?\b", re.IGNORECASE)
+_FIGURE_BEFORE = re.compile(_NUMBER + r"\s*(?:kie\s+)?(?:credits?|cr)\b", re.IGNORECASE)
 _FIGURE_AFTER = re.compile(r"\bcredits?\s*[:=]\s*" + _NUMBER, re.IGNORECASE)
 
 

@@ -3,8 +3,8 @@
 Order of calls, all through the client's shared pacer (1 request/s for the four discovery
 endpoints, reference: kie-live-truth §3):
 
-1. one unfiltered ``GET /api/v1/models`` — if it fails, :class:`~kiebot.kie.errors.KieError`
-   propagates (``catalog sync`` exits 2: Kie could not be read);
+1. one unfiltered ``GET /api/v1/models`` — if it fails (or lists nothing at all),
+   :class:`~kiebot.kie.errors.KieError` propagates (``catalog sync`` exits 2: Kie could not be read);
 2. for each sold model found there without a ``pricingDesc``: ``/price``;
 3. for each sold model found there: ``/schema`` (≥ 1.1 s apart). A failed schema read is a note
    of the report, not drift and not a failed sync: the next run reads it again.
@@ -20,7 +20,7 @@ from kiebot.catalog.drift import SyncReport, compare, find_entry, index_catalogu
 from kiebot.catalog.kie_schema import InputSchema, read_input_schema
 from kiebot.catalog.types import Registry
 from kiebot.kie.catalogue import CatalogueClient
-from kiebot.kie.errors import KieError
+from kiebot.kie.errors import KieError, UnexpectedResponse
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ async def run_sync(
         KieError: the catalogue itself could not be read.
     """
     catalogue = await client.models()
+    if not catalogue:
+        # Kie never lists nothing: an empty answer is a broken read, not every model retired.
+        raise UnexpectedResponse("models: the catalogue came back empty")
     index = index_catalogue(catalogue)
     sold = registry.enabled
     schemas: dict[str, InputSchema | None] = {}

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY_S: Final = 24 * 3600.0
 HEALTH_EVERY_S: Final = 15 * 60.0
+#: More than this share of our models missing at once reads as a broken catalogue: nothing is paused.
+MAX_MISSING_SHARE: Final = 0.5
 
 
 def utcnow() -> datetime:
@@ -73,11 +75,15 @@ class CatalogWatch:
             if isinstance(d, dict)
         }
         paused: list[str] = []
+        newly_missing = [m for m in report.missing() if m not in known_missing]
+        # A catalogue that lost most of our models at once is a broken answer, not a mass
+        # retirement: tell the admins, switch nothing off.
+        mass = len(report.missing()) > MAX_MISSING_SHARE * max(1, report.checked_models)
         async with self.db.connection() as conn:
             await catalog_sync.save_report(conn, report.to_json(), checked_at=report.checked_at, drift_count=len(report.drift))
             await catalog_sync.save_price_texts(conn, report.price_texts, report.checked_at)
-            for model_id in report.missing():
-                if model_id not in known_missing and await catalog_sync.pause_missing(conn, model_id):
+            for model_id in [] if mass else newly_missing:
+                if await catalog_sync.pause_missing(conn, model_id):
                     paused.append(model_id)
         if paused and self.availability is not None:
             self.availability.invalidate()
@@ -86,8 +92,12 @@ class CatalogWatch:
             extra={"drift": len(report.drift), "new": len(report.new), "paused": ",".join(paused), "kie_models": report.kie_models},
         )
         day = report.checked_at.date().isoformat()
-        for model_id in report.missing():
-            if model_id not in known_missing:
+        if mass:
+            await self.notifier.admins(
+                "catalog_sync.admin.mass_missing", topic=f"catalog:mass:{day}", n=len(report.missing()), total=report.checked_models
+            )
+        else:
+            for model_id in newly_missing:
                 key = "catalog_sync.admin.missing_paused" if model_id in paused else "catalog_sync.admin.missing"
                 await self.notifier.admins(key, topic=f"catalog:missing:{model_id}", model=model_id)
         for change in report.price_changes:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import trio
 
+from kiebot.generation.notify import Notifier
 from kiebot.i18n import t
 from kiebot.kie.catalogue import CatalogueClient
 from kiebot.kie.pacing import Pacer
@@ -25,16 +26,17 @@ NEW_TEXT = "A 5-second 720p video now costs 80 credits (0.40 USD)."
 
 
 async def fast_watch(world: World, http: httpx.AsyncClient) -> CatalogWatch:
-    """The leader's watch, reading the fake at test speed (the fake's budget narrowed to match)."""
-
-    async def started() -> bool:
-        return "catalog_watch" in world.app.bot.extras
-
-    await eventually(started)
-    watch: CatalogWatch = world.app.bot.extras["catalog_watch"]
+    """A watch like the leader's, reading the fake at test speed (the fake's budget narrowed to
+    match), independent of the leader's own (whose first run comes later)."""
     world.kie.catalogue.budget_interval_s = 0.005
-    watch.client = CatalogueClient(http, api_key=KIE_KEY, api_url=world.kie.base_url, pacer=Pacer(0.01))
-    return watch
+    app = world.app
+    return CatalogWatch(
+        app.db,
+        app.bot.registry,
+        CatalogueClient(http, api_key=KIE_KEY, api_url=world.kie.base_url, pacer=Pacer(0.01)),
+        Notifier(app.settings, app.db, app.bot.tg, app.bot.registry),
+        app.bot.availability,
+    )
 
 
 def admin_texts(world: World, since: int) -> list[str]:
@@ -136,3 +138,20 @@ async def test_health_screen_lists_every_rate(admin_world: Callable[..., Any], d
             assert "Kie сообщает о проблемах" in card
             await d.tap(ADMIN_ID, home, "adm.m:0")
             assert {"adm.ks", "adm.kh"} <= set(d.tg.message(ADMIN_ID, home).callback_data())
+
+
+async def test_a_catalogue_missing_most_models_pauses_nothing(admin_world: Callable[..., Any]) -> None:
+    with trio.fail_after(90):
+        async with admin_world() as world, httpx.AsyncClient() as http:
+            world.tg.add_user(ADMIN_ID, "Boss", username="boss")
+            watch = await fast_watch(world, http)
+            sold = [m.id for m in world.app.bot.registry.enabled]
+            world.kie.catalogue.missing.update(sold[: len(sold) - 3])
+            mark = len(world.tg.requests)
+            report = await watch.sync()
+            assert len(report.missing()) == len(sold) - 3
+            statuses = await world.app.bot.availability.listed()
+            assert all(statuses[m] == "available" for m in sold)
+            alerts = admin_texts(world, mark)
+            assert any("похоже на сбой Kie" in text for text in alerts), alerts
+            assert not any("Продажа приостановлена" in text for text in alerts)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from kiebot.catalog import load_registry
 from kiebot.testing.kie.server import FakeKie
 
 pytestmark = pytest.mark.timeout(120)
@@ -83,6 +84,11 @@ async def test_unreadable_kie_exits_2(fake: FakeKie) -> None:
     wrong_key = await sync(fake, key="not-the-key")
     assert wrong_key.returncode == 2
     assert "not-the-key" not in wrong_key.stderr.decode() + wrong_key.stdout.decode()
+    fake.catalogue.missing.update(m.id for m in load_registry().models)
+    fake.catalogue.extra_models.clear()
+    empty = await sync(fake)
+    assert empty.returncode == 2, empty.stdout.decode()  # an empty catalogue is a broken read
+    fake.catalogue.missing.clear()
     fake.fail_next("catalog", 500, times=10)
     down = await sync(fake)
     assert down.returncode == 2, down.stdout.decode()

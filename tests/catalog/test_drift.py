@@ -50,6 +50,7 @@ def test_credit_figures_are_numbers_tied_to_credits_only() -> None:
     text = "A 5-second video costs 160 credits (0.80 USD), 10 s costs 1,000 credits; audio: credits: 3.5 per second at 720p."
     assert credit_figures(text) == [Decimal(160), Decimal(1000), Decimal("3.5")]
     assert credit_figures("Costs $0.10 per 6-second clip") == []
+    assert credit_figures("70 Kie credits, or 12cr at 720p; 3 credit(s) a second") == [Decimal(70), Decimal(12), Decimal(3)]
 
 
 def test_variant_credits_include_per_second_rates() -> None:
