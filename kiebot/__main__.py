@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     sync = catalog_sub.add_parser("sync", help="read Kie's catalogue and schemas now; exit 1 on drift, 2 if unreadable")
     sync.add_argument("--json", action="store_true", help="machine-readable report")
+    sync.add_argument("--store", action="store_true", help="also store the report for the admin panel (needs DATABASE_URL)")
     sync.add_argument(
         "--min-interval", type=float, default=1.1, help="seconds between Kie catalogue calls (default 1.1; Kie allows 1/s)"
     )

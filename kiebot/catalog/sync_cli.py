@@ -6,6 +6,8 @@ shared 1 request/s budget (so about a minute for the whole registry). Exit codes
 drifts, 1 drift (the models are named), 2 Kie could not be read (or no key).
 
 ``--json`` prints ``{"drift": [{"model", "kind", "detail"}], "new": [...], "checked_at", ...}``.
+``--store`` (needs ``DATABASE_URL``) also compares the price texts with the last stored sync and
+stores this report for the admin panel (nothing is paused: that is the daily run's decision).
 The leader's daily run (:mod:`kiebot.runtime.catalog_duties`) does the same, stores the report
 for the admin panel, pauses missing models and tells the admins.
 """
@@ -20,7 +22,8 @@ from datetime import UTC, datetime
 from kiebot.catalog.drift import SyncReport
 from kiebot.catalog.loader import RegistryError, load_registry
 from kiebot.catalog.types import Registry
-from kiebot.config import load_settings
+from kiebot.config import Settings, load_settings
+from kiebot.kie.errors import KieError
 
 EXIT_OK, EXIT_DRIFT, EXIT_UNREADABLE = 0, 1, 2
 
@@ -37,15 +40,19 @@ def catalog_main(args: argparse.Namespace) -> int:
     if not settings.kie_api_key:
         print("catalog sync: KIE_API_KEY is not set", file=sys.stderr)
         return EXIT_UNREADABLE
+    if args.store and not settings.database_url:
+        print("catalog sync: --store needs DATABASE_URL", file=sys.stderr)
+        return EXIT_UNREADABLE
     import trio
 
-    from kiebot.kie.errors import KieError
-
     try:
-        report = trio.run(_sync, registry, settings.kie_api_url, settings.kie_api_key, max(0.0, args.min_interval))
+        outcome = trio.run(_run, settings, registry, max(0.0, args.min_interval), args.store)
     except KieError as err:
-        print(f"catalog sync: Kie's catalogue could not be read: {err}", file=sys.stderr)
+        outcome = err
+    if isinstance(outcome, KieError):
+        print(f"catalog sync: Kie's catalogue could not be read: {outcome}", file=sys.stderr)
         return EXIT_UNREADABLE
+    report = outcome
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -53,7 +60,7 @@ def catalog_main(args: argparse.Namespace) -> int:
     return EXIT_DRIFT if report.drifted else EXIT_OK
 
 
-async def _sync(registry: Registry, api_url: str, api_key: str, interval_s: float) -> SyncReport:
+async def _sync(registry: Registry, api_url: str, api_key: str, interval_s: float, previous: dict[str, str]) -> SyncReport:
     import httpx
 
     from kiebot.catalog.sync import run_sync
@@ -62,7 +69,39 @@ async def _sync(registry: Registry, api_url: str, api_key: str, interval_s: floa
 
     async with httpx.AsyncClient() as http:
         client = CatalogueClient(http, api_key=api_key, api_url=api_url, pacer=Pacer(interval_s))
-        return await run_sync(client, registry, now=datetime.now(UTC))
+        return await run_sync(client, registry, now=datetime.now(UTC), previous_texts=previous)
+
+
+async def _run(settings: Settings, registry: Registry, interval_s: float, store: bool) -> SyncReport | KieError:
+    """The report (or, with ``--store``, the Kie error caught inside the asyncio loop: trio-asyncio
+    wraps whatever escapes ``open_loop()`` in exception groups)."""
+    if not store:
+        return await _sync(registry, settings.kie_api_url, settings.kie_api_key, interval_s, {})
+    import trio_asyncio
+
+    from kiebot.store import catalog_sync
+    from kiebot.store.connect import open_store
+    from kiebot.store.db import DatabaseUnavailable
+    from kiebot.store.migrations import MigrationError
+
+    async with trio_asyncio.open_loop():
+        try:
+            async with open_store(settings) as db:
+                async with db.connection() as conn:
+                    previous = await catalog_sync.price_texts(conn)
+                try:
+                    report = await _sync(registry, settings.kie_api_url, settings.kie_api_key, interval_s, previous)
+                except KieError as err:
+                    return err
+                async with db.connection() as conn:
+                    await catalog_sync.save_report(conn, report.to_json(), checked_at=report.checked_at, drift_count=len(report.drift))
+                    await catalog_sync.save_price_texts(conn, report.price_texts, report.checked_at)
+                print("catalog sync: report stored for the admin panel", file=sys.stderr)
+                return report
+        except (DatabaseUnavailable, MigrationError) as err:
+            # The database is a convenience here: the comparison still runs and decides the exit code.
+            print(f"catalog sync: report not stored ({type(err).__name__}: {err})", file=sys.stderr)
+    return await _sync(registry, settings.kie_api_url, settings.kie_api_key, interval_s, {})
 
 
 def print_report(report: SyncReport, api_url: str) -> None:

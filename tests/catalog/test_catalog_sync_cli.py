@@ -13,6 +13,9 @@ import pytest
 import trio
 
 from kiebot.catalog import load_registry
+from kiebot.store import catalog_sync
+from kiebot.store.db import Database
+from kiebot.testing.kie.catalogue import pricing_desc
 from kiebot.testing.kie.server import FakeKie
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,9 +32,13 @@ async def fake(nursery: trio.Nursery) -> FakeKie:
     return server
 
 
-async def sync(fake: FakeKie, *args: str, key: str = KEY, url: str | None = None) -> subprocess.CompletedProcess[bytes]:
-    base = {k: v for k, v in os.environ.items() if k not in ("KIEBOT_REGISTRY", "KIE_API_KEY", "KIE_API_URL")}
+async def sync(
+    fake: FakeKie, *args: str, key: str = KEY, url: str | None = None, database_url: str = ""
+) -> subprocess.CompletedProcess[bytes]:
+    base = {k: v for k, v in os.environ.items() if k not in ("KIEBOT_REGISTRY", "KIE_API_KEY", "KIE_API_URL", "DATABASE_URL")}
     env = {**base, "KIE_API_KEY": key, "KIE_API_URL": url or fake.base_url, "PYTHONPATH": str(ROOT)}
+    if database_url:
+        env["DATABASE_URL"] = database_url
     with trio.fail_after(100):
         return await trio.run_process(
             [sys.executable, "-m", "kiebot", "catalog", "sync", "--min-interval", "0.03", *args],
@@ -93,3 +100,24 @@ async def test_unreadable_kie_exits_2(fake: FakeKie) -> None:
     down = await sync(fake)
     assert down.returncode == 2, down.stdout.decode()
     assert "could not be read" in down.stderr.decode()
+
+
+async def test_store_keeps_the_report_and_tells_changed_price_texts(fake: FakeKie, database_url: str, aio_loop: None) -> None:
+    assert (await sync(fake, "--store")).returncode == 2  # --store needs DATABASE_URL
+    first = await sync(fake, "--store", database_url=database_url)
+    assert first.returncode == 0, first.stderr.decode()
+    assert "report stored" in first.stderr.decode()
+    old_text = pricing_desc(load_registry().require("z-image"))
+    fake.catalogue.price_texts["z-image"] = "Each image costs 0.8 credits (0.004 USD), now in 4K too."
+    second = await sync(fake, "--store", database_url=database_url)
+    out = second.stdout.decode()
+    assert second.returncode == 0, out  # same figure: a changed text, not drift
+    assert "price texts changed since the last sync (1):" in out
+    assert f"before: {old_text}" in out
+    assert "after:  Each image costs 0.8 credits (0.004 USD), now in 4K too." in out
+    async with Database.open(database_url) as db, db.connection() as conn:
+        stored = await catalog_sync.last_report(conn)
+        texts = await catalog_sync.price_texts(conn)
+    assert stored is not None
+    assert stored.report["price_changes"][0]["model"] == "z-image"
+    assert texts["z-image"].endswith("now in 4K too.")
