@@ -56,7 +56,10 @@ async def test_consistent_catalogue_exits_0(fake: FakeKie) -> None:
     assert result.returncode == 0, out + result.stderr.decode()
     assert "in sync" in out
     assert "kling-2.6/motion-control" in out  # a new model of a family we sell: information
-    assert fake.catalogue.rejected == 0  # paced inside the budget
+    # Every sold model's schema was read (a 429 from a loaded machine is retried, not fatal;
+    # the exact 1.1 s spacing is proven on virtual time in tests/kie/test_catalogue_client.py).
+    assert fake.requests["/api/v1/models/bytedance/seedance-1.5-pro/schema"] >= 1
+    assert len(fake.catalogue.admitted) >= len(load_registry().enabled) + 1
     assert fake.requests["/api/v1/models"] == 1  # one unfiltered catalogue read
 
 
