@@ -21,7 +21,7 @@ from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, user_language
 from kiebot.kie import errors as kie_errors
-from kiebot.store import jobs as jobs_store
+from kiebot.store import jobs
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import BadRequest, Forbidden
 from kiebot.telegram.types import (
@@ -170,7 +170,7 @@ async def deliver_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     result["telegram"] = sent
     async with deps.db.connection() as conn:
         try:
-            moved = await jobs_store.transition(conn, job.id, "delivered", owner=deps.worker, result=result)
+            moved = await jobs.transition(conn, job.id, "delivered", owner=deps.worker, result=result)
         except (IllegalTransition, LeaseLost) as exc:
             log.warning("delivered, but the job moved on meanwhile", extra={"job_id": job.id, "error": type(exc).__name__})
             return

@@ -17,7 +17,7 @@ from kiebot.generation.notify import Notifier
 from kiebot.generation.outcomes import apply_status
 from kiebot.kie.callbacks import MalformedCallback, parse_callback, verify_signature
 from kiebot.logs import request_context
-from kiebot.store import jobs as jobs_store
+from kiebot.store import jobs
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def handle_kie_callback(deps: GenDeps, notifier: Notifier, token: str, hea
     """Returns the HTTP status to answer."""
     hdrs = {k.lower(): v for k, v in dict(headers).items()} if isinstance(headers, dict) else {}
     async with deps.db.connection() as conn:
-        job = await jobs_store.find_by_callback_token(conn, token)
+        job = await jobs.find_by_callback_token(conn, token)
     if job is None:
         deps.metrics.kie_callbacks.labels(outcome="unknown_token").inc()
         return 404

@@ -12,8 +12,7 @@ from kiebot.catalog import ModelSpec
 from kiebot.catalog.pricing import Quote
 from kiebot.config import Settings
 from kiebot.generation.request import JobRequest
-from kiebot.store import free_tier, money
-from kiebot.store import jobs as jobs_store
+from kiebot.store import free_tier, jobs, money
 from kiebot.store.db import Database
 from kiebot.store.jobs import IllegalTransition, Job
 
@@ -58,7 +57,7 @@ async def confirm(
     limits = free_tier.FreeLimits(daily=settings.free_daily_limit, hourly=settings.free_hourly_limit)
     try:
         async with db.connection() as conn:
-            created = await jobs_store.create_job(
+            created = await jobs.create_job(
                 conn,
                 user_id=user_id,
                 chat_id=chat_id,
@@ -89,13 +88,13 @@ async def cancel_queued(db: Database, job_id: int, user_id: int) -> str:
     """``"cancelled"`` (the hold is released in the same transaction), ``"too_late"`` (already
     submitted to Kie: it will finish or fail on its own) or ``"not_found"``."""
     async with db.connection() as conn:
-        job = await jobs_store.get_job(conn, job_id)
+        job = await jobs.get_job(conn, job_id)
         if job is None or job.user_id != user_id:
             return "not_found"
         if job.state == "cancelled":
             return "cancelled"
         try:
-            await jobs_store.transition(conn, job_id, "cancelled", note="user")
+            await jobs.transition(conn, job_id, "cancelled", note="user")
         except IllegalTransition:
             return "too_late"
     return "cancelled"

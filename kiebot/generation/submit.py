@@ -28,22 +28,26 @@ from kiebot.generation.request import JobRequest
 from kiebot.i18n import t
 from kiebot.kie import errors as kie_errors
 from kiebot.kie.guard import refuse_telegram_file_urls
-from kiebot.store import jobs as jobs_store
+from kiebot.kie.upload_names import JobUploads
+from kiebot.store import jobs
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import FileTooLarge, TelegramError
 
 log = logging.getLogger(__name__)
 
 MAX_SUBMIT_ATTEMPTS = 4
-UPLOAD_PATH = "kiebot"
 
 
-async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[str]]:
+async def _transfer_media(deps: GenDeps, job: Job, request: JobRequest) -> dict[str, list[str]]:
     """Download each Telegram file and upload the bytes to Kie; returns Kie URLs per wire input.
 
-    Never passes a Telegram file URL on: it contains the bot token.
+    Never passes a Telegram file URL on: it contains the bot token. Each file goes under names
+    only this job can produce (:mod:`kiebot.kie.upload_names`): Kie overwrites same-name uploads
+    and reads a task's inputs late, so a shared name would hand one user's file to another's job.
+    The user's own file name is never sent; a retry of the job reuses its names.
     """
     assert deps.kie is not None
+    names = JobUploads(job.id, job.callback_token)
     urls: dict[str, list[str]] = {}
     for wire, refs in request.media.items():
         urls[wire] = []
@@ -52,9 +56,12 @@ async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[
             if not info.file_path:
                 raise FileTooLarge("getFile", 20_000_000)
             data = await deps.tg.download_file(info.file_path)
-            extension = ref.mime_type.split("/")[-1].replace("jpeg", "jpg").replace("mpeg", "mp3")
-            name = ref.file_name or f"{wire}-{index}.{extension}"
-            url = await deps.kie.upload_stream(data, file_name=name, mime_type=ref.mime_type, upload_path=UPLOAD_PATH)
+            url = await deps.kie.upload_stream(
+                data,
+                file_name=names.file_name(wire, index, ref.mime_type),
+                mime_type=ref.mime_type,
+                upload_path=names.upload_path,
+            )
             urls[wire].append(url)
     return urls
 
@@ -67,14 +74,14 @@ async def submit_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             async with deps.db.connection() as conn:
-                await jobs_store.release_lease(conn, job.id, deps.worker)
+                await jobs.release_lease(conn, job.id, deps.worker)
 
 
 async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     spec = deps.registry.get(job.model_id)
     async with deps.db.connection() as conn:
         try:
-            moved = await jobs_store.transition(conn, job.id, "submitting", owner=deps.worker)
+            moved = await jobs.transition(conn, job.id, "submitting", owner=deps.worker)
         except (IllegalTransition, LeaseLost):
             return  # cancelled meanwhile, or another worker took it
     if not moved:
@@ -92,7 +99,7 @@ async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
         return
     request = JobRequest.from_json(job.params)
     try:
-        media_urls = await _transfer_media(deps, request)
+        media_urls = await _transfer_media(deps, job, request)
     except FileTooLarge:
         await outcomes.fail(deps, notifier, job, "media_failed", "file too large")
         return
@@ -128,7 +135,7 @@ async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
         return
     async with deps.db.connection() as conn:
         try:
-            await jobs_store.transition(conn, job.id, "submitted", kie_task_id=task_id)
+            await jobs.transition(conn, job.id, "submitted", kie_task_id=task_id)
         except IllegalTransition:
             # An early callback already moved it on (Kie can call back before createTask returns).
             log.info("job moved on before createTask returned", extra={"job_id": job.id})
@@ -143,7 +150,7 @@ async def _kie_refused(deps: GenDeps, notifier: Notifier, job: Job, exc: kie_err
         if job.attempts < MAX_SUBMIT_ATTEMPTS:
             async with deps.db.connection() as conn:
                 try:
-                    await jobs_store.transition(conn, job.id, "queued", note=f"{stage}: {type(exc).__name__}")
+                    await jobs.transition(conn, job.id, "queued", note=f"{stage}: {type(exc).__name__}")
                 except IllegalTransition:
                     return
             return
@@ -197,7 +204,7 @@ async def _dry_run(deps: GenDeps, job: Job, spec: ModelSpec) -> None:
     summary = ", ".join(f"{k}={v}" for k, v in sorted(request.params.items())) or "—"
     text = render(lang, "generation.dry_run", model=model_title(deps.registry, spec.id, lang), summary=summary, price=rub(job.quote_kopecks, lang))
     async with deps.db.connection() as conn:
-        await jobs_store.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")
-        await jobs_store.transition(conn, job.id, "succeeded", result={"dry_run": True, "text": text, "urls": []})
+        await jobs.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")
+        await jobs.transition(conn, job.id, "succeeded", result={"dry_run": True, "text": text, "urls": []})
     deps.deliver_wakeup.signal()
 

@@ -30,14 +30,13 @@ from kiebot.catalog.types import ModelSpec, Registry
 from kiebot.generation.notify import Notifier
 from kiebot.kie.catalogue import CatalogueClient
 from kiebot.kie.errors import KieError, NotFound
+from kiebot.limits import Limits
 from kiebot.runtime.scheduler import Periodic
 from kiebot.store import catalog_sync
 from kiebot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-SYNC_EVERY_S: Final = 24 * 3600.0
-HEALTH_EVERY_S: Final = 15 * 60.0
 #: More than this share of our models missing at once reads as a broken catalogue: nothing is paused.
 MAX_MISSING_SHARE: Final = 0.5
 
@@ -142,16 +141,9 @@ class CatalogWatch:
         return readings
 
 
-def catalog_jobs(
-    watch: CatalogWatch,
-    *,
-    sync_every_s: float = SYNC_EVERY_S,
-    health_every_s: float = HEALTH_EVERY_S,
-    sync_first_after_s: float = 90.0,
-    health_first_after_s: float = 30.0,
-) -> list[Periodic]:
+def catalog_jobs(watch: CatalogWatch, limits: Limits) -> list[Periodic]:
     """The two periodic jobs (the scheduler runs each in its own loop; a failure waits for the next slot)."""
     return [
-        Periodic("catalog-sync", sync_every_s, watch.sync, first_after_s=sync_first_after_s),
-        Periodic("model-health", health_every_s, watch.health, first_after_s=health_first_after_s),
+        Periodic("catalog-sync", limits.catalog_sync_every_s, watch.sync, first_after_s=limits.catalog_sync_first_after_s),
+        Periodic("model-health", limits.model_health_every_s, watch.health, first_after_s=limits.model_health_first_after_s),
     ]

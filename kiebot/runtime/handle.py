@@ -11,7 +11,9 @@ import trio
 from kiebot.bot.context import BotDeps
 from kiebot.config import Settings
 from kiebot.generation.deps import GenDeps
+from kiebot.intake.dispatch import Dispatcher
 from kiebot.metrics import Metrics
+from kiebot.runtime.catalog_duties import CatalogWatch
 from kiebot.runtime.leader import Leadership
 from kiebot.runtime.web import Readiness
 from kiebot.store.db import Database
@@ -34,6 +36,10 @@ class AppHandle:
     started_at: float = field(default_factory=time.time)
     accepting: bool = True
     fake_kie: Any = None
+    #: Per-chat dispatch of this instance (tests follow its progress through ``on_handled``).
+    dispatcher: Dispatcher | None = None
+    #: The catalogue sync and model health (run by the leader's scheduler; None without Kie).
+    catalog_watch: CatalogWatch | None = None
 
     def request_shutdown(self) -> None:
         self.shutdown.set()

@@ -6,7 +6,7 @@ with the text before and after; the admin sees the last report (with Seedance's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import trio
@@ -15,6 +15,7 @@ from kiebot.generation.notify import Notifier
 from kiebot.i18n import t
 from kiebot.kie.catalogue import CatalogueClient
 from kiebot.kie.pacing import Pacer
+from kiebot.limits import DEFAULT_LIMITS
 from kiebot.runtime.catalog_duties import CatalogWatch, catalog_jobs
 from kiebot.store import admin, catalog_sync
 from kiebot.testing.harness import ADMIN_ID, KIE_KEY, World, eventually
@@ -102,17 +103,32 @@ async def test_daily_sync_pauses_the_missing_tells_admins_and_shows_the_report(
             assert any(REPRICED in text and "расходится" in text for text in alerts)
 
 
-async def test_the_leader_schedules_sync_daily_and_health_every_15_minutes(admin_world: Callable[..., Any]) -> None:
-    with trio.fail_after(60):
-        async with admin_world() as world:
+def test_the_leader_schedules_sync_daily_and_health_every_15_minutes() -> None:
+    jobs = {job.name: job for job in catalog_jobs(cast(CatalogWatch, None), DEFAULT_LIMITS)}
+    assert jobs["catalog-sync"].every_s == 24 * 3600
+    assert jobs["model-health"].every_s == 15 * 60
+    assert DEFAULT_LIMITS.kie_catalogue_interval_s >= 1.1  # inside Kie's shared 1 request/s
 
-            async def started() -> bool:
-                return "catalog_watch" in world.app.bot.extras
 
-            await eventually(started)
-            jobs = {job.name: job for job in catalog_jobs(world.app.bot.extras["catalog_watch"])}
-            assert jobs["catalog-sync"].every_s == 24 * 3600
-            assert jobs["model-health"].every_s == 15 * 60
+async def test_the_leaders_own_jobs_run_and_store(admin_world: Callable[..., Any]) -> None:
+    """The production wiring: the leader's scheduler runs the health read and the sync by itself."""
+    limits = '{"model_health_first_after_s": 0.1, "catalog_sync_first_after_s": 0.1, "kie_catalogue_interval_s": 0.02}'
+    with trio.fail_after(90):
+        async with admin_world(env={"KIEBOT_LIMITS": limits}) as world:
+            world.kie.catalogue.budget_interval_s = 0.005
+            assert world.app.catalog_watch is not None
+
+            async def stored() -> bool:
+                async with world.app.db.connection() as conn:
+                    health = await catalog_sync.all_health(conn)
+                    report = await catalog_sync.last_report(conn)
+                return len(health) == len(world.app.bot.registry.enabled) and report is not None
+
+            await eventually(stored, interval=0.2)
+            async with world.app.db.connection() as conn:
+                report = await catalog_sync.last_report(conn)
+            assert report is not None
+            assert report.drift_count == 0
 
 
 async def test_health_screen_lists_every_rate(admin_world: Callable[..., Any], driver_for: Callable[[World], Driver]) -> None:

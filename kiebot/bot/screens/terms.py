@@ -19,7 +19,7 @@ from kiebot.bot.router import routes
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
-from kiebot.payments import rules as pay
+from kiebot.payments import rules
 from kiebot.store import conversations, money, payments, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.telegram.errors import BadRequest, Forbidden, TelegramError
@@ -39,7 +39,7 @@ RECENT_PAYMENTS = 5
 
 def terms_text(ctx: Ctx) -> str:
     settings = ctx.deps.settings
-    rate = rub(pay.stars_to_kopecks(1, settings.stars_rub_rate), ctx.lang)
+    rate = rub(rules.stars_to_kopecks(1, settings.stars_rub_rate), ctx.lang)
     parts = [ctx.t("terms.title"), ctx.t("terms.body", rate=Safe(rate))]
     if settings.manual_topup_enabled:
         parts.append(ctx.t("terms.manual"))
@@ -96,7 +96,7 @@ def _unavailable_text(ctx: Ctx) -> str:
 
 @routes.state(SUPPORT_STATE)
 async def question_received(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    attachment = pay.Receipt.from_message(message)
+    attachment = rules.Receipt.from_message(message)
     question = (message.text or message.caption or "").strip()
     if not question and attachment is None:
         await ctx.send(ctx.t("terms.support.text_needed"), [[Button.callback(ctx.t("common.cancel"), cb("menu"))]])
@@ -106,7 +106,7 @@ async def question_received(ctx: Ctx, state: ConversationState, message: Message
     await _relay(ctx, question, attachment)
 
 
-async def _relay(ctx: Ctx, question: str, attachment: pay.Receipt | None) -> None:
+async def _relay(ctx: Ctx, question: str, attachment: rules.Receipt | None) -> None:
     """Send the question to every admin (each in their language), then confirm to the user."""
     admins = ctx.deps.settings.admin_ids
     if not admins:
@@ -120,7 +120,7 @@ async def _relay(ctx: Ctx, question: str, attachment: pay.Receipt | None) -> Non
     await ctx.send(ctx.t("terms.support.sent") if delivered else _unavailable_text(ctx))
 
 
-async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: pay.Receipt | None) -> bool:
+async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: rules.Receipt | None) -> bool:
     async with ctx.conn() as conn:
         admin = await users.get_user(conn, admin_id)
         account = await money.get_account(conn, ctx.user_id)

@@ -29,8 +29,7 @@ from kiebot.chat.format import Safe, escape, rub
 from kiebot.generation import service
 from kiebot.generation.notify import Notifier, progress_text
 from kiebot.logs import request_id_var
-from kiebot.store import conversations, free_tier
-from kiebot.store import jobs as jobs_store
+from kiebot.store import conversations, free_tier, jobs
 from kiebot.store.conversations import StateConflict
 from kiebot.store.jobs import Job
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -105,7 +104,7 @@ async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -
 async def _catch_up(ctx: Ctx, spec: ModelSpec, job: Job) -> None:
     """The job moved on before its progress message was stored (a retried Confirm after a crash,
     a very fast model): the workers' edits found no message, so show where the job is now."""
-    notifier = ctx.deps.extras.get("notifier")
+    notifier = ctx.deps.notifier
     if job.state in ("failed", "cancelled", "timed_out") and isinstance(notifier, Notifier):
         await notifier.job_ended_without_result(job, job.error_code or "service_error", job.error_message or "")
     elif job.state == "delivered":
@@ -130,8 +129,8 @@ async def _started(ctx: Ctx, spec: ModelSpec, job: Job, version: int) -> None:
         message = await ctx.show(progress_text(job, spec, ctx.lang, ctx.deps.now()), rows)
         if message is not None:
             async with ctx.conn() as conn:
-                await jobs_store.set_progress_message(conn, job.id, message.message_id)
-                current = await jobs_store.get_job(conn, job.id)
+                await jobs.set_progress_message(conn, job.id, message.message_id)
+                current = await jobs.get_job(conn, job.id)
             if current is not None and current.state != "queued":
                 await _catch_up(ctx, spec, current)
     try:
