@@ -6,6 +6,7 @@ with the text before and after; the admin sees the last report (with Seedance's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -104,7 +105,11 @@ async def test_daily_sync_pauses_the_missing_tells_admins_and_shows_the_report(
 
 
 def test_the_leader_schedules_sync_daily_and_health_every_15_minutes() -> None:
-    jobs = {job.name: job for job in catalog_jobs(cast(CatalogWatch, None), DEFAULT_LIMITS)}
+    async def nothing() -> None:
+        return None
+
+    watch = cast(CatalogWatch, SimpleNamespace(sync=nothing, health=nothing))
+    jobs = {job.name: job for job in catalog_jobs(watch, DEFAULT_LIMITS)}
     assert jobs["catalog-sync"].every_s == 24 * 3600
     assert jobs["model-health"].every_s == 15 * 60
     assert DEFAULT_LIMITS.kie_catalogue_interval_s >= 1.1  # inside Kie's shared 1 request/s
