@@ -35,6 +35,12 @@ _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A KIE_TRUSTED_RESULT_HOSTS entry: a name or IPv4 address, "[v6]", each with an optional ":port",
+# or a bare IPv6 address.
+_TRUSTED_HOST_RE = re.compile(
+    r"^(?:(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>\d{1,5}))?"
+    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,44})$"
+)
 
 
 def _default_instance_name() -> str:
@@ -62,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kie_api_url: str = "https://api.kie.ai"
     kie_upload_url: str = "https://kieai.redpandaai.co"
     kie_webhook_hmac_key: str = ""
+    kie_trusted_result_hosts: tuple[str, ...] = ()
     kie_stub: bool = False
     kie_low_credits: int = 1000
     public_base_url: str = ""
@@ -234,6 +241,16 @@ def _limits(name: str, raw: str) -> Limits:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _trusted_hosts(name: str, raw: str) -> tuple[str, ...]:
+    entries = _str_csv(raw)
+    for entry in entries:
+        match = _TRUSTED_HOST_RE.match(entry)
+        port = match.group("port") if match else None
+        if match is None or (port is not None and not 1 <= int(port) <= 65535):
+            raise ConfigError(f'{name}: expected comma-separated host names (optionally host:port), got "{entry}"')
+    return entries
+
+
 def _rub_to_kopecks(name: str, raw: str) -> int:
     value = _float(name, raw, minimum=0.0, exclusive=False)
     return round(value * 100)
@@ -251,7 +268,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KIE_API_URL", "https://api.kie.ai", "Kie.ai API base URL"),
     Variable("KIE_UPLOAD_URL", "https://kieai.redpandaai.co", "Kie.ai file upload base URL"),
     Variable("KIE_WEBHOOK_HMAC_KEY", "", "Kie `webhookHmacKey`; when set, callbacks must carry a valid signature", secret=True),
-    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai"),
+    Variable("KIE_TRUSTED_RESULT_HOSTS", "", "Comma-separated hosts (`name`, `name:port`, `[v6]:port`) whose result files may be fetched over http and from private addresses — only for a local fake Kie; every other result needs https and a public address"),
+    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai (its own result URLs are trusted)"),
     Variable("KIE_LOW_CREDITS", "1000", "Admins are alerted when Kie credits fall below this"),
     Variable("PUBLIC_BASE_URL", "WEBHOOK_BASE_URL", "Public URL Kie calls back (`/kie/callback/...`); without one, jobs are polled"),
     Variable("DATABASE_URL", "", "PostgreSQL URL; when unset an embedded PostgreSQL is started in `KIEBOT_DATA_DIR`", secret=False),
@@ -350,6 +368,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("KIE_API_URL", "kie_api_url", _url)
     opt("KIE_UPLOAD_URL", "kie_upload_url", _url)
     opt("KIE_STUB", "kie_stub", _bool)
+    opt("KIE_TRUSTED_RESULT_HOSTS", "kie_trusted_result_hosts", _trusted_hosts)
     opt("KIE_LOW_CREDITS", "kie_low_credits", lambda n, r: _int(n, r, minimum=0))
     opt("PUBLIC_BASE_URL", "public_base_url", _url)
 

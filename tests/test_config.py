@@ -139,3 +139,13 @@ def test_values_that_would_break_later_are_refused_at_start(env: dict[str, str],
 
 def test_default_instance_name_is_safe() -> None:
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", load_settings({}).instance_name)
+
+
+def test_trusted_result_hosts_are_names_with_optional_ports() -> None:
+    assert load_settings({}).kie_trusted_result_hosts == ()
+    loaded = load_settings({"KIE_TRUSTED_RESULT_HOSTS": "localhost, 127.0.0.1:8080,[::1]:9000"})
+    assert loaded.kie_trusted_result_hosts == ("localhost", "127.0.0.1:8080", "[::1]:9000")
+    for bad in ("http://kie-fake", "kie fake", "host:0", "a/b"):
+        with pytest.raises(ConfigError) as info:
+            load_settings({"KIE_TRUSTED_RESULT_HOSTS": bad})
+        assert str(info.value).startswith("KIE_TRUSTED_RESULT_HOSTS: expected comma-separated host names")

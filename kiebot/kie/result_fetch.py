@@ -132,7 +132,7 @@ class ResultFetcher:
         self._client = httpx.AsyncClient(transport=pinned, trust_env=False, follow_redirects=False)
 
     @asynccontextmanager
-    async def stream(self, url: str, *, timeout: httpx.Timeout) -> AsyncIterator[httpx.Response]:
+    async def stream(self, url: str, *, timeout: httpx.Timeout) -> AsyncIterator[httpx.Response]:  # noqa: ASYNC109 - httpx phases, not a deadline
         """The final (non-redirect) response, streamed; closed on exit.
 
         Raises:

@@ -52,6 +52,7 @@ VALID: dict[str, str] = {
     "KIE_API_URL": "https://api.kie.ai",
     "KIE_UPLOAD_URL": "https://kieai.redpandaai.co",
     "KIE_WEBHOOK_HMAC_KEY": "hmac-key-0123456789",
+    "KIE_TRUSTED_RESULT_HOSTS": "localhost,kie-fake:8080",
     "KIE_STUB": "1",
     "KIE_LOW_CREDITS": "1000",
     "PUBLIC_BASE_URL": "https://bot.example.com/base",
