@@ -54,7 +54,7 @@ async def submitted_job(world: World, key: str) -> tuple[int, str, str]:
     async def submitted() -> bool:
         async with world.app.db.connection() as conn:
             job = await jobs.get_job(conn, created.job.id)
-        return job is not None and job.state == "submitted"
+        return job is not None and job.state in ("submitted", "succeeded", "delivered")
 
     await eventually(submitted, interval=0.02)
     async with world.app.db.connection() as conn:
@@ -136,3 +136,50 @@ async def test_signed_callbacks_are_trusted_without_asking_kie(database_url: str
 
             await eventually(delivered)
             assert world.kie.requests[RECORD] == 0
+
+
+async def test_an_early_unsigned_callback_is_confirmed_for_its_own_task_only(database_url: str, sec) -> None:
+    """Kie may call back before createTask returns (or after its answer was lost): the job has no
+    task id yet, so the callback's task id is asked about — unless another job owns that task."""
+    with trio.fail_after(60):
+        async with open_world(database_url, env=callback_env()) as world, httpx.AsyncClient(timeout=20) as http:
+            world.tg.add_user(USER, "U", language_code="en")
+            world.kie.early_callbacks = True
+            job_id, _, task_id = await submitted_job(world, "early-1")
+
+            async def delivered() -> bool:
+                return await state_of(world, job_id) == "delivered"
+
+            await eventually(delivered)
+            async with world.app.db.connection() as conn:
+                job = await jobs.get_job(conn, job_id)
+            assert job is not None
+            assert job.result is not None
+            assert job.result["source"] == "callback+recordInfo"
+            world.kie.early_callbacks = False
+
+            # A job still waiting for createTask's answer, claimed done with another job's task.
+            async with world.app.db.transaction() as conn:
+                await money.credit(conn, USER, 2_000, kind="topup_manual", key="unsigned:early-2")
+                created = await jobs.create_job(
+                    conn,
+                    user_id=USER,
+                    chat_id=USER,
+                    model_id="z-image",
+                    kind="text_to_image",
+                    params={"params": {"aspect_ratio": "1:1"}, "prompt": "a cat", "media": {}, "lang": "en"},
+                    quote_kopecks=1_500,
+                    idempotency_key="early-2",
+                    timeout_s=3600,
+                )
+                await jobs.transition(conn, created.job.id, "submitting")
+            before = await sec.books(world)
+            url = f"{world.app.url}/kie/callback/{created.job.callback_token}"
+            stolen = market_claim(task_id, success=True, result_url=world.kie.base_url + "/files/x.png")
+            answer = await http.post(url, content=stolen)
+            assert answer.status_code == 409
+            unknown = market_claim("task_unknown_to_kie", success=True, result_url=world.kie.base_url + "/files/x.png")
+            answer = await http.post(url, content=unknown)
+            assert answer.status_code == 503  # Kie does not know it: nothing applied, Kie may retry
+            assert await state_of(world, created.job.id) == "submitting"
+            assert await sec.books(world) == before
