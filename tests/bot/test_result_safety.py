@@ -111,18 +111,3 @@ async def test_a_trusted_local_host_is_fetched_over_plain_http(database_url: str
             assert (account.balance, account.held) == (2_000 - ULTRA_KOPECKS, 0)
             await _invariants(world)
 
-
-async def test_the_stub_trusts_its_own_fake_and_nothing_else(database_url: str, bot_user) -> None:
-    """``KIE_STUB=1`` with no trusted hosts: the in-process fake's own results are fetched."""
-    with trio.fail_after(60):
-        async with open_world(database_url, env={"KIE_STUB": "1", "KIE_TRUSTED_RESULT_HOSTS": ""}) as world:
-            assert world.app.gen.settings.kie_trusted_result_hosts == ()
-            ann = bot_user(world, ANN, "Ann", "ru")
-            await ann.start()
-            await ann.credit(2_000)
-            bot_user.relax_flood_limits(world)
-            await ann.confirm(await ann.walk(ULTRA))
-            done = await ann.wait_job("delivered")
-            assert done.result is not None
-            assert done.result["urls"][0].startswith("http://127.0.0.1:")
-            assert world.kie.create_count == 0  # the external fake was not used: the stub was

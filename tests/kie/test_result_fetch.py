@@ -15,11 +15,14 @@ import httpx
 import pytest
 import trio
 
+from kiebot.config import load_settings
 from kiebot.kie import KieClient, ResultRefused
 from kiebot.kie.client import RetryPolicy
 from kiebot.kie.result_fetch import ResultFetcher, system_resolver
 from kiebot.kie.result_guard import TrustedHosts
+from kiebot.metrics import Metrics
 from kiebot.testing.kie.server import FakeKie
+from kiebot.testing.kie.stub import start_stub_kie
 
 from .conftest import API_KEY
 
@@ -191,3 +194,19 @@ async def test_the_client_refuses_the_fakes_own_urls_when_nothing_is_trusted(fak
         assert info.value.reason == "address:loopback"
         assert sum(fake.requests.values()) == before  # nothing reached the fake
         assert seen == [("result", "refused"), ("result", "refused")]  # refused at once, never retried
+
+
+async def test_the_stub_trusts_its_own_fake_and_nothing_else(nursery: trio.Nursery, http: httpx.AsyncClient) -> None:
+    """``KIE_STUB=1`` with no trusted hosts: the in-process fake's own results (plain http on
+    127.0.0.1, its port) are fetched; the same loopback host on another port is not trusted."""
+    with trio.fail_after(10):
+        settings = load_settings({"KIE_STUB": "1", "KIE_API_KEY": API_KEY})
+        assert settings.kie_trusted_result_hosts == ()
+        fake, stub = await start_stub_kie(nursery, settings, Metrics(), http)
+        url = await result_url(fake, stub)
+        assert url.startswith("http://127.0.0.1:")
+        assert (await stub.fetch_result(url, max_bytes=1_000_000))[:4] == b"\x89PNG"
+        port = httpx.URL(url).port
+        assert port is not None
+        with pytest.raises(ResultRefused):
+            await stub.fetch_result(url.replace(f":{port}/", f":{port + 1}/"), max_bytes=1_000_000)
