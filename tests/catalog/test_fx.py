@@ -13,7 +13,15 @@ import httpx
 import pytest
 import trio
 
-from kiebot.catalog.fx import FxCache, FxError, FxOutOfRange, FxRate, fallback_rate, fetch_cbr_rate, parse_cbr_daily
+from kiebot.catalog.fx import (
+    FxCache,
+    FxError,
+    FxOutOfRange,
+    FxRate,
+    fallback_rate,
+    fetch_cbr_rate,
+    parse_cbr_daily,
+)
 from kiebot.chat.format import render
 from kiebot.metrics import Metrics
 from kiebot.runtime.duties import refresh_fx
@@ -298,4 +306,5 @@ async def test_the_fx_duty_ignores_a_fetched_rate_outside_the_range_and_alerts_a
     assert (params["rate"], params["kept"], params["topic"]) == ("700.0000", "81.5", "fx:range")
     for lang in ("ru", "en"):
         text = render(lang, "edges.fx_refused", **{k: v for k, v in params.items() if k != "topic"})
-        assert "700.0000" in text and "FX_RUB_PER_USD" in text
+        assert "700.0000" in text
+        assert "FX_RUB_PER_USD" in text
