@@ -83,6 +83,8 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
         await _not_enough(ctx, version, outcome)
     elif isinstance(outcome, service.NoFreeUses):
         await _no_free_uses(ctx, spec, draft, version)
+    elif isinstance(outcome, service.TooManyJobs):
+        await _too_many(ctx, version, outcome)
     else:
         await _started(ctx, spec, outcome.job, version)
 
@@ -97,6 +99,16 @@ async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -
     )
     rows = [
         [Button.callback(ctx.t("wizard.top_up"), cb("bal"))],
+        [Button.callback(ctx.t("wizard.to_summary"), wz(version, "sm")), Button.callback(ctx.t("common.cancel"), wz(version, "x"))],
+    ]
+    await ctx.show(text, rows)
+
+
+async def _too_many(ctx: Ctx, version: int, outcome: service.TooManyJobs) -> None:
+    """Fair queueing: the count and the cap; the draft stays, so the user can confirm once one ends."""
+    text = ctx.t("edges.too_many_jobs", active=outcome.active, limit=outcome.limit)
+    rows = [
+        [Button.callback(ctx.t("menu.history"), cb("hist", 0))],
         [Button.callback(ctx.t("wizard.to_summary"), wz(version, "sm")), Button.callback(ctx.t("common.cancel"), wz(version, "x"))],
     ]
     await ctx.show(text, rows)
