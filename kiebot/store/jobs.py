@@ -276,6 +276,7 @@ async def _check_active_paid(conn: Conn, user_id: int, idempotency_key: str, lim
         idempotency_key,
         list(ACTIVE_STATES),
     )
+    assert row is not None  # a SELECT without FROM always returns its one row
     if not row["repeat"] and int(row["active"]) >= limit:
         raise TooManyActiveJobs(int(row["active"]), limit)
 
