@@ -143,7 +143,8 @@ async def measure(count: int, kie_speed: float) -> GenerationsReport:
                 telegram_url=fakes.tg_url,
                 kie_url=fakes.kie_url,
                 port=port,
-                extra={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
+                # Every user's jobs are confirmed before any runs: the fair-queue cap must admit them.
+                extra={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "MAX_ACTIVE_JOBS_PER_USER": str(JOBS_PER_USER)},
             )
             started = trio.current_time()
             await _create_jobs(db, load_settings(env), count)
