@@ -303,3 +303,35 @@ async def test_refund_when_telegram_refuses_or_does_not_answer(
             again = await refund_stars_payment(db, tg, admin_id=ADMIN_ID, charge_id=charge)
             assert again.outcome == "already_refunded"
             assert (await account(world)).balance == 0
+
+
+async def test_a_refund_whose_answer_is_lost_is_settled_from_the_panel(
+    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+) -> None:
+    """Issue 13 item 10 through the panel: Telegram refunds, its answer never comes; the refund
+    transaction looks the charge up with getStarTransactions, keeps the debit and says "refunded"."""
+    with trio.fail_after(60):
+        async with admin_world(env={"KIEBOT_LIMITS": '{"stars_refund_timeout_s": 1.0}'}) as world:
+            d = driver_for(world)
+            d.allow_repeated_taps()
+            await start_users(d)
+            charge = await pay_stars(d, world, 100)
+            card = await open_card(d)
+            listing = d.screen(ADMIN_ID, await d.tap(ADMIN_ID, card, f"adm.pay:{ANN}"))
+            refund = next(data for data in listing.callback_data() if data.startswith("adm.rf:"))
+            confirm = d.screen(ADMIN_ID, await d.tap(ADMIN_ID, listing.message_id, refund))
+            do = next(data for data in confirm.callback_data() if data.startswith("adm.rfok:"))
+
+            d.tg.inject("refundStarPayment", status=None, hang=True, after=True, times=None)
+            done = await d.tap(ADMIN_ID, confirm.message_id, do)
+            assert "вернулись" in done.texts[-1], done.texts
+            assert d.tg.state.stars.by_charge[charge].status == "refunded"
+            assert len(d.tg.calls("getStarTransactions")) >= 1
+            assert (await account(world)).balance == 0
+            await d.tg.wait_for_message(ANN, contains="Возврат 100 ⭐")
+            async with world.app.db.connection() as conn:
+                ledger = await money.recent_ledger(conn, ANN, 10)
+                audit = await admin.recent_admin_actions(conn, 5, target=f"user:{ANN}")
+            assert [e.kind for e in ledger].count("stars_refund") == 1
+            assert audit[0].action == "stars_refund"
+            assert "getStarTransactions" in audit[0].after["telegram"]

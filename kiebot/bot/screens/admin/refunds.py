@@ -39,6 +39,7 @@ from kiebot.bot.screens.admin.common import clear_input, nav_row, short_code, sh
 from kiebot.bot.screens.admin.users import user_id_arg
 from kiebot.chat.callback_data import BadCallback, cb, str_arg
 from kiebot.chat.format import Safe, rub
+from kiebot.limits import DEFAULT_LIMITS
 from kiebot.logs import mask_user_id
 from kiebot.metrics import Metrics
 from kiebot.payments import rules as pay
@@ -50,10 +51,12 @@ from kiebot.telegram.types import InlineKeyboardButton as Button
 
 log = logging.getLogger(__name__)
 
-#: How long the refund transaction may wait for Telegram (the client retries inside it).
-REFUND_TIMEOUT_S = 20.0
-#: How long the look-up in Telegram's Stars ledger may take after a lost answer.
-LOOKUP_TIMEOUT_S = 15.0
+#: How long the refund transaction may wait for Telegram (the client retries inside it); the panel
+#: passes ``Limits.stars_refund_timeout_s``.
+REFUND_TIMEOUT_S = DEFAULT_LIMITS.stars_refund_timeout_s
+#: How long the look-up in Telegram's Stars ledger may take after a lost answer
+#: (``Limits.stars_refund_lookup_s``).
+LOOKUP_TIMEOUT_S = DEFAULT_LIMITS.stars_refund_lookup_s
 #: Payments listed on the screen (newest first).
 MAX_PAYMENTS = 20
 
@@ -302,6 +305,8 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
         admin_id=ctx.user_id,
         charge_id=payment.telegram_payment_charge_id,
         metrics=ctx.deps.metrics,
+        timeout_s=ctx.deps.settings.limits.stars_refund_timeout_s,
+        lookup_timeout_s=ctx.deps.settings.limits.stars_refund_lookup_s,
     )
     back = [nav_row(ctx, cb("adm.pay", user.user_id))]
     amount = Safe(rub(result.payment.kopecks, ctx.lang))
