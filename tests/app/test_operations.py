@@ -190,12 +190,11 @@ async def test_a_flood_of_probes_cannot_delay_intake(database_url: str) -> None:
                     answer = await http.post(world.settings.webhook_url, content=_update(update_id, USER + update_id), headers=secret)
                     acks.append((answer.status_code, trio.current_time() - began))
 
-                async with world.app.db.connection(), world.app.db.connection():
-                    async with trio.open_nursery() as nursery:
-                        for i in range(200):
-                            nursery.start_soon(probe, ("/health", "/metrics", "/readyz", "/healthz")[i % 4])
-                        for update_id in range(1, 41):
-                            nursery.start_soon(deliver, update_id)
+                async with world.app.db.connection(), world.app.db.connection(), trio.open_nursery() as nursery:
+                    for i in range(200):
+                        nursery.start_soon(probe, ("/health", "/metrics", "/readyz", "/healthz")[i % 4])
+                    for update_id in range(1, 41):
+                        nursery.start_soon(deliver, update_id)
             assert len(acks) == 40
             assert [code for code, _ in acks] == [200] * 40
             # Nobody waited for a pool connection: a wait would last as long as the pool is held.

@@ -13,6 +13,7 @@ from kiebot.intake.writer import InboxWriter
 from kiebot.store import inbox
 from kiebot.store.db import Database, PostgresError
 from kiebot.store.inbox import InboxItem
+from kiebot.testing.harness import eventually
 
 
 def _item(update_id: int, chat: int = 1, body: bytes | None = None) -> InboxItem:
@@ -116,9 +117,11 @@ async def test_a_lost_connection_is_replaced_and_the_batch_stored(store_db: Data
             nursery.cancel_scope.cancel()
         async with store_db.connection() as conn:
             assert (await inbox.stats(conn)).pending == 2
-            # the writer closes its connection when it stops (its backend then exits)
-            while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", second):
-                await trio.sleep(0.05)
+
+            async def closed() -> bool:  # the writer closes its connection when it stops
+                return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", second) == 0
+
+            await eventually(closed, interval=0.05)
 
 
 async def test_an_idle_connection_is_replaced_before_use(store_db: Database) -> None:
