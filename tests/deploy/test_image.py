@@ -174,3 +174,38 @@ async def _until_registered(http: httpx.AsyncClient, base: str, process: trio.Pr
             except httpx.TransportError:
                 pass
             await trio.sleep(0.2)
+
+
+_NO_EMBEDDED_SERVER = """
+import sys
+import trio, trio_asyncio
+import kiebot.__main__, kiebot.runtime.app, kiebot.store.cli
+from kiebot.config import load_settings
+from kiebot.store.connect import open_store
+
+async def main() -> None:
+    async with trio_asyncio.open_loop():
+        async with open_store(load_settings({"DATABASE_URL": sys.argv[1]})) as db:
+            assert await db.fetchval("SELECT 1") == 1
+
+trio.run(main)
+loaded = sorted(m for m in sys.modules if m.startswith("pixeltable"))
+assert loaded == [], loaded
+print("ok")
+"""
+
+
+def test_nothing_imports_the_embedded_server_when_database_url_is_set(database_url: str) -> None:
+    """The run path with DATABASE_URL (app, CLI, opening and migrating the store) leaves the
+    embedded server unimported, so the image may leave it out (a fast check; the image test
+    above runs the whole bot without it)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_EMBEDDED_SERVER, database_url],
+        env={**_clean_env(), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"
