@@ -11,9 +11,9 @@ statement. An idle bot writes a lone update at once, so nothing waits for a batc
 The writer has a database connection of its own (:meth:`kiebot.store.db.Database.dedicated`),
 outside the pool: whatever else queues for pooled connections (a flood of probe requests, a
 burst of handlers, a slow scrape) cannot make an update wait to be stored. A connection idle for
-:data:`MAX_IDLE_S` is replaced before use, and a reused one that fails as unreachable is replaced
-and the batch tried once more (it may have died while idle: a server restart, a proxy's idle
-timeout); a fresh one that fails answers the batch's requests with the failure (503, Telegram
+``max_idle_s`` (``Limits.intake_conn_max_idle_s``) is replaced before use, and a reused one that
+fails as unreachable is replaced and the batch tried once more (it may have died while idle: a
+server restart, a proxy's idle timeout); a fresh one that fails answers the batch's requests with the failure (503, Telegram
 retries). A retried batch may have been stored by the first attempt: its updates then count as
 duplicates, which is harmless.
 
@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Updates per INSERT at most; Telegram's 40 connections per bot rarely queue more at once.
 MAX_BATCH = 256
-#: Seconds the writer's connection may sit idle before it is replaced (as the pool's ``max_idle_s``).
-MAX_IDLE_S = 300.0
 
 
 @dataclass(eq=False)
@@ -56,7 +54,7 @@ class InboxWriter:
     """``await writer.put(item)`` stores one update (True when new); :meth:`run` is the writer
     task and must run for puts to complete."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, max_idle_s: float = MAX_IDLE_S) -> None:
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, max_idle_s: float = 300.0) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._db = db

@@ -5,7 +5,7 @@
 checking the service, who has no need of them. ``/metrics`` does carry money (held, top-ups) for
 the operator's dashboard, one reason both are private (``METRICS_TOKEN``). Both run at
 most once per few seconds however often they are asked (:mod:`kiebot.runtime.probes`), and their
-database work is bounded by ``DB_SECTION_S``: when the pool is busy or the database away they
+database work is bounded by ``Limits.probe_db_s``: when the pool is busy or the database away they
 answer with what they have instead of queueing for a connection.
 """
 
@@ -24,14 +24,11 @@ from kiebot.store import inbox, money
 from kiebot.store import stats as store_stats
 from kiebot.store.db import Database, DatabaseUnavailable
 
-#: Seconds a refresh or a summary may spend on the database (waiting for a connection included).
-DB_SECTION_S = 2.0
 
-
-async def refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership) -> None:
-    """Set the database-derived gauges; on a timeout they keep their last values."""
+async def refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership, *, db_s: float) -> None:
+    """Set the database-derived gauges; past ``db_s`` they keep their last values."""
     metrics.is_leader.set(1 if leadership.is_leader else 0)
-    with trio.fail_after(DB_SECTION_S):
+    with trio.fail_after(db_s):
         async with db.connection() as conn:
             stats = await inbox.stats(conn)
             depth = await store_stats.queue_depth(conn)
@@ -50,7 +47,7 @@ async def refresh_gauges(db: Database, metrics: Metrics, leadership: Leadership)
 async def summary(handle: AppHandle, fx: FxCache) -> dict[str, Any]:
     """Mode, uptime, database, inbox, jobs by state, webhook: nothing about money."""
     try:
-        with trio.fail_after(DB_SECTION_S):
+        with trio.fail_after(handle.settings.limits.probe_db_s):
             async with handle.db.connection() as conn:
                 stats = await inbox.stats(conn)
                 depth = await store_stats.queue_depth(conn)

@@ -11,9 +11,9 @@ so they are private:
 A probe must never compete with intake for the database: anyone can send probe requests, and
 each one that queried PostgreSQL would take a pool connection. So what they compute is shared
 (:class:`Shared`): callers arriving while a computation runs wait for the next one and all take
-its result, and a result younger than ``max_age_s`` is served as is. A flood of probes then costs
-one computation at a time, at most one every ``max_age_s`` (the webhook writer has a connection
-of its own as well, see :mod:`kiebot.intake.writer`).
+its result, and a result younger than ``max_age_s`` (``Limits.probe_cache_s``) is served as is.
+A flood of probes then costs one computation at a time, at most one every ``max_age_s`` (the
+webhook writer has a connection of its own as well, see :mod:`kiebot.intake.writer`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ import trio
 from kiebot.config import Settings
 
 T = TypeVar("T")
-
-#: How old a ``/health`` summary or a ``/metrics`` page may be when served (seconds).
-PROBE_CACHE_S = 5.0
 
 ALLOWED = 200
 UNAUTHORIZED = 401

@@ -28,7 +28,7 @@ from kiebot.config import Settings
 from kiebot.intake.dispatch import chat_key_of, check_storable
 from kiebot.intake.writer import InboxWriter
 from kiebot.metrics import Metrics
-from kiebot.runtime.probes import ALLOWED, NOT_FOUND, PROBE_CACHE_S, Shared, private_access
+from kiebot.runtime.probes import ALLOWED, NOT_FOUND, Shared, private_access
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.inbox import InboxItem
 from kiebot.telegram.types import decode_update_lenient
@@ -76,8 +76,6 @@ class WebDeps:
     writer: InboxWriter
     accepting: Callable[[], bool] = lambda: True
     source: str = "webhook"
-    #: How old a ``/health`` summary or ``/metrics`` page may be (:mod:`kiebot.runtime.probes`).
-    probe_cache_s: float = PROBE_CACHE_S
 
 
 _json = msgspec.json.Encoder()
@@ -168,8 +166,8 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
     # Shared by concurrent probes (kiebot.runtime.probes): a flood of probe requests runs one
     # database ping at a time, one /health summary and one /metrics page per probe_cache_s.
     ping = Shared(deps.db.ping, max_age_s=0.0)
-    summary = Shared(deps.summary, max_age_s=deps.probe_cache_s)
-    page = Shared(metrics.render, max_age_s=deps.probe_cache_s)
+    summary = Shared(deps.summary, max_age_s=settings.limits.probe_cache_s)
+    page = Shared(metrics.render, max_age_s=settings.limits.probe_cache_s)
 
     @app.get("/readyz")
     async def readyz() -> Response:
