@@ -53,6 +53,8 @@ from kiebot.intake import dispatch as intake
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
 from kiebot.kie.pacing import Pacer
+from kiebot.kie.result_fetch import ResultFetcher
+from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
@@ -244,7 +246,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fake_kie=fake_kie,
     )
     metrics.fx_rate.set(float(fx.current().rub_per_usd))
-    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
+    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership, db_s=limits.probe_db_s))
 
     async def reconcile_stars() -> None:
         await reconcile_and_announce(
@@ -279,7 +281,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fx_http=fx_http,
         kie=kie,
         notifier=notifier,
-        writer=InboxWriter(db, max_batch=limits.intake_max_batch),
+        writer=InboxWriter(db, max_batch=limits.intake_max_batch, max_idle_s=limits.intake_conn_max_idle_s),
         dispatcher=dispatcher,
         workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
         periodic=periodic,
@@ -388,9 +390,18 @@ async def _start_kie(
     nursery: trio.Nursery, settings: Settings, metrics: Metrics, kie_stub: KieStub | None
 ) -> tuple[object | None, KieClient | None]:
     """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the fake the edge passed in,
-    or none at all under ``DRY_RUN`` (nothing may call Kie then)."""
+    or none at all under ``DRY_RUN`` (nothing may call Kie then).
+
+    Result files are fetched only from public https hosts, except those named in
+    ``KIE_TRUSTED_RESULT_HOSTS`` (the stub adds its own origin: :mod:`kiebot.testing.kie.stub`).
+    """
     if settings.dry_run and not (settings.kie_stub or settings.test_mode):
         return None, None
+    if not settings.kie_webhook_hmac_key:
+        log.warning(
+            "KIE_WEBHOOK_HMAC_KEY is not set: Kie callbacks cannot be authenticated, so each one is "
+            "confirmed with Kie's recordInfo before a result is delivered or money moves"
+        )
     http = _http(httpx.Timeout(30.0))
     limits = settings.limits
     if settings.kie_stub or settings.test_mode:
@@ -404,6 +415,7 @@ async def _start_kie(
         upload_url=settings.kie_upload_url,
         throttle=SlidingWindowThrottle(limits.kie_creates_per_window, limits.kie_create_window_s),
         observer=metrics.kie_hook,
+        results=ResultFetcher(TrustedHosts.parse(settings.kie_trusted_result_hosts)),
     )
 
 

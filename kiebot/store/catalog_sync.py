@@ -1,4 +1,4 @@
-"""What the catalogue sync and the model health keep (tables of migration ``0006_catalog_sync``).
+"""What the catalogue sync and the model health keep (tables of migration ``0007_catalog_sync``).
 
 * ``catalog_sync_reports`` — every sync's report as JSON (the ``catalog sync --json`` document);
   the admin panel shows the newest, the next daily run compares its missing models with it;

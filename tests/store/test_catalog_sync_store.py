@@ -1,4 +1,4 @@
-"""What the catalogue sync keeps (migration 0006_catalog_sync): reports (pruned), price texts with
+"""What the catalogue sync keeps (migration 0007_catalog_sync): reports (pruned), price texts with
 the moment they changed, the system's pause of a missing model (audited, once), model health."""
 
 from __future__ import annotations
