@@ -55,6 +55,12 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256
 
+    # Media in memory (the total is MEDIA_MEMORY_MB; see kiebot/generation/media_budget.py)
+    #: A result or user file up to this size may stay in memory; larger ones go to a temporary file.
+    media_small_file_bytes: int = 4 * 1024 * 1024
+    #: Bytes gathered before one write to a temporary file.
+    media_write_batch_bytes: int = 256 * 1024
+
     # HTTP
     #: What hypercorn gives open requests at shutdown before they are cancelled.
     web_graceful_s: float = 3.0

@@ -22,7 +22,7 @@ of the fields we need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 import msgspec
 
@@ -735,16 +735,19 @@ class InputFile:
     """Bytes to upload with multipart/form-data (https://core.telegram.org/bots/api#inputfile).
 
     Our own carrier, not a wire object: the client puts it in the multipart body and refers to it
-    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). The repr shows
-    the size, not the bytes.
+    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). ``data`` is
+    bytes or a seekable binary file object — httpx sends a file in 64 KiB pieces and rewinds it
+    for a retry, so a large file is never held whole in memory. The repr shows the size, not the
+    bytes.
     """
 
     filename: str
-    data: bytes = field(repr=False)
+    data: bytes | BinaryIO = field(repr=False)
     mime_type: str = "application/octet-stream"
 
     def __repr__(self) -> str:
-        return f"InputFile(filename={self.filename!r}, size={len(self.data)}, mime_type={self.mime_type!r})"
+        size = len(self.data) if isinstance(self.data, bytes) else "stream"
+        return f"InputFile(filename={self.filename!r}, size={size}, mime_type={self.mime_type!r})"
 
 
 class InputMediaPhoto(TelegramObject, kw_only=True, tag_field="type", tag="photo"):
