@@ -39,10 +39,12 @@ async def test_take_waits_until_the_bytes_are_given_back() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(taker)
             await trio.testing.wait_all_tasks_blocked()
-            assert not got.is_set() and budget.in_use == 70
+            assert not got.is_set()
+            assert budget.in_use == 70
             budget.give(70)
             await got.wait()
-        assert budget.in_use == 50 and budget.peak == 70
+        assert budget.in_use == 50
+        assert budget.peak == 70
 
 
 async def test_waiters_are_served_in_order_and_a_big_request_is_cut_to_the_budget() -> None:
@@ -65,7 +67,9 @@ async def test_waiters_are_served_in_order_and_a_big_request_is_cut_to_the_budge
             await trio.testing.wait_all_tasks_blocked()
             assert order == ["huge"]  # the small one does not overtake it
             budget.give(100)
-        assert order == ["huge", "small"] and budget.in_use == 1 and budget.peak == 100
+        assert order == ["huge", "small"]
+        assert budget.in_use == 1
+        assert budget.peak == 100
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_takes_nothing() -> None:
@@ -85,7 +89,8 @@ async def test_try_take_keeps_half_the_budget_for_the_waiting_takes() -> None:
     assert budget.try_take(50) is True
     assert budget.try_take(1) is False
     budget.give(50)
-    assert budget.in_use == 0 and budget.peak == 50
+    assert budget.in_use == 0
+    assert budget.peak == 50
 
 
 # ---- the spooled file ------------------------------------------------------------------------
@@ -107,7 +112,9 @@ async def test_a_small_file_stays_in_memory_and_is_counted() -> None:
         data = kie_media.png_for_prompt("red")
         with MediaFile(budget) as file:
             await _fill(file, data)
-            assert not file.on_disk and file.size == len(data) and file.head == data[:64]
+            assert not file.on_disk
+            assert file.size == len(data)
+            assert file.head == data[:64]
             assert budget.in_use == len(data)
             assert file.reader().read() == data
             assert file.reader().read() == data  # a second reader: a retry reads it again
@@ -120,7 +127,8 @@ async def test_a_large_file_goes_to_disk_and_holds_at_most_a_batch_in_memory() -
         data = bytes(range(256)) * 12_000  # ~3 MB, three times the budget
         with MediaFile(budget) as file:
             await _fill(file, data)
-            assert file.on_disk and file.size == len(data)
+            assert file.on_disk
+            assert file.size == len(data)
             assert budget.in_use == 0  # nothing left in memory
             reader = file.reader()
             assert hashlib.sha256(reader.read()).digest() == hashlib.sha256(data).digest()
@@ -148,7 +156,8 @@ async def test_reset_starts_a_download_over() -> None:
             await file.write(b"a" * 300_000)  # past the small size: on disk
             await file.reset()
             await _fill(file, b"hello")
-            assert file.size == 5 and file.head == b"hello"
+            assert file.size == 5
+            assert file.head == b"hello"
             assert file.reader().read() == b"hello"
         with MediaFile(budget) as memory:
             await memory.write(b"partial")
@@ -211,7 +220,8 @@ async def test_large_results_delivered_at_once_stay_within_the_memory_budget(dat
             expected = hashlib.sha256(head + bytes(VIDEO_BYTES - len(head))).hexdigest()
             for n in range(JOBS):
                 videos = [m for m in world.tg.transcript(USER + n) if m.from_bot and m.kind == "video"]
-                assert len(videos) == 1 and videos[0].file is not None
+                assert len(videos) == 1
+                assert videos[0].file is not None
                 assert hashlib.sha256(videos[0].file.data).hexdigest() == expected
             assert 0 < budget.peak <= budget.limit, budget
             assert budget.in_use == 0
