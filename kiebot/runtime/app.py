@@ -227,6 +227,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         wake_generation=gen.submit_wakeup.signal,
         notifier=notifier,
         broadcast=broadcast_sender,
+        media=media,
     )
     bot_handlers.load()
     leadership = Leadership(

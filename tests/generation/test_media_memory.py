@@ -17,9 +17,11 @@ import trio
 from kiebot.catalog.pricing import quote
 from kiebot.generation.media_budget import MIB, MediaBudget
 from kiebot.generation.media_file import MediaFile
+from kiebot.generation.media_probe import measure
 from kiebot.generation.request import JobRequest
 from kiebot.generation.service import Confirmed, confirm
 from kiebot.store import jobs, money, users
+from kiebot.testing import media
 from kiebot.testing.harness import open_world
 from kiebot.testing.kie import media as kie_media
 
@@ -166,6 +168,26 @@ async def test_reset_starts_a_download_over() -> None:
             await _fill(memory, b"whole")
             assert memory.reader().read() == b"whole"
         assert budget.in_use == 0
+
+
+async def test_files_are_measured_from_memory_and_from_disk_as_from_bytes() -> None:
+    """The wizard measures a document through its MediaFile, without reading it whole."""
+    with trio.fail_after(10):
+        samples = [
+            (media.png(4000, 3), "image"),
+            (media.JPEG_8X8, "image"),
+            (kie_media.wav_tone(2.5, rate=2000), "audio"),
+            (kie_media.sample_mp3(), "audio"),
+            (kie_media.sample_mp4(), "video"),
+        ]
+        for data, kind in samples:
+            expected = measure(data, kind)
+            assert expected is not None
+            for budget in (_budget(), MediaBudget(64)):  # room in memory; none (to disk)
+                with MediaFile(budget) as file:
+                    await _fill(file, data, chunk=1000)
+                    assert file.on_disk == (budget.limit == 64)
+                    assert measure(file.reader(), kind) == expected
 
 
 # ---- through the app -------------------------------------------------------------------------
