@@ -164,8 +164,10 @@ async def measure(count: int, kie_speed: float, signed: bool = True) -> Generati
                 telegram_url=fakes.tg_url,
                 kie_url=fakes.kie_url,
                 port=port,
+                # Every user's jobs are confirmed before any runs: the fair-queue cap must admit them.
                 extra={
                     "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+                    "MAX_ACTIVE_JOBS_PER_USER": str(JOBS_PER_USER),
                     **lifted_env(),
                     **({"KIE_WEBHOOK_HMAC_KEY": key} if key else {}),
                 },

@@ -51,9 +51,26 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: How often the broadcast sender looks for broadcasts to run when nobody woke it.
     broadcast_poll_s: float = 2.0
 
+    # Stars refunds from the admin panel (kiebot/bot/screens/admin/refunds.py)
+    #: How long the refund transaction waits for ``refundStarPayment`` (the client retries inside).
+    stars_refund_timeout_s: float = 20.0
+    #: After a lost answer, how long the ``getStarTransactions`` look-up that settles it may take.
+    stars_refund_lookup_s: float = 15.0
+
     # Intake
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256
+    #: Seconds the webhook writer's own connection may sit idle before it is replaced (a proxy's
+    #: idle timeout may have dropped it; as the pool's max_idle_s).
+    intake_conn_max_idle_s: float = 300.0
+
+    # Operations endpoints (kiebot/runtime/probes.py)
+    #: How old a /health summary or a /metrics page may be when served: a flood of probes costs
+    #: one computation per this many seconds.
+    probe_cache_s: float = 5.0
+    #: What a /health summary or a metrics refresh may spend on the database, waiting for a
+    #: connection included; past it they answer with what they have.
+    probe_db_s: float = 2.0
 
     # Media in memory (the total is MEDIA_MEMORY_MB; see kiebot/generation/media_budget.py)
     #: A result or user file up to this size may stay in memory; larger ones go to a temporary file.
