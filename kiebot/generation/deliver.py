@@ -93,7 +93,7 @@ class _Fetched:
 
     def upload(self, name: str) -> InputFile:
         assert self.file is not None
-        return InputFile(name, self.file.reader(), self.mime)
+        return InputFile(name, mime_type=self.mime, file=self.file.reader())
 
 
 async def _fetch_all(deps: GenDeps, urls: Sequence[str], files: ExitStack) -> list[_Fetched]:

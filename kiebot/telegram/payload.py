@@ -52,7 +52,7 @@ def multipart_fields(params: Mapping[str, object]) -> dict[str, str]:
 
 def multipart_files(files: Mapping[str, InputFile]) -> MultipartFiles:
     """Files in httpx's ``files=`` shape, one part per attach name."""
-    return [(name, (upload.filename, upload.data, upload.mime_type)) for name, upload in files.items()]
+    return [(name, (upload.filename, upload.content, upload.mime_type)) for name, upload in files.items()]
 
 
 _M = TypeVar("_M", bound=InputMedia)

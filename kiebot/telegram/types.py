@@ -735,18 +735,24 @@ class InputFile:
     """Bytes to upload with multipart/form-data (https://core.telegram.org/bots/api#inputfile).
 
     Our own carrier, not a wire object: the client puts it in the multipart body and refers to it
-    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). ``data`` is
-    bytes or a seekable binary file object — httpx sends a file in 64 KiB pieces and rewinds it
-    for a retry, so a large file is never held whole in memory. The repr shows the size, not the
-    bytes.
+    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). The content is
+    ``data`` (bytes) or, for a large file, ``file`` — a seekable binary file object that httpx
+    sends in 64 KiB pieces and rewinds for a retry, so it is never held whole in memory. The repr
+    shows the size, not the bytes.
     """
 
     filename: str
-    data: bytes | BinaryIO = field(repr=False)
+    data: bytes = field(default=b"", repr=False)
     mime_type: str = "application/octet-stream"
+    file: BinaryIO | None = field(default=None, repr=False)
+
+    @property
+    def content(self) -> bytes | BinaryIO:
+        """What goes into the multipart body: the file when there is one, else the bytes."""
+        return self.file if self.file is not None else self.data
 
     def __repr__(self) -> str:
-        size = len(self.data) if isinstance(self.data, bytes) else "stream"
+        size = "stream" if self.file is not None else len(self.data)
         return f"InputFile(filename={self.filename!r}, size={size}, mime_type={self.mime_type!r})"
 
 

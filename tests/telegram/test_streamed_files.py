@@ -35,7 +35,7 @@ async def test_a_video_from_a_file_is_uploaded_whole_after_a_retry_after(bot_api
     with trio.fail_after(10), tempfile.TemporaryFile() as file:
         file.write(data)
         bot_api.reply("sendVideo", bot_api.fail(429, "Too Many Requests: retry after 0", retry_after=0), bot_api.ok(bot_api.message()))
-        upload = InputFile("clip.mp4", file, "video/mp4")
+        upload = InputFile("clip.mp4", mime_type="video/mp4", file=file)
         assert "stream" in repr(upload)
         await tg.send_video(42, upload)
     calls = bot_api.calls("sendVideo")
