@@ -205,6 +205,8 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         small_file_bytes=limits.media_small_file_bytes,
         write_batch_bytes=limits.media_write_batch_bytes,
     )
+    metrics.media_memory.set_function(lambda: media.in_use)
+    metrics.media_memory_peak.set_function(lambda: media.peak)
     gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker, media=media)
     notifier = Notifier(settings, db, tg, registry)
     broadcast_sender = BroadcastSender(

@@ -247,3 +247,6 @@ async def test_large_results_delivered_at_once_stay_within_the_memory_budget(dat
                 assert hashlib.sha256(videos[0].file.data).hexdigest() == expected
             assert 0 < budget.peak <= budget.limit, budget
             assert budget.in_use == 0
+            exported = (await app.metrics.render()).decode()
+            assert f"kiebot_media_memory_peak_bytes {float(budget.peak)}" in exported
+            assert "kiebot_media_memory_bytes 0.0" in exported
