@@ -3,11 +3,12 @@
 Kie's result URLs expire (~24 h, reference §10.7), so the bytes are fetched and uploaded to
 Telegram rather than linked. They are streamed through a
 :class:`~kiebot.generation.media_file.MediaFile` — small ones in memory, large ones in a temporary
-file — so media held in memory across all deliveries stay within ``MEDIA_MEMORY_MB``. Telegram's limits decide the form (https://core.telegram.org/bots/api#sending-files):
-a photo upload ≤ 10 MB, any other file ≤ 50 MB; past those a document, past 50 MB a link. Several
-pictures from one run go as one album (2–10 items). Only after Telegram accepted the result does
-the job move to ``delivered``, which captures the hold in the same transaction — users pay for
-what reached them.
+file — so media held in memory across all deliveries stay within ``MEDIA_MEMORY_MB``. Telegram's
+limits decide the form (https://core.telegram.org/bots/api#sending-files): a photo upload
+≤ 10 MB, any other file ≤ 50 MB; past those a document, past 50 MB a link. Several pictures from
+one run go as one album (2–10 items). Only after Telegram accepted the result does the job move
+to ``delivered``, which captures the hold in the same transaction — users pay for what reached
+them.
 """
 
 from __future__ import annotations

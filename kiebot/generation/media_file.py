@@ -3,8 +3,9 @@
 A download writes into it chunk by chunk (it is the ``sink`` of
 :meth:`kiebot.kie.client.KieClient.fetch_result_into` and
 :meth:`kiebot.telegram.client.TelegramClient.download_file_into`), and an upload reads it back
-through :meth:`MediaFile.reader` — httpx sends a file object in 64 KiB pieces — so a 50 MB video
-never sits whole in memory. Every byte kept in memory is counted in the process's
+through :meth:`MediaFile.reader` — httpx sends a file object in 64 KiB pieces (plain reads on
+the event loop, from a file just written and so in the page cache) — so a 50 MB video never sits
+whole in memory. Every byte kept in memory is counted in the process's
 :class:`~kiebot.generation.media_budget.MediaBudget` (``MEDIA_MEMORY_MB``):
 
 * a file up to ``small_file_bytes`` stays in memory when the budget agrees (no disk for a photo);
