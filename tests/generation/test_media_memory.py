@@ -18,7 +18,7 @@ from kiebot.catalog.pricing import quote
 from kiebot.generation.media_budget import MIB, MediaBudget
 from kiebot.generation.media_file import MediaFile
 from kiebot.generation.media_probe import measure
-from kiebot.generation.request import JobRequest
+from kiebot.generation.request import JobRequest, MediaRef
 from kiebot.generation.service import Confirmed, confirm
 from kiebot.store import jobs, money, users
 from kiebot.testing import media
@@ -250,3 +250,57 @@ async def test_large_results_delivered_at_once_stay_within_the_memory_budget(dat
             exported = (await app.metrics.render()).decode()
             assert f"kiebot_media_memory_peak_bytes {float(budget.peak)}" in exported
             assert "kiebot_media_memory_bytes 0.0" in exported
+
+
+@pytest.mark.slow
+async def test_large_user_files_go_to_kie_whole_within_the_memory_budget(database_url: str) -> None:
+    """Inputs: each job's 3 MB photo goes from Telegram to Kie through a MediaFile."""
+    with trio.fail_after(120):
+        async with open_world(database_url, env={"MEDIA_MEMORY_MB": "1"}) as world:
+            app = world.app
+            budget = app.gen.media
+            spec = app.bot.registry.require("google/nano-banana-edit")
+            ids, inputs = [], []
+            for n in range(3):
+                user = USER + 100 + n
+                world.tg.add_user(user, "Ann", language_code="en")
+                # a real picture, then bytes a PNG reader ignores (after IEND): 3 MB to carry
+                data = media.png(64, 64) + bytes([n]) * 3_000_000
+                photo = world.tg.state.world.files.add("photo", data, width=64, height=64)
+                inputs.append(data)
+                ref = MediaRef(file_id=photo.file_id, mime_type="image/png", size_bytes=len(data), width=64, height=64)
+                request = JobRequest(prompt=f"make it blue, take {n}", media={"image_urls": [ref]}, lang="en")
+                q = quote(spec, {}, fx=app.bot.fx.current(), markup=app.settings.pricing_markup)
+                async with app.db.connection() as conn:
+                    await users.touch_user(conn, user, first_name="Ann", language="en")
+                    await money.credit(conn, user, 10_000_000, kind="topup_manual", key=f"test-credit:{user}")
+                outcome = await confirm(
+                    app.db,
+                    app.settings,
+                    user_id=user,
+                    chat_id=user,
+                    spec=spec,
+                    request=request,
+                    quote=q,
+                    free=False,
+                    idempotency_key=f"test-media-in:{n}",
+                    request_id=f"req-media-in-{n}",
+                    wake=app.gen.submit_wakeup.signal,
+                )
+                assert isinstance(outcome, Confirmed), outcome
+                ids.append(outcome.job.id)
+
+            while True:
+                async with app.db.connection() as conn:
+                    states = [(await jobs.get_job(conn, i)).state for i in ids]  # type: ignore[union-attr]
+                if all(s in ("delivered", "failed") for s in states):
+                    break
+                await trio.sleep(0.1)
+            assert states == ["delivered"] * 3
+            for n, data in enumerate(inputs):
+                (picture,) = [m for m in world.tg.transcript(USER + 100 + n) if m.from_bot and m.kind == "photo"]
+                assert picture.file is not None
+                # the task read exactly this user's 3 MB, byte for byte
+                assert kie_media.input_digests(picture.file.data) == [hashlib.sha256(data).hexdigest()]
+            assert 0 < budget.peak <= budget.limit, budget
+            assert budget.in_use == 0
