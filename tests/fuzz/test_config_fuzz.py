@@ -70,6 +70,7 @@ VALID: dict[str, str] = {
     "PRICING_MARKUP": "2,5",
     "ALLOW_PRICING_BELOW_COST": "0",
     "MAX_ACTIVE_JOBS_PER_USER": "5",
+    "METRICS_TOKEN": "metrics-token-0123456789",
     "FX_RUB_PER_USD": "78.5",
     "WELCOME_BALANCE_RUB": "10.50",
     "FREE_TIER_MODEL_IDS": "a,b,c,d,e",
