@@ -442,7 +442,7 @@ INVOCATIONS: dict[str, list[Invocation]] = {
 }
 
 # Client methods that are not Bot API calls of their own.
-NOT_API_METHODS = {"call", "download_file"}
+NOT_API_METHODS = {"call", "download_file", "download_file_into"}
 
 RESULTS: dict[str, Any] = {
     "getMe": {"id": 1, "is_bot": True, "first_name": "b"},

@@ -156,7 +156,7 @@ class FakeKie:
     Counter by path), ``upload_log`` (the stored key of every upload, in order),
     ``telegram_urls_seen`` (where a Telegram file URL arrived: must stay empty),
     ``duplicate_callbacks``, ``early_callbacks``, ``chunked_files`` (results without
-    Content-Length).
+    Content-Length), ``video_result_bytes`` (video results padded to that size).
     """
 
     def __init__(
@@ -189,6 +189,9 @@ class FakeKie:
         self.duplicate_callbacks = False
         self.early_callbacks = False
         self.chunked_files = False
+        #: When set, every video result is the sample MP4 padded with zeros to this many bytes,
+        #: streamed (memory tests and the media benchmark: 50 MB results without 50 MB here).
+        self.video_result_bytes: int | None = None
         #: Where result URLs point (default: this server). Tests set e.g. ``https://10.0.0.1`` or
         #: ``http://localhost:<port>`` to see how the bot judges a result host.
         self.result_base_url: str | None = None
@@ -716,6 +719,8 @@ class FakeKie:
             consumed = [data for data in task.inputs_read.values() if data is not None]
             data = kie_media.png_with_inputs(task.prompt, consumed)
         elif task.kind == "video":
+            if self.video_result_bytes is not None:
+                return self._padded(kie_media.sample_mp4(), self.video_result_bytes, _MIME.get(ext, "video/mp4"))
             data = kie_media.sample_mp4()
         else:
             data = kie_media.sample_mp3()
@@ -740,6 +745,22 @@ class FakeKie:
         if stored is None:
             return Response("Not found", status=404, content_type="text/plain")
         return self._file(stored.data, stored.mime_type)
+
+    def _padded(self, head: bytes, size: int, mime: str) -> Response:
+        """``head`` followed by zeros up to ``size`` bytes, streamed: a big file the fake never
+        holds (Content-Length given unless ``chunked_files``)."""
+        block = bytes(64 * 1024)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield head[:size]
+            left = size - min(len(head), size)
+            while left > 0:
+                n = min(left, len(block))
+                yield block[:n] if n < len(block) else block
+                left -= n
+
+        headers = {} if self.chunked_files else {"Content-Length": str(size)}
+        return Response(chunks(), status=200, content_type=mime, headers=headers)
 
     def _file(self, data: bytes, mime: str) -> Response:
         if not self.chunked_files:
