@@ -21,25 +21,14 @@ import trio
 from kiebot.config import load_settings
 from kiebot.testing.harness import TOKEN, free_port
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.webhook import command
 
 USER = 5_400_001
 METRICS_TOKEN = "process-metrics-token-0123456789"
 
 
 def _update(update_id: int, text: str) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
-                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
-                "text": text,
-                "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-            },
-        }
-    ).encode()
+    return json.dumps(command(update_id, USER, text, first_name="Ann", language_code="ru")).encode()
 
 
 async def _until_ok(

@@ -29,6 +29,7 @@ import trio
 from kiebot.config import load_settings
 from kiebot.testing.harness import TOKEN, free_port
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.webhook import command
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = 5_700_001
@@ -36,19 +37,7 @@ METRICS_TOKEN = "image-metrics-token-0123456789"
 
 
 def _start(update_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
-                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            },
-        }
-    ).encode()
+    return json.dumps(command(update_id, USER, first_name="Ann", language_code="ru")).encode()
 
 
 def _inside(path: Path, root: Path) -> bool:

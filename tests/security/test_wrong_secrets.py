@@ -27,7 +27,8 @@ import trio
 from hypothesis import strategies as st
 
 from kiebot.store import jobs, money, users
-from kiebot.testing.harness import KIE_KEY, TOKEN, World, eventually, free_port, open_world
+from kiebot.testing.harness import KIE_KEY, TOKEN, World, eventually, open_world
+from tests.support.webhook import command, private_message, webhook_env
 
 NEWCOMER = 5_700_001
 PAYER = 5_700_002
@@ -37,29 +38,12 @@ HMAC_KEY = "kie-hmac-key-security-0123456789"
 pytestmark = pytest.mark.slow
 
 
-def webhook_env() -> dict[str, str]:
-    port = free_port()
-    return {"BOT_MODE": "webhook", "PORT": str(port), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}"}
-
-
-def message(update_id: int, user_id: int, **content: Any) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "W"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "W", "language_code": "en"},
-            **content,
-        },
-    }
-
-
 def forged_updates() -> list[bytes]:
-    start = message(70_001, NEWCOMER, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
-    paid = message(
+    start = command(70_001, NEWCOMER, first_name="W")
+    paid = private_message(
         70_002,
         PAYER,
+        first_name="W",
         successful_payment={
             "currency": "XTR",
             "total_amount": 500,
