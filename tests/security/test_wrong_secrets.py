@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from kiebot.store import jobs, money, users
 from kiebot.testing.harness import KIE_KEY, TOKEN, World, eventually, open_world
+from tests.support.jobs import paid_z_image_job
 from tests.support.webhook import command, private_message, webhook_env
 
 NEWCOMER = 5_700_001
@@ -130,18 +131,7 @@ def sign(task_id: str, stamp: str, key: str = HMAC_KEY) -> str:
 async def held_job(world: World, user_id: int, key: str) -> tuple[int, str, str]:
     async with world.app.db.transaction() as conn:
         await users.touch_user(conn, user_id, first_name="K", language="en")
-        await money.credit(conn, user_id, 2_000, kind="topup_manual", key=f"sec:{key}")
-        created = await jobs.create_job(
-            conn,
-            user_id=user_id,
-            chat_id=user_id,
-            model_id="z-image",
-            kind="text_to_image",
-            params={"params": {}, "prompt": "a fox", "media": {}, "lang": "en"},
-            quote_kopecks=1_500,
-            idempotency_key=key,
-            timeout_s=3600,
-        )
+        created = await paid_z_image_job(conn, user_id, key, credit_key=f"sec:{key}")
         task_id = f"sec-task-{created.job.id}"
         await jobs.transition(conn, created.job.id, "submitting")
         await jobs.transition(conn, created.job.id, "submitted", kie_task_id=task_id)
