@@ -139,24 +139,8 @@ async def test_edits_keep_count_and_refuse_no_op_edits(fake: FakeTelegram, clien
         same_markup = await call(
             client, fake, "editMessageReplyMarkup", chat_id=USER, message_id=message_id, reply_markup=menu
         )
-        edited = await call(
-            client,
-            fake,
-            "editMessageText",
-            chat_id=USER,
-            message_id=message_id,
-            text="step 2",
-            reply_markup=menu,
-        )
-        again = await call(
-            client,
-            fake,
-            "editMessageText",
-            chat_id=USER,
-            message_id=message_id,
-            text="step 2",
-            reply_markup=menu,
-        )
+        step_2 = {"chat_id": USER, "message_id": message_id, "text": "step 2", "reply_markup": menu}
+        edited, again = [await call(client, fake, "editMessageText", **step_2) for _ in range(2)]
         dropped = await call(
             client, fake, "editMessageText", chat_id=USER, message_id=message_id, text="step 2"
         )
