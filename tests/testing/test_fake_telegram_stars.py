@@ -4,8 +4,6 @@ A small polling "bot" written with plain httpx plays the bot's side."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,6 +11,7 @@ import pytest
 import trio
 
 from kiebot.testing.telegram.server import FakeTelegram, SimError
+from tests.support.cashier import cashier
 
 USER = 5001
 INVOICE = {
@@ -40,35 +39,6 @@ async def send_invoice(
     client: httpx.AsyncClient, fake: FakeTelegram, **overrides: Any
 ) -> tuple[int, dict[str, Any]]:
     return await call(client, fake, "sendInvoice", chat_id=USER, **(INVOICE | overrides))
-
-
-@contextlib.asynccontextmanager
-async def cashier(
-    client: httpx.AsyncClient, fake: FakeTelegram, answer: dict[str, Any]
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """The bot's side while the body runs: every update it received, in order (the list grows)."""
-    seen: list[dict[str, Any]] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_answer_queries, client, fake, answer, seen)
-        yield seen
-        nursery.cancel_scope.cancel()
-
-
-async def _answer_queries(
-    client: httpx.AsyncClient, fake: FakeTelegram, answer: dict[str, Any], seen: list[dict[str, Any]]
-) -> None:
-    """Long-poll and answer every pre_checkout_query with ``answer``."""
-    offset = 0
-    while True:
-        _, body = await call(client, fake, "getUpdates", offset=offset, timeout=5)
-        for update in body["result"]:
-            offset = update["update_id"] + 1
-            seen.append(update)
-            query = update.get("pre_checkout_query")
-            if query is not None:
-                await call(
-                    client, fake, "answerPreCheckoutQuery", pre_checkout_query_id=query["id"], **answer
-                )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +74,7 @@ async def test_a_paid_invoice_yields_one_successful_payment(
     with trio.fail_after(10):
         status, sent = await send_invoice(client, fake, provider_token="")
         message_id = sent["result"]["message_id"]
-        async with cashier(client, fake, {"ok": True}) as seen:
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, message_id)
             await fake.wait_for(lambda: len(seen) == 2)
         _, transactions = await call(client, fake, "getStarTransactions")
@@ -207,7 +177,7 @@ async def test_a_bot_that_filters_out_pre_checkout_queries_never_gets_paid(
 async def test_refunds_once_then_already_refunded(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(10):
         _, sent = await send_invoice(client, fake)
-        async with cashier(client, fake, {"ok": True}) as seen:
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, sent["result"]["message_id"])
             charge = result.telegram_payment_charge_id
             first = await call(
@@ -249,7 +219,7 @@ async def test_a_successful_payment_can_be_delivered_twice(
 ) -> None:
     with trio.fail_after(10):
         _, sent = await send_invoice(client, fake)
-        async with cashier(client, fake, {"ok": True}) as seen:
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, sent["result"]["message_id"])
             assert result.telegram_payment_charge_id is not None
             fake.redeliver_payment(result.telegram_payment_charge_id)
@@ -264,7 +234,7 @@ async def test_a_successful_payment_can_be_delivered_twice(
 async def test_invoice_links_can_be_paid(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(10):
         status, link = await call(client, fake, "createInvoiceLink", **INVOICE)
-        async with cashier(client, fake, {"ok": True}):
+        async with cashier(client, fake):
             result = await fake.pay_invoice_link(USER, link["result"])
     assert status == 200
     assert link["result"].startswith("https://t.me/$")
