@@ -40,14 +40,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import httpx
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.kie.guard import find_telegram_file_url
 from kiebot.kie.types import Family
+from kiebot.runtime.serving import hypercorn_config, start_serving
 from kiebot.testing.kie import media as kie_media
 from kiebot.testing.kie.catalogue import FakeCatalogue
 from kiebot.testing.kie.inputs import InputReader, input_urls
@@ -302,16 +301,11 @@ class FakeKie:
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled; reports the base URL (``http://127.0.0.1:<port>``) when bound."""
-        config = Config()
-        config.bind = [f"{host}:{port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("kiebot.testing.kie.server.http")
-        config.graceful_timeout = 0.01
+        config = hypercorn_config(host, port, log_name="kiebot.testing.kie.server.http", graceful_s=0.01)
         async with httpx.AsyncClient(timeout=self.callback_timeout_s) as http, trio.open_nursery() as nursery:
             self._http = http
             self._nursery = nursery
-            binds: list[str] = await nursery.start(hypercorn.trio.serve, self._app, config)
-            self.base_url = binds[0].rstrip("/")
+            self.base_url = await start_serving(nursery, self._app, config)
             task_status.started(self.base_url)
 
     def _build_app(self) -> QuartTrio:
