@@ -33,8 +33,24 @@ _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,100}$")
 # (https://core.telegram.org/bots/api#setwebhook).
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
+# Long enough not to be guessed (Render's generateValue gives 44 characters).
+_METRICS_TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A KIE_TRUSTED_RESULT_HOSTS entry: a name or IPv4 address, "[v6]", each with an optional ":port",
+# or a bare IPv6 address.
+_TRUSTED_HOST_RE = re.compile(
+    r"^(?:(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>\d{1,5}))?"
+    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,44})$"
+)
+#: An explicit webhook secret shorter than this is guessable by brute force over the open
+#: webhook URL (the derived default is 48 characters); start-up refuses it.
+MIN_WEBHOOK_SECRET_CHARS = 16
+#: RUB per USD outside this range is a typo or a parsing accident, not a market: a configured
+#: ``FX_RUB_PER_USD`` outside it stops start-up, a fetched rate outside it is ignored
+#: (:mod:`kiebot.catalog.fx`). Prices are ``credits × FX × markup``, so a wrong FX sells at a loss.
+FX_SANE_MIN = 20.0
+FX_SANE_MAX = 500.0
 
 
 def _default_instance_name() -> str:
@@ -62,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kie_api_url: str = "https://api.kie.ai"
     kie_upload_url: str = "https://kieai.redpandaai.co"
     kie_webhook_hmac_key: str = ""
+    kie_trusted_result_hosts: tuple[str, ...] = ()
     kie_stub: bool = False
     kie_low_credits: int = 1000
     public_base_url: str = ""
@@ -78,11 +95,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     instance_name: str = ""
 
     pricing_markup: float = 2.0
+    allow_pricing_below_cost: bool = False
     fx_rub_per_usd: float = 78.0
     welcome_balance_kopecks: int = 0
     free_tier_model_ids: tuple[str, ...] = ()
     free_daily_limit: int = 5
     free_hourly_limit: int = 2
+    max_active_jobs_per_user: int = 5
     referral_bonus_free_uses: int = 3
 
     stars_packages: tuple[int, ...] = (50, 100, 250, 500, 1000)
@@ -98,10 +117,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dry_run: bool = False
     fsm_state_ttl_s: int = 2700
     generation_concurrency: int = 32
+    #: Media bytes held in memory across all jobs, in MiB (the rest goes through temporary files).
+    media_memory_mb: int = 128
     dispatch_concurrency: int = 16
     shutdown_grace_s: float = 20.0
     #: Tunable rates, durations and sizes (``KIEBOT_LIMITS``); tests and benchmarks pass others.
     limits: Limits = DEFAULT_LIMITS
+    metrics_token: str = ""
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -142,6 +164,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self.kie_webhook_hmac_key,
             self.webhook_secret if self.telegram_bot_token or self.telegram_webhook_secret_token else "",
             _password_of(self.database_url),
+            self.metrics_token,
         )
         return tuple(v for v in values if v)
 
@@ -227,11 +250,28 @@ def _url(name: str, raw: str, *, https: bool = False) -> str:
     return value
 
 
+def _fx_rate(name: str, raw: str) -> float:
+    value = _float(name, raw, minimum=0.0)
+    if not FX_SANE_MIN <= value <= FX_SANE_MAX:
+        raise ConfigError(f"{name}: expected rubles per US dollar from {FX_SANE_MIN:g} to {FX_SANE_MAX:g}, got {raw.strip()}")
+    return value
+
+
 def _limits(name: str, raw: str) -> Limits:
     try:
         return parse_limits(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def _trusted_hosts(name: str, raw: str) -> tuple[str, ...]:
+    entries = _str_csv(raw)
+    for entry in entries:
+        match = _TRUSTED_HOST_RE.match(entry)
+        port = match.group("port") if match else None
+        if match is None or (port is not None and not 1 <= int(port) <= 65535):
+            raise ConfigError(f'{name}: expected comma-separated host names (optionally host:port), got "{entry}"')
+    return entries
 
 
 def _rub_to_kopecks(name: str, raw: str) -> int:
@@ -244,14 +284,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TELEGRAM_API_URL", "https://api.telegram.org", "Bot API base URL (a fake or a local Bot API server)"),
     Variable("BOT_MODE", "polling", "`polling` (local) or `webhook` (Render)"),
     Variable("WEBHOOK_BASE_URL", "", "Public https URL of this service; required for webhook mode (Render's `RENDER_EXTERNAL_URL` is used when unset)"),
-    Variable("TELEGRAM_WEBHOOK_SECRET_TOKEN", "derived from the bot token", "Secret Telegram echoes in `X-Telegram-Bot-Api-Secret-Token` (1–256 of `A-Za-z0-9_-`)", secret=True),
+    Variable("TELEGRAM_WEBHOOK_SECRET_TOKEN", "derived from the bot token", "Secret Telegram echoes in `X-Telegram-Bot-Api-Secret-Token` (16–256 of `A-Za-z0-9_-`; a shorter one stops start-up)", secret=True),
     Variable("TELEGRAM_WEBHOOK_PATH", "/webhook", "Path of the webhook endpoint"),
     Variable("WEBHOOK_MAX_BODY_BYTES", "1048576", "Larger webhook bodies get 413"),
     Variable("KIE_API_KEY", "", "Kie.ai API key; required by `run` unless `KIE_STUB`, `DRY_RUN` or `TEST_MODE`", secret=True),
     Variable("KIE_API_URL", "https://api.kie.ai", "Kie.ai API base URL"),
     Variable("KIE_UPLOAD_URL", "https://kieai.redpandaai.co", "Kie.ai file upload base URL"),
     Variable("KIE_WEBHOOK_HMAC_KEY", "", "Kie `webhookHmacKey`; when set, callbacks must carry a valid signature", secret=True),
-    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai"),
+    Variable("KIE_TRUSTED_RESULT_HOSTS", "", "Comma-separated hosts (`name`, `name:port`, `[v6]:port`) whose result files may be fetched over http and from private addresses — only for a local fake Kie; every other result needs https and a public address"),
+    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai (its own result URLs are trusted)"),
     Variable("KIE_LOW_CREDITS", "1000", "Admins are alerted when Kie credits fall below this"),
     Variable("PUBLIC_BASE_URL", "WEBHOOK_BASE_URL", "Public URL Kie calls back (`/kie/callback/...`); without one, jobs are polled"),
     Variable("DATABASE_URL", "", "PostgreSQL URL; when unset an embedded PostgreSQL is started in `KIEBOT_DATA_DIR`", secret=False),
@@ -265,12 +306,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Variable("LOG_FORMAT", "json", "`json` (one object per line) or `text`"),
     Variable("INSTANCE_NAME", "host name", "Name of this instance in logs, /readyz and the leadership table"),
-    Variable("PRICING_MARKUP", "2.0", "User price = Kie cost × FX × markup"),
-    Variable("FX_RUB_PER_USD", "78.0", "Fallback RUB per USD when the Bank of Russia rate is unavailable (and in TEST_MODE)"),
+    Variable("PRICING_MARKUP", "2.0", "User price = Kie cost × FX × markup; below 1.0 (selling at a loss) start-up is refused unless `ALLOW_PRICING_BELOW_COST=1`"),
+    Variable("ALLOW_PRICING_BELOW_COST", "0", "1 = accept a `PRICING_MARKUP` below 1.0 (every paid generation then loses money)"),
+    Variable("FX_RUB_PER_USD", "78.0", "Fallback RUB per USD when the Bank of Russia rate is unavailable (and in TEST_MODE); must be 20–500, and a fetched rate outside that range is ignored with an admin alert"),
     Variable("WELCOME_BALANCE_RUB", "0", "Rubles credited once to every new user"),
     Variable("FREE_TIER_MODEL_IDS", "the 5 cheapest", "Exactly 5 model ids for the free tier"),
     Variable("FREE_DAILY_LIMIT", "5", "Free generations per user per day"),
     Variable("FREE_HOURLY_LIMIT", "2", "Free generations per user per hour"),
+    Variable("MAX_ACTIVE_JOBS_PER_USER", "5", "Unfinished paid generations one user may have at once; the next confirmation is refused"),
     Variable("REFERRAL_BONUS_FREE_USES", "3", "Extra free generations per invited user who starts the bot"),
     Variable("STARS_PACKAGES", "50,100,250,500,1000", "Star amounts offered on the top-up screen"),
     Variable("STARS_RUB_RATE", "1.0", "Rubles credited per Star"),
@@ -284,9 +327,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DRY_RUN", "0", "1 = never call Kie or move money; users see the quote and a dry-run result"),
     Variable("FSM_STATE_TTL_S", "2700", "Seconds a half-finished wizard is kept"),
     Variable("GENERATION_CONCURRENCY", "32", "Generations handled at once by this instance"),
+    Variable("MEDIA_MEMORY_MB", "128", "MiB of media (results, user files) held in memory at once across all jobs; larger files go through temporary files in `TMPDIR`"),
     Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance (two while webhook requests are arriving)"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
     Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
+    Variable(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token `/health` and `/metrics` require (16–512 printable characters); without one they answer 404 in webhook mode and are open in polling mode",
+        secret=True,
+    ),
 )
 
 
@@ -331,6 +381,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if secret is not None:
         if not _SECRET_TOKEN_RE.match(secret.strip()):
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET_TOKEN: expected 1–256 characters of A-Z a-z 0-9 _ -")
+        if len(secret.strip()) < MIN_WEBHOOK_SECRET_CHARS:
+            # Never echo a secret, not even a weak one: its length is enough to act on.
+            raise ConfigError(
+                f"TELEGRAM_WEBHOOK_SECRET_TOKEN: expected at least {MIN_WEBHOOK_SECRET_CHARS} characters, "
+                f"got {len(secret.strip())} (unset it to use a strong one derived from the bot token)"
+            )
         kw["telegram_webhook_secret_token"] = secret.strip()
     path = get("TELEGRAM_WEBHOOK_PATH")
     if path is not None:
@@ -350,6 +406,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("KIE_API_URL", "kie_api_url", _url)
     opt("KIE_UPLOAD_URL", "kie_upload_url", _url)
     opt("KIE_STUB", "kie_stub", _bool)
+    opt("KIE_TRUSTED_RESULT_HOSTS", "kie_trusted_result_hosts", _trusted_hosts)
     opt("KIE_LOW_CREDITS", "kie_low_credits", lambda n, r: _int(n, r, minimum=0))
     opt("PUBLIC_BASE_URL", "public_base_url", _url)
 
@@ -395,7 +452,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     kw["instance_name"] = instance.strip() if instance else _default_instance_name()
 
     opt("PRICING_MARKUP", "pricing_markup", lambda n, r: _float(n, r, minimum=0.0))
-    opt("FX_RUB_PER_USD", "fx_rub_per_usd", lambda n, r: _float(n, r, minimum=0.0))
+    opt("ALLOW_PRICING_BELOW_COST", "allow_pricing_below_cost", _bool)
+    markup = kw.get("pricing_markup")
+    if markup is not None and markup < 1.0 and not kw.get("allow_pricing_below_cost", False):
+        raise ConfigError(
+            f"PRICING_MARKUP: {markup:g} sells every generation below Kie's cost; "
+            "expected ≥ 1 (or set ALLOW_PRICING_BELOW_COST=1 to do it on purpose)"
+        )
+    opt("FX_RUB_PER_USD", "fx_rub_per_usd", _fx_rate)
     opt("WELCOME_BALANCE_RUB", "welcome_balance_kopecks", _rub_to_kopecks)
     raw_free = get("FREE_TIER_MODEL_IDS")
     if raw_free is not None:
@@ -405,6 +469,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kw["free_tier_model_ids"] = ids
     opt("FREE_DAILY_LIMIT", "free_daily_limit", lambda n, r: _int(n, r, minimum=0))
     opt("FREE_HOURLY_LIMIT", "free_hourly_limit", lambda n, r: _int(n, r, minimum=0))
+    opt("MAX_ACTIVE_JOBS_PER_USER", "max_active_jobs_per_user", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("REFERRAL_BONUS_FREE_USES", "referral_bonus_free_uses", lambda n, r: _int(n, r, minimum=0))
 
     raw_packages = get("STARS_PACKAGES")
@@ -430,9 +495,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("DRY_RUN", "dry_run", _bool)
     opt("FSM_STATE_TTL_S", "fsm_state_ttl_s", lambda n, r: _int(n, r, minimum=60))
     opt("GENERATION_CONCURRENCY", "generation_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=10000))
+    opt("MEDIA_MEMORY_MB", "media_memory_mb", lambda n, r: _int(n, r, minimum=1, maximum=65536))
     opt("DISPATCH_CONCURRENCY", "dispatch_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("SHUTDOWN_GRACE_S", "shutdown_grace_s", lambda n, r: _float(n, r, minimum=0.0, exclusive=False))
     opt("KIEBOT_LIMITS", "limits", _limits)
+    raw_metrics_token = get("METRICS_TOKEN")
+    if raw_metrics_token is not None:
+        if not _METRICS_TOKEN_RE.match(raw_metrics_token.strip()):
+            # Never echo a secret, not even a malformed one.
+            raise ConfigError("METRICS_TOKEN: expected 16–512 printable characters without spaces")
+        kw["metrics_token"] = raw_metrics_token.strip()
     return Settings(**kw)
 
 
@@ -470,7 +542,7 @@ def masked_database_url(url: str) -> str:
 def describe(settings: Settings) -> dict[str, Any]:
     """The effective configuration as a dict with every secret masked (``python -m kiebot config``)."""
     out: dict[str, Any] = msgspec.to_builtins(settings)
-    for field in ("telegram_bot_token", "kie_api_key", "kie_webhook_hmac_key", "telegram_webhook_secret_token"):
+    for field in ("telegram_bot_token", "kie_api_key", "kie_webhook_hmac_key", "telegram_webhook_secret_token", "metrics_token"):
         out[field] = mask(out[field])
     out["database_url"] = masked_database_url(settings.database_url) or "(embedded PostgreSQL)"
     out["webhook_secret"] = mask(settings.webhook_secret) if settings.telegram_bot_token else ""

@@ -50,6 +50,21 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     stars_reconcile_first_after_s: float = 120.0
     #: How often the broadcast sender looks for broadcasts to run when nobody woke it.
     broadcast_poll_s: float = 2.0
+    #: Kie's catalogue API (models, price, schema, success-rate): one budget of 1 request/s per
+    #: account for the four (reference kie-live-truth §3); calls leave this far apart.
+    kie_catalogue_interval_s: float = 1.1
+    #: The catalogue sync (issue 15): daily, first soon after a leader starts.
+    catalog_sync_every_s: float = 86400.0
+    catalog_sync_first_after_s: float = 90.0
+    #: Model health from Kie's /success-rate: every 15 minutes.
+    model_health_every_s: float = 900.0
+    model_health_first_after_s: float = 30.0
+
+    # Stars refunds from the admin panel (kiebot/bot/screens/admin/refunds.py)
+    #: How long the refund transaction waits for ``refundStarPayment`` (the client retries inside).
+    stars_refund_timeout_s: float = 20.0
+    #: After a lost answer, how long the ``getStarTransactions`` look-up that settles it may take.
+    stars_refund_lookup_s: float = 15.0
 
     # Intake
     #: Updates stored by one group-commit INSERT at most.
@@ -63,6 +78,23 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     intake_lag_budget_s: float = 0.002
     #: How often an idle dispatcher looks for work without a wake-up (NOTIFY or a finished update).
     dispatch_poll_s: float = 1.0
+    #: Seconds the webhook writer's own connection may sit idle before it is replaced (a proxy's
+    #: idle timeout may have dropped it; as the pool's max_idle_s).
+    intake_conn_max_idle_s: float = 300.0
+
+    # Operations endpoints (kiebot/runtime/probes.py)
+    #: How old a /health summary or a /metrics page may be when served: a flood of probes costs
+    #: one computation per this many seconds.
+    probe_cache_s: float = 5.0
+    #: What a /health summary or a metrics refresh may spend on the database, waiting for a
+    #: connection included; past it they answer with what they have.
+    probe_db_s: float = 2.0
+
+    # Media in memory (the total is MEDIA_MEMORY_MB; see kiebot/generation/media_budget.py)
+    #: A result or user file up to this size may stay in memory; larger ones go to a temporary file.
+    media_small_file_bytes: int = 4 * 1024 * 1024
+    #: Bytes gathered before one write to a temporary file.
+    media_write_batch_bytes: int = 256 * 1024
 
     # HTTP
     #: What the HTTP server (kiebot/runtime/http_server.py) gives open requests at shutdown before they are cancelled.

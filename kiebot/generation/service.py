@@ -35,7 +35,14 @@ class NoFreeUses(msgspec.Struct, frozen=True, kw_only=True):
     next_at: datetime | None
 
 
-ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses
+class TooManyJobs(msgspec.Struct, frozen=True, kw_only=True):
+    """The user already has ``active`` unfinished paid jobs (``MAX_ACTIVE_JOBS_PER_USER``)."""
+
+    active: int
+    limit: int
+
+
+ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses | TooManyJobs
 
 
 async def confirm(
@@ -53,7 +60,8 @@ async def confirm(
     wake: Callable[[], None],
 ) -> ConfirmOutcome:
     """Freeze the quote on a new ``queued`` job and hold it (or use a free generation) in ONE
-    transaction; a repeated key (double tap) returns the first job. DRY_RUN holds nothing."""
+    transaction; a repeated key (double tap) returns the first job. DRY_RUN holds nothing. A user
+    at ``MAX_ACTIVE_JOBS_PER_USER`` unfinished paid jobs gets :class:`TooManyJobs`, nothing held."""
     limits = free_tier.FreeLimits(daily=settings.free_daily_limit, hourly=settings.free_hourly_limit)
     try:
         async with db.connection() as conn:
@@ -74,11 +82,14 @@ async def confirm(
                 dry_run=settings.dry_run,
                 request_id=request_id,
                 free_limits=limits if free and not settings.dry_run else None,
+                max_active_paid=settings.max_active_jobs_per_user,
             )
     except money.InsufficientFunds as exc:
         return NotEnoughMoney(needed=quote.kopecks, available=exc.available)
     except free_tier.FreeLimitReached as exc:
         return NoFreeUses(next_at=exc.next_available_at)
+    except jobs.TooManyActiveJobs as exc:
+        return TooManyJobs(active=exc.active, limit=exc.limit)
     if created.created:
         wake()
     return Confirmed(job=created.job, created=created.created)

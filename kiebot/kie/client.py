@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 import httpx
 import msgspec
@@ -37,6 +37,7 @@ from kiebot.kie.errors import (
     NetworkError,
     NotFound,
     RateLimited,
+    ResultRefused,
     ResultTooLarge,
     ServerError,
     SubmitOutcomeUnknown,
@@ -45,6 +46,7 @@ from kiebot.kie.errors import (
     error_for_code,
 )
 from kiebot.kie.guard import refuse_telegram_file_urls
+from kiebot.kie.result_fetch import ResultFetcher
 from kiebot.kie.status import market_status, suno_status, veo_status
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.kie.types import (
@@ -68,6 +70,32 @@ from kiebot.kie.types import (
     Family,
     TaskStatus,
 )
+
+if TYPE_CHECKING:
+    from kiebot.kie.catalogue import CatalogueClient
+    from kiebot.kie.pacing import Pacer
+
+class ByteSink(Protocol):
+    """Where a streamed download goes, chunk by chunk (e.g. ``kiebot.generation.media_file.MediaFile``):
+    memory for the whole file is the sink's business, not the client's."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def reset(self) -> None:
+        """Forget what was written: the download starts over (a retry)."""
+        ...
+
+
+class _BytesSink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def reset(self) -> None:
+        self.data = bytearray()
+
 
 log = logging.getLogger("kiebot.kie")
 
@@ -131,7 +159,10 @@ class KieClient:
         observer: called after every attempt as ``observer(endpoint, code)`` — endpoint one of
             ``create.<family>``, ``record.<family>``, ``credit``, ``download-url``,
             ``upload.stream|base64|url``, ``result``; code Kie's code or HTTP status as text, or
-            ``connect``/``timeout``/``network``. For metrics; it must not raise.
+            ``connect``/``timeout``/``network``/``refused``. For metrics; it must not raise.
+        results: downloads result files (https only, public addresses only, connection pinned
+            to the checked address: :mod:`kiebot.kie.result_fetch`); the default trusts no host.
+            It does not use ``http``.
     """
 
     def __init__(
@@ -148,6 +179,7 @@ class KieClient:
         create_retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         observer: Callable[[str, str], None] | None = None,
+        results: ResultFetcher | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
@@ -162,9 +194,17 @@ class KieClient:
         self._create_retry = create_retry or RetryPolicy(attempts=5, base_delay_s=2.0, max_delay_s=16.0)
         self._rng = rng or random.Random()
         self._observer = observer
+        self._results = results or ResultFetcher()
 
     def __repr__(self) -> str:
         return f"KieClient(api_url={self._api_url!r}, upload_url={self._upload_url!r})"
+
+    def catalogue(self, pacer: Pacer | None = None) -> CatalogueClient:
+        """A client of Kie's free catalogue API (models, price, schema, success-rate) for the same
+        account and transport; share ``pacer`` between its users (one 1 request/s budget)."""
+        from kiebot.kie.catalogue import CatalogueClient
+
+        return CatalogueClient(self._http, api_key=self._key, api_url=self._api_url, pacer=pacer)
 
     # ---- tasks ---------------------------------------------------------------------------
 
@@ -293,9 +333,12 @@ class KieClient:
     # ---- uploads (https://docs.kie.ai/file-upload-api/quickstart; files are kept 3 days) ------
 
     async def upload_stream(
-        self, data: bytes, *, file_name: str, mime_type: str, upload_path: str = "kiebot"
+        self, data: bytes | BinaryIO, *, file_name: str, mime_type: str, upload_path: str = "kiebot"
     ) -> str:
         """Upload bytes as multipart (``POST /api/file-stream-upload``); returns the download URL.
+
+        ``data`` may be a seekable file object: httpx then sends it in 64 KiB pieces (and rewinds
+        it for a retry), so the file need not be in memory.
 
         ``upload_path`` + ``file_name`` is the file's identity at Kie: an upload under a used pair
         replaces that file, also under a task that has not read it yet. Give each job its own
@@ -349,14 +392,25 @@ class KieClient:
     # ---- results -------------------------------------------------------------------------
 
     async def fetch_result(self, url: str, *, max_bytes: int) -> bytes:
-        """Download a result file, streamed and capped at ``max_bytes``.
+        """A result file's bytes (:meth:`fetch_result_into` a buffer in memory): for small files."""
+        sink = _BytesSink()
+        await self.fetch_result_into(url, sink, max_bytes=max_bytes)
+        return bytes(sink.data)
+
+    async def fetch_result_into(self, url: str, sink: ByteSink, *, max_bytes: int) -> int:
+        """Download a result file into ``sink``, streamed and capped at ``max_bytes``; its size.
+
+        Chunks go to the sink as they arrive, so the client holds one chunk at a time; a retry
+        resets the sink first.
 
         Result URLs expire (~24 h, https://docs.kie.ai/market/common/get-task-detail), so fetch
-        at once. No ``Authorization`` header is sent: file hosts are not Kie's API. Network
-        errors and 5xx are retried; a 404/410 is :class:`~kiebot.kie.errors.NotFound`.
+        at once. No ``Authorization`` header is sent: file hosts are not Kie's API. Only https
+        to public addresses, every redirect hop checked again (:mod:`kiebot.kie.result_fetch`).
+        Network errors and 5xx are retried; a 404/410 is :class:`~kiebot.kie.errors.NotFound`.
 
         Raises:
             ResultTooLarge: the file is (or is announced as) larger than ``max_bytes``.
+            ResultRefused: the URL or a redirect points at http, a private address, or too far.
         """
         if not url.lower().startswith(("https://", "http://")):
             raise ValueError("result URL must be http(s)")
@@ -366,15 +420,17 @@ class KieClient:
             failure: _Failure | None = None
             status = 0
             invalid = False
+            if attempt:
+                await sink.reset()
             try:
-                # Redirects are followed: no credentials travel with this request.
-                async with self._http.stream(
-                    "GET", url, timeout=self._upload_timeout, follow_redirects=True
-                ) as response:
+                async with self._results.stream(url, timeout=self._upload_timeout) as response:
                     self._observe(what, response)
                     if response.status_code == 200:
-                        return await _read_capped(response, max_bytes)
+                        return await _stream_capped(response, sink, max_bytes)
                     status = response.status_code
+            except ResultRefused:
+                self._observe(what, _Failure("refused", "ResultRefused"))
+                raise
             except httpx.HTTPError as exc:
                 failure = _Failure.of(exc)
                 self._observe(what, failure)
@@ -510,18 +566,17 @@ def _plain_http_error(status: int, what: str) -> KieError:
     return error_for_code(status, f"{what}: HTTP {status}", http_status=status)
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def _stream_capped(response: httpx.Response, sink: ByteSink, max_bytes: int) -> int:
     announced = response.headers.get("Content-Length")
     if announced and announced.isdigit() and int(announced) > max_bytes:
         raise ResultTooLarge(f"result is {announced} bytes, the cap is {max_bytes}")
-    chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise ResultTooLarge(f"result exceeds the cap of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        await sink.write(chunk)
+    return size
 
 
 def _first_line(exc: Exception) -> str:

@@ -46,16 +46,21 @@ from kiebot.chat.callback_data import ModelCodes
 from kiebot.config import Settings, check_runnable, load_settings
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.kie_news import handle_kie_callback
+from kiebot.generation.media_budget import MIB, MediaBudget
 from kiebot.generation.notify import Notifier
 from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
 from kiebot.intake.gate import IntakeGate
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
+from kiebot.kie.pacing import Pacer
+from kiebot.kie.result_fetch import ResultFetcher
+from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
 from kiebot.payments.reconcile_job import reconcile_and_announce
+from kiebot.runtime.catalog_duties import CatalogWatch, catalog_jobs
 from kiebot.runtime.duties import leader_duties, with_retries
 from kiebot.runtime.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
 from kiebot.runtime.health import refresh_gauges
@@ -205,7 +210,14 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         on_retry_after=lambda method, seconds: metrics.telegram_retry_after.inc(seconds),
     )
     fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub)
-    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker)
+    media = MediaBudget(
+        settings.media_memory_mb * MIB,
+        small_file_bytes=limits.media_small_file_bytes,
+        write_batch_bytes=limits.media_write_batch_bytes,
+    )
+    metrics.media_memory.set_function(lambda: media.in_use)
+    metrics.media_memory_peak.set_function(lambda: media.peak)
+    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker, media=media)
     notifier = Notifier(settings, db, tg, registry)
     broadcast_sender = BroadcastSender(
         db,
@@ -227,6 +239,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         wake_generation=gen.submit_wakeup.signal,
         notifier=notifier,
         broadcast=broadcast_sender,
+        media=media,
     )
     bot_handlers.load()
     leadership = Leadership(
@@ -250,7 +263,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fake_kie=fake_kie,
     )
     metrics.fx_rate.set(float(fx.current().rub_per_usd))
-    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
+    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership, db_s=limits.probe_db_s))
 
     async def reconcile_stars() -> None:
         await reconcile_and_announce(
@@ -263,6 +276,11 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
             "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
         ),
     ]
+    if kie is not None:
+        # The daily catalogue sync and the 15-minute health read share Kie's 1 request/s budget.
+        catalogue = kie.catalogue(Pacer(limits.kie_catalogue_interval_s))
+        handle.catalog_watch = CatalogWatch(db, registry, catalogue, notifier, bot.availability)
+        periodic += catalog_jobs(handle.catalog_watch, limits)
     gate = IntakeGate(
         busy_concurrency=limits.dispatch_concurrency_under_intake,
         quiet_s=limits.intake_quiet_s,
@@ -287,7 +305,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fx_http=fx_http,
         kie=kie,
         notifier=notifier,
-        writer=InboxWriter(db, max_batch=limits.intake_max_batch),
+        writer=InboxWriter(db, max_batch=limits.intake_max_batch, max_idle_s=limits.intake_conn_max_idle_s),
         gate=gate,
         dispatcher=dispatcher,
         workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
@@ -398,9 +416,18 @@ async def _start_kie(
     nursery: trio.Nursery, settings: Settings, metrics: Metrics, kie_stub: KieStub | None
 ) -> tuple[object | None, KieClient | None]:
     """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the fake the edge passed in,
-    or none at all under ``DRY_RUN`` (nothing may call Kie then)."""
+    or none at all under ``DRY_RUN`` (nothing may call Kie then).
+
+    Result files are fetched only from public https hosts, except those named in
+    ``KIE_TRUSTED_RESULT_HOSTS`` (the stub adds its own origin: :mod:`kiebot.testing.kie.stub`).
+    """
     if settings.dry_run and not (settings.kie_stub or settings.test_mode):
         return None, None
+    if not settings.kie_webhook_hmac_key:
+        log.warning(
+            "KIE_WEBHOOK_HMAC_KEY is not set: Kie callbacks cannot be authenticated, so each one is "
+            "confirmed with Kie's recordInfo before a result is delivered or money moves"
+        )
     http = _http(httpx.Timeout(30.0))
     limits = settings.limits
     if settings.kie_stub or settings.test_mode:
@@ -414,6 +441,7 @@ async def _start_kie(
         upload_url=settings.kie_upload_url,
         throttle=SlidingWindowThrottle(limits.kie_creates_per_window, limits.kie_create_window_s),
         observer=metrics.kie_hook,
+        results=ResultFetcher(TrustedHosts.parse(settings.kie_trusted_result_hosts)),
     )
 
 

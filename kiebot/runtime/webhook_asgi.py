@@ -70,10 +70,19 @@ class WebhookIntake:
         self._received: dict[str, Any] = {}
         self._rejected: dict[str, Any] = {}
         self._duplicate = metrics.updates_duplicate.labels(source=source)
+        self._responses: dict[int, Any] = {}
 
     def request(self) -> contextlib.AbstractContextManager[None]:
         """Around one request: marks intake busy on the gate (when there is one)."""
         return self.gate.request() if self.gate is not None else contextlib.nullcontext()
+
+    def answered(self, status: int) -> None:
+        """Count an answer of the fast path by status (``kiebot_webhook_responses``); the Quart
+        route counts its own."""
+        counter = self._responses.get(status)
+        if counter is None:
+            counter = self._responses[status] = self._metrics.webhook_responses.labels(code=str(status))
+        counter.inc()
 
     def refuse(self, verdict: Verdict) -> Verdict:
         if verdict.reason:
@@ -127,7 +136,12 @@ class WebhookFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self._path and scope["method"] == "POST":
             with self._intake.request():
-                await self._webhook(scope, receive, send)
+                try:
+                    await self._webhook(scope, receive, send)
+                except Exception:
+                    # Counted as the server's 500 (the webhook 5xx alert watches this count).
+                    self._intake.answered(500)
+                    raise
             return
         await self._app(scope, receive, send)
 
@@ -146,7 +160,7 @@ class WebhookFastPath:
                 given = value.decode("latin-1")
         early = judge_length(length, intake.max_body)
         if early is not None:
-            await _answer(send, intake.refuse(early))
+            await self._answer(send, intake.refuse(early))
             return
         # Read the (bounded) body before answering anything: an answer with the body left unread
         # can stall the next request on the same keep-alive connection.
@@ -159,10 +173,14 @@ class WebhookFastPath:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > intake.max_body:
-                await _answer(send, intake.refuse(TOO_LARGE))
+                await self._answer(send, intake.refuse(TOO_LARGE))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        await _answer(send, await intake.take(body, given, began))
+        await self._answer(send, await intake.take(body, given, began))
+
+    async def _answer(self, send: Send, verdict: Verdict) -> None:
+        self._intake.answered(verdict.status)
+        await _answer(send, verdict)

@@ -79,13 +79,14 @@ included): how tests count the round trips an update costs (tests/app/test_state
 class Conn:
     """One connection (pooled or dedicated) with typed query helpers."""
 
-    def __init__(self, raw: Any, on_statement: StatementHook | None = None) -> None:
+    def __init__(self, raw: Any, owner: Database | None = None) -> None:
         self._raw = raw
-        self._on_statement = on_statement
+        self._owner = owner
 
     def _seen(self, sql: str) -> None:
-        if self._on_statement is not None:
-            self._on_statement(sql)
+        hook = None if self._owner is None else self._owner.on_statement
+        if hook is not None:
+            hook(sql)
 
     async def execute(self, sql: str, *args: Any) -> str:
         self._seen(sql)
@@ -237,7 +238,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Conn]:
         with _translate():
             async with self._pool.acquire() as raw:
-                yield Conn(raw, self.on_statement)
+                yield Conn(raw, self)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
@@ -252,7 +253,7 @@ class Database:
             async with triopg.connect(self.url, command_timeout=60) as raw:
                 for typ in ("jsonb", "json"):
                     await raw.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-                yield Conn(raw, self.on_statement)
+                yield Conn(raw, self)
 
     async def execute(self, sql: str, *args: Any) -> str:
         async with self.connection() as conn:

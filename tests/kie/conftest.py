@@ -10,8 +10,9 @@ import pytest
 import trio
 
 from kiebot.kie.client import KieClient, RetryPolicy
+from kiebot.kie.result_fetch import ResultFetcher
+from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
-from kiebot.testing.kie.receiver import CallbackReceiver
 from kiebot.testing.kie.server import FakeKie
 
 API_KEY = "kie-test-key-7f3a9c1d2e"
@@ -24,13 +25,6 @@ async def fake(nursery: trio.Nursery) -> FakeKie:
     server = FakeKie(api_key=API_KEY, speed=0.01, hmac_key=HMAC_KEY)
     await nursery.start(server.serve)
     return server
-
-
-@pytest.fixture
-async def receiver(nursery: trio.Nursery) -> CallbackReceiver:
-    sink = CallbackReceiver()
-    await nursery.start(sink.serve)
-    return sink
 
 
 class ClientFactory:
@@ -47,6 +41,8 @@ class ClientFactory:
             "create_retry": FAST,
             "throttle": SlidingWindowThrottle(20, 10.0),
             "rng": random.Random(7),
+            # The fake serves results over http from 127.0.0.1: trusted as KIE_TRUSTED_RESULT_HOSTS would.
+            "results": ResultFetcher(TrustedHosts.parse(["127.0.0.1"])),
         }
         settings.update(options)
         return KieClient(

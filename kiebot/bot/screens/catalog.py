@@ -26,13 +26,14 @@ from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.wizard.media import format_names
 from kiebot.bot.screens.wizard.quote import unit_price
+from kiebot.bot.screens.wizard.screens import free_variant_text
 from kiebot.catalog import ModelSpec, description, kind_label, param_label, title, unit_label
-from kiebot.catalog.pricing import price_range
+from kiebot.catalog.pricing import has_paid_variants, price_range
 from kiebot.catalog.texts import field_label
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, approx_duration, rub
 from kiebot.i18n import catalog as texts
-from kiebot.store import favourites, free_tier
+from kiebot.store import catalog_sync, favourites, free_tier
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 TOOL_KINDS: Final = ("upscale", "background_removal", "watermark_removal", "audio_isolation")
@@ -219,10 +220,20 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
             s = ctx.deps.settings
             free = await free_tier.free_status(conn, ctx.user_id, ctx.deps.now(), free_tier.FreeLimits(s.free_daily_limit, s.free_hourly_limit))
         lines.append(ctx.t("catalog_ui.card_free", left=free.left_today + free.bonus_left, limit=free.limit))
+        if has_paid_variants(spec):
+            # Free means the cheapest variant (issue 13 item 8): say which; the rest are paid.
+            variant = free_variant_text(ctx, spec)
+            lines.append(
+                ctx.t("edges.card_free_variant", variant=variant) if variant else ctx.t("edges.card_free_smallest")
+            )
     lines.append(ctx.t("catalog_ui.card_time", time=approx_duration(spec.typical_seconds, ctx.lang)))
     example_key = f"catalog_ui.example.{spec.kind}"
     if spec.prompt is not None and spec.prompt.label in ("prompt", "sound_prompt") and example_key in texts("ru"):
         lines.append(ctx.t("catalog_ui.card_example", example=ctx.t(example_key)))
+    if status == "available":
+        async with ctx.conn() as conn:
+            if await catalog_sync.troubled(conn, spec.id, ctx.deps.now()):
+                lines += ["", ctx.t("catalog_sync.user.troubled")]
     if status == "paused":
         lines += ["", ctx.t("catalog_ui.card_paused")]
     elif status == "disabled":
