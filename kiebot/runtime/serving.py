@@ -1,5 +1,6 @@
-"""Serving an ASGI app with hypercorn on trio: one way for the bot's own server, the fakes and the
-sandbox page (each used to spell the same five lines of configuration)."""
+"""Serving an ASGI app with hypercorn on trio: one way for the fakes, the callback receiver and the
+sandbox page (each used to spell the same five lines of configuration); the bot itself is served by
+:mod:`kiebot.runtime.http_server`."""
 
 from __future__ import annotations
 
