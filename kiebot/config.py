@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -82,6 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     free_daily_limit: int = 5
     free_hourly_limit: int = 2
     referral_bonus_free_uses: int = 3
+    timezone: str = "Europe/Moscow"
 
     stars_packages: tuple[int, ...] = (50, 100, 250, 500, 1000)
     stars_rub_rate: float = 1.0
@@ -223,6 +225,16 @@ def _url(name: str, raw: str, *, https: bool = False) -> str:
     return value
 
 
+def _zone(name: str, raw: str) -> str:
+    """An IANA zone name (``Europe/Moscow``, ``UTC``) that zoneinfo can load."""
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f'{name}: expected an IANA time zone such as "Europe/Moscow" or "UTC", got "{raw}"') from None
+    return value
+
+
 def _rub_to_kopecks(name: str, raw: str) -> int:
     value = _float(name, raw, minimum=0.0, exclusive=False)
     return round(value * 100)
@@ -261,6 +273,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FREE_DAILY_LIMIT", "5", "Free generations per user per day"),
     Variable("FREE_HOURLY_LIMIT", "2", "Free generations per user per hour"),
     Variable("REFERRAL_BONUS_FREE_USES", "3", "Extra free generations per invited user who starts the bot"),
+    Variable("TIMEZONE", "Europe/Moscow", "IANA time zone of every time the bot shows (users and admins alike), named once per screen"),
     Variable("STARS_PACKAGES", "50,100,250,500,1000", "Star amounts offered on the top-up screen"),
     Variable("STARS_RUB_RATE", "1.0", "Rubles credited per Star"),
     Variable("PAYMENT_BANK", "", "Bank name shown for manual top-ups"),
@@ -396,6 +409,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("FREE_DAILY_LIMIT", "free_daily_limit", lambda n, r: _int(n, r, minimum=0))
     opt("FREE_HOURLY_LIMIT", "free_hourly_limit", lambda n, r: _int(n, r, minimum=0))
     opt("REFERRAL_BONUS_FREE_USES", "referral_bonus_free_uses", lambda n, r: _int(n, r, minimum=0))
+
+    raw_zone = get("TIMEZONE")
+    if raw_zone is not None:
+        kw["timezone"] = _zone("TIMEZONE", raw_zone)
 
     raw_packages = get("STARS_PACKAGES")
     if raw_packages is not None:
