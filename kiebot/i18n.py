@@ -154,7 +154,7 @@ def _plurals(lang: Lang, template: str, params: Mapping[str, Any]) -> str:
         exact = _decimal(value) if isinstance(value, int | float | Decimal | str) else None
         if exact is None:
             return _choose(lang, forms, "other").replace("#", "{" + name + "}")
-        shown = number(value if not isinstance(value, str) else exact, lang)
+        shown = number(exact, lang)
         return _choose(lang, forms, plural_category(lang, shown)).replace("#", shown)
 
     return _PLURAL_RE.sub(pick, template)

@@ -10,7 +10,7 @@ Russian, ``7 Dec 20:44`` in English, where ``07.12`` would read as July 12 to ha
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,25 +40,33 @@ def local(moment: datetime, zone_name: str) -> datetime:
     return aware.astimezone(zone(zone_name))
 
 
+def _month_name(month: int, lang: str) -> str:
+    months = t(lang, "clock.months").split()
+    return months[month - 1] if len(months) == 12 else str(month)
+
+
 def when(moment: datetime | None, zone_name: str, lang: str, style: Style = "short") -> str:
     """A moment in words: ``short`` = day, month and time (dense lists), ``long`` adds the year,
     ``precise`` adds seconds (a job's steps), ``date`` is the day alone; ``—`` for nothing."""
     if moment is None:
         return "—"
     at = local(moment, zone_name)
-    months = t(lang, "clock.months").split()
-    month = months[at.month - 1] if len(months) == 12 else str(at.month)
     return t(
         lang,
         f"clock.{style}",
         day=at.day,
         month=at.month,
-        mon=month,
+        mon=_month_name(at.month, lang),
         year=at.year,
         hour=at.hour,
         minute=at.minute,
         second=at.second,
     )
+
+
+def day(d: date, lang: str) -> str:
+    """A calendar day (the exchange rate's date): ``07.12.2026`` / ``7 Dec 2026``."""
+    return t(lang, "clock.date", day=d.day, month=d.month, mon=_month_name(d.month, lang), year=d.year)
 
 
 def zone_name(zone_name: str, lang: str, now: datetime | None = None) -> str:

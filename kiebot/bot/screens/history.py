@@ -22,7 +22,7 @@ from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.chat.format import Safe, rub
 from kiebot.generation.deliver import result_keyboard
 from kiebot.generation.notify import model_title
-from kiebot.i18n import catalog
+from kiebot.generation.reasons import user_reason
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import Job
 from kiebot.telegram.errors import BadRequest
@@ -121,10 +121,7 @@ async def job_card(ctx: Ctx, args: list[str]) -> None:
         *choice_lines(ctx, spec, draft, tasks),
     ]
     if job.state == "failed" and job.error_code:
-        key = f"generation.reason.{job.error_code}"
-        if key not in catalog("ru"):
-            key = "generation.reason.service_error"
-        reason = ctx.t(key, detail=(job.error_message or "—")[:200])
+        reason = ctx.t(f"generation.reason.{user_reason(job.error_code, job.error_message)}")
         lines.append(ctx.t("history.card_error", reason=Safe(reason)))
     rows: list[list[Button]] = []
     if job.state == "delivered" and _deliverables(job):
