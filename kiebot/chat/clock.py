@@ -64,6 +64,11 @@ def when(moment: datetime | None, zone_name: str, lang: str, style: Style = "sho
     )
 
 
+def zoned(moment: datetime | None, zone_name_: str, lang: str) -> str:
+    """``07.12.2026 23:44 (по Москве)``: one time on a message with no title to name the zone."""
+    return t(lang, "clock.zoned", time=when(moment, zone_name_, lang, "long"), zone=zone_name(zone_name_, lang))
+
+
 def day(d: date, lang: str) -> str:
     """A calendar day (the exchange rate's date): ``07.12.2026`` / ``7 Dec 2026``."""
     return t(lang, "clock.date", day=d.day, month=d.month, mon=_month_name(d.month, lang), year=d.year)

@@ -212,7 +212,9 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
         async with ctx.conn() as conn:
             s = ctx.deps.settings
             free = await free_tier.free_status(conn, ctx.user_id, ctx.deps.now(), free_tier.FreeLimits(s.free_daily_limit, s.free_hourly_limit))
-        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today + free.bonus_left, limit=free.limit))
+        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today, limit=free.limit))
+        if free.bonus_left:
+            lines.append(ctx.t("catalog_ui.card_free_bonus", n=free.bonus_left))
     lines.append(ctx.t("catalog_ui.card_time", time=approx_duration(spec.typical_seconds, ctx.lang)))
     example_key = f"catalog_ui.example.{spec.kind}"
     if spec.prompt is not None and spec.prompt.label in ("prompt", "sound_prompt") and example_key in texts("ru"):
