@@ -200,6 +200,7 @@ async def show_broadcast(ctx: Ctx, b: Broadcast) -> None:
         ctx.t(
             "admin_broadcast.details",
             created=short_when(ctx, b.created_at),
+            zone=ctx.zone(),
             admin=b.admin_id,
             chars=len(b.text),
             **counts,
