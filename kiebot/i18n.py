@@ -88,12 +88,14 @@ def _decimal(value: Number | str) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def number(value: Number, lang: str, *, decimals: int | None = None) -> str:
+def number(value: Number, lang: str, *, decimals: int | None = None, money: bool = False) -> str:
     """``1234567.5`` → ``1 234 567,5`` (ru, no-break spaces) / ``1,234,567.5`` (en).
 
     ``decimals=None`` keeps what the value has, at most two places, dropping trailing zeros
     (``0.80`` → ``0,8``; an ``int`` never grows a fraction); ``decimals=2`` always shows two.
-    The minus is U+2212, as typography wants it.
+    The minus is U+2212, as typography wants it. Russian leaves a four-digit count whole
+    («до 1000 символов», as Russian typesetting does) and groups from 10 000; amounts of money
+    (``money=True``) group from 1 000 («1 234,50 ₽»), as banks and shops write them.
     """
     exact = _decimal(value)
     if exact is None:
@@ -106,7 +108,11 @@ def number(value: Number, lang: str, *, decimals: int | None = None) -> str:
     if decimals is None:
         fraction = fraction.rstrip("0")
     group, point = (NBSP, ",") if lang == "ru" else (",", ".")
-    grouped = f"{int(whole):,}".replace(",", group)
+    whole_int = int(whole)
+    if lang == "ru" and not money and whole_int < 10_000:
+        grouped = str(whole_int)
+    else:
+        grouped = f"{whole_int:,}".replace(",", group)
     return f"{sign}{grouped}{point}{fraction}" if fraction else f"{sign}{grouped}"
 
 

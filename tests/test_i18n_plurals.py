@@ -35,7 +35,7 @@ def test_the_rule_matches_cldr_samples(lang: str) -> None:
     # CLDR's own sample numbers for each category.
     samples = {
         "ru": {
-            "one": ["1", "21", "31", "101", "1001", "1\u00a0001"],
+            "one": ["1", "21", "31", "101", "1001", "10\u00a0001"],
             "few": ["2", "3", "4", "22", "24", "34", "102", "1002"],
             "many": ["0", "5", "11", "12", "14", "19", "100", "111", "1000", "10\u00a0000"],
             "other": ["0,5", "1,5", "2,3", "10,1", "0,8"],
@@ -50,6 +50,9 @@ def test_numbers_are_written_the_languages_way() -> None:
     assert number(0.8, "ru") == "0,8"
     assert number(0.8, "en") == "0.8"
     assert number(1234567, "ru") == f"1{NBSP}234{NBSP}567"
+    assert number(1000, "ru") == "1000"  # four digits stay whole in Russian
+    assert number(10000, "ru") == f"10{NBSP}000"
+    assert number(1000, "en") == "1,000"
     assert number(1234567, "en") == "1,234,567"
     assert number(Decimal("12.50"), "ru") == "12,5"
     assert number(12.5, "ru", decimals=2) == "12,50"
@@ -133,7 +136,7 @@ def test_every_message_with_a_count_agrees_with_every_count(lang: str) -> None:
         ("ru", "menu.free", {"n": 5}, "🎁 Бесплатно: 5 генераций"),
         ("en", "menu.free", {"n": 1}, "🎁 Free: 1 generation left"),
         ("ru", "menu.referral_joined", {"n": 1}, "Вам начислена 1 бесплатная генерация."),
-        ("ru", "wizard.summary.prompt", {"name": "Описание", "length": 1001, "text": "x"}, f"(1{NBSP}001 символ)"),
+        ("ru", "wizard.summary.prompt", {"name": "Описание", "length": 1001, "text": "x"}, "(1001 символ)"),
         ("ru", "wizard.summary.prompt", {"name": "Описание", "length": 12345, "text": "x"}, f"(12{NBSP}345 символов)"),
     ],
 )

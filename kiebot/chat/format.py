@@ -37,7 +37,7 @@ def rub(kopecks: int, lang: str = "ru") -> str:
     a no-break space keeps ₽ on the line of its amount.
     """
     amount = Decimal(kopecks) / 100
-    return f"{number(amount, lang, decimals=2 if kopecks % 100 else 0)}{NBSP}₽"
+    return f"{number(amount, lang, decimals=2 if kopecks % 100 else 0, money=True)}{NBSP}₽"
 
 
 def duration(seconds: float, lang: str = "ru") -> str:

@@ -114,7 +114,7 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         link = f"https://t.me/kiebot_test_bot?start=ref_{ann.user_id}"
         assert link in screen.content
         assert "Приглашено: 0" in screen.content
-        assert "бесплатные генерации: <b>3</b>" in (screen.source or "")
+        assert "<b>3 бесплатные генерации</b>" in (screen.source or "")
         share = screen.button("Поделиться")
         assert str(share["url"]).startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2Fkiebot_test_bot")
 
@@ -126,7 +126,7 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         assert again is not None
         screen = await ann.press(ann._expect(await ann.say("/menu")), "ref")
         assert "Приглашено: 1" in screen.content
-        assert "Получено бонусных генераций: 3, осталось: 3" in screen.content
+        assert "Получено бонусных генераций: 3, из них не использовано: 3" in screen.content
         free = await ann.press(ann._expect(await ann.say("/menu")), "free")
         assert "Бонусных за друзей: 3" in free.content
         status = await _status(world, ann.user_id)
