@@ -8,9 +8,10 @@ registry that names a text one language lacks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from kiebot.catalog.types import InputIssue, ModelSpec, ParamSpec, PriceUnit, Scalar
-from kiebot.i18n import t
+from kiebot.i18n import number, t
 
 
 def field_label(label: str | None, wire: str, lang: str) -> str:
@@ -20,12 +21,16 @@ def field_label(label: str | None, wire: str, lang: str) -> str:
 
 def render_issue(issue: InputIssue, lang: str) -> str:
     """One sentence for the user, naming the input: "Промпт слишком длинный: 1200 символов, максимум 1000."."""
+    limit, actual = issue.limit, issue.actual
+    if issue.code == "too_big" and isinstance(actual, str):
+        actual = number(Decimal(actual), lang, decimals=1)  # megabytes: «10,5 МБ», not «10.5»
     return t(
         lang,
         f"catalog.input_error.{issue.code}",
         field=field_label(issue.label, issue.field, lang),
-        limit="" if issue.limit is None else issue.limit,
-        actual="" if issue.actual is None else issue.actual,
+        # A number is written the language's way (the actual count agrees in its plural group).
+        limit=number(limit, lang) if isinstance(limit, int) else (limit or ""),
+        actual="" if actual is None else actual,
     )
 
 

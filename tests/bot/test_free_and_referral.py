@@ -127,9 +127,20 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         screen = await ann.press(ann._expect(await ann.say("/menu")), "ref")
         assert "Приглашено: 1" in screen.content
         assert "Получено бонусных генераций: 3, из них не использовано: 3" in screen.content
-        free = await ann.press(ann._expect(await ann.say("/menu")), "free")
+        menu = ann._expect(await ann.say("/menu"))
+        # The button says what the number counts: today's five and the three bonus ones.
+        assert "🎁 Бесплатно: 8 генераций" in ann.labels(menu)
+        free = await ann.press(menu, "free")
         assert "Бонусных за друзей: 3" in free.content
         status = await _status(world, ann.user_id)
         assert status.bonus_left == 3
+        # A "left" never exceeds its limit: bonus uses are shown apart (once «осталось 8 из 5»).
+        card = await ann.open_model(ZIMAGE)
+        assert "сегодня осталось 5 из 5" in card.content
+        assert "🎁 Бонусных за друзей: 3" in card.content
+        assert "8 из 5" not in card.content
+        summary = await ann.walk(ZIMAGE)
+        assert "сегодня осталось 5 генераций из 5" in summary.content
+        assert "8 генераций из 5" not in summary.content
 
     await _run(shared_world, scenario)

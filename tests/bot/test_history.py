@@ -1,6 +1,6 @@
 """📜 History (/history): the last 20 generations with state, model, price and date; a job's card;
 the result sent again by its Telegram file_id; and the buttons under a result (🔁 Again,
-✏️ New prompt, ⚙️ Parameters)."""
+✏️ New description, ⚙️ Parameters)."""
 
 from __future__ import annotations
 
