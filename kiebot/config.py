@@ -34,6 +34,7 @@ _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$")
 
 
 def _default_instance_name() -> str:
@@ -228,10 +229,14 @@ def _url(name: str, raw: str, *, https: bool = False) -> str:
 def _zone(name: str, raw: str) -> str:
     """An IANA zone name (``Europe/Moscow``, ``UTC``) that zoneinfo can load."""
     value = raw.strip()
+    problem = ConfigError(f'{name}: expected an IANA time zone such as "Europe/Moscow" or "UTC", got "{raw[:80]}"')
+    # The name becomes a file path inside the zone database: only its own alphabet, no "..".
+    if not _ZONE_RE.match(value) or ".." in value:
+        raise problem
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f'{name}: expected an IANA time zone such as "Europe/Moscow" or "UTC", got "{raw}"') from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise problem from None
     return value
 
 
