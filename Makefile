@@ -10,12 +10,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,11) <= sys.version_info[:2] < (3,14)))' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run sandbox test lint typecheck pytest bench chaos clean browser-deps
+.PHONY: help install run sandbox test test-fast lint typecheck pytest bench chaos clean browser-deps
 
 help:
 	@echo "make sandbox   the whole bot in a browser, no tokens (http://127.0.0.1:8080)"
 	@echo "make run       the bot (needs TELEGRAM_BOT_TOKEN and KIE_API_KEY; embedded PostgreSQL if DATABASE_URL is unset)"
-	@echo "make test      lint, type-check and the full test suite"
+	@echo "make test      lint, layer contracts, type-check and the full test suite"
+	@echo "make test-fast the tests not marked slow (under two minutes)"
 	@echo "make bench     benchmarks, printed as a markdown table"
 	@echo "make chaos     the long fault-injection run"
 
@@ -36,6 +37,7 @@ sandbox: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check kiebot tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict kiebot
@@ -48,6 +50,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck browser-deps pytest
+
+# The tests not marked slow: the quick loop while working (the full suite is `make test`).
+test-fast: $(STAMP)
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 # The sandbox's browser test drives Debian's Chromium through Playwright (executable_path, never
 # `playwright install`, which downloads a browser build). Installed here when missing and we are

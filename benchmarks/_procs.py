@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -172,6 +173,24 @@ async def bench_postgres() -> AsyncIterator[BenchPostgres]:
             yield pg
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+#: Two third-party rate limits lifted, for benchmarks only, through the injected limits object
+#: (``KIEBOT_LIMITS``, kiebot/limits.py): Telegram's overall ~30 messages/s and Kie's 20 creates per
+#: 10 s. Both are rules of the real services and kiebot keeps to them; a benchmark of the deployed
+#: bot would measure those rules (15 two-message replies/s, 2 generations/s), not the bot. Per-chat
+#: and per-group limits are kept. Never deploy a bot like this.
+LIFTED_LIMITS: dict[str, float] = {
+    "telegram_global_per_second": float(os.environ.get("KIEBOT_BENCH_GLOBAL_PER_SECOND", "100000")),
+    "telegram_bulk_per_second": float(os.environ.get("KIEBOT_BENCH_GLOBAL_PER_SECOND", "100000")),
+    "kie_creates_per_window": float(os.environ.get("KIEBOT_BENCH_KIE_CREATES_PER_SECOND", "100000")),
+    "kie_create_window_s": 1.0,
+}
+
+
+def lifted_env() -> dict[str, str]:
+    """``KIEBOT_LIMITS`` for a bot with :data:`LIFTED_LIMITS`."""
+    return {"KIEBOT_LIMITS": json.dumps({k: int(v) if k != "kie_create_window_s" else v for k, v in LIFTED_LIMITS.items()})}
 
 
 def app_env(

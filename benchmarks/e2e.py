@@ -12,7 +12,7 @@ the time from the first POST to the last answer; latency is per update, POST to 
 Three bots:
 
 * **aiogram 3** — aiohttp webhook, answers Telegram before handling, keeps nothing;
-* **kiebot, overall limit lifted** — ``python -m benchmarks._kiebot_lifted``: the real app, whose
+* **kiebot, overall limit lifted** — ``python -m kiebot run`` with :data:`benchmarks._procs.LIFTED_LIMITS` (``KIEBOT_LIMITS``): the real app, whose
   flood limiter's overall window (Telegram's ~30 messages/s) is raised so that the engines, not
   Telegram's rule, are compared; every update is stored before the answer, handled from the
   inbox, the user row and conversation state written, per-chat limits kept;
@@ -21,8 +21,8 @@ Three bots:
 
 Sizes: ``KIEBOT_BENCH_E2E_UPDATES`` (default 1000) for the first two,
 ``KIEBOT_BENCH_E2E_DEPLOYED_UPDATES`` (default 150) for the third; ``KIEBOT_BENCH_E2E_BOTS``
-picks bots (``aiogram,lifted,deployed``); ``KIEBOT_BENCH_APP_MODULE`` replaces the lifted launcher
-(an experiment that must call :func:`benchmarks._kiebot_lifted.lift` itself). Needs the ``bench`` extra
+picks bots (``aiogram,lifted,deployed``); ``KIEBOT_BENCH_APP_MODULE`` replaces the launcher
+(an experiment; it gets the same environment). Needs the ``bench`` extra
 (aiogram); without it the peer row says so. Run ``python -m benchmarks.e2e``.
 """
 
@@ -48,6 +48,7 @@ from benchmarks._procs import (
     Usage,
     app_env,
     bench_postgres,
+    lifted_env,
     log_dir,
     mib,
     new_port,
@@ -161,13 +162,19 @@ async def measure(count: int, deployed_count: int, bots: frozenset[str] = BOTS) 
             }
             runs.append(await _measure_bot("aiogram 3", "benchmarks.peer_aiogram", env, logs / "aiogram.log", fakes, ids, count, secret, pg.pgdata))
         for key, name, module, n in (
-            ("lifted", "kiebot (overall limit lifted)", os.environ.get("KIEBOT_BENCH_APP_MODULE", "benchmarks._kiebot_lifted"), count),
+            ("lifted", "kiebot (overall limit lifted)", os.environ.get("KIEBOT_BENCH_APP_MODULE", "kiebot"), count),
             ("deployed", "kiebot (as deployed, 30 msg/s)", "kiebot", deployed_count),
         ):
             if key not in bots:
                 continue
             database_url = await pg.create_database("e2e_" + key)
-            env = app_env(database_url=database_url, telegram_url=fakes.tg_url, kie_url=fakes.kie_url, port=new_port())
+            env = app_env(
+                database_url=database_url,
+                telegram_url=fakes.tg_url,
+                kie_url=fakes.kie_url,
+                port=new_port(),
+                extra=lifted_env() if key == "lifted" else None,
+            )
             secret = load_settings(env).webhook_secret
             run = await _measure_bot(name, module, env, logs / f"{key}.log", fakes, ids, n, secret, pg.pgdata)
             run.stored = await _stored(database_url)

@@ -4,7 +4,7 @@ RSS, and Kie API requests per completed job.
 Set-up (driver, before the app starts): a migrated database, ``N / JOBS_PER_USER`` users with
 money, and N jobs confirmed through :func:`kiebot.generation.service.confirm` — the same call the
 wizard's Confirm button makes: quote frozen, balance held, job ``queued``, all in one transaction.
-The users exist in the fake Telegram. Then the app starts (``python -m benchmarks._kiebot_lifted``
+The users exist in the fake Telegram. Then the app starts (``python -m kiebot run`` with ``KIEBOT_LIMITS``
 in webhook mode, its own process on the bot core) with all N jobs waiting, and the driver watches
 the ``jobs`` table until every job is ``delivered``: submitted to the fake Kie with a callback URL,
 called back, result downloaded, sent to the chat as a photo, hold captured.
@@ -12,10 +12,10 @@ called back, result downloaded, sent to the chat as a photo, hold captured.
 What is not as in production, and why:
 
 * Kie's 20 creates per 10 s is lifted, in the fake (``rate_limit=None``) and in the app's Kie
-  client (see :mod:`benchmarks._kiebot_lifted`), and a picture takes
+  client (see :data:`benchmarks._procs.LIFTED_LIMITS`), and a picture takes
   ``8 s × KIEBOT_BENCH_KIE_SPEED`` (default 0.05 → 0.4 s): Kie's real rate would make 10,000 jobs
   take 80 minutes of waiting, which measures Kie, not kiebot;
-* Telegram's overall 30 messages/s is lifted (see :mod:`benchmarks._kiebot_lifted`) for the same
+* Telegram's overall 30 messages/s is lifted (see :data:`benchmarks._procs.LIFTED_LIMITS`) for the same
   reason (10,000 photos would take 5.6 minutes); per-chat limits stay;
 * jobs have no progress message (the wizard's summary becomes one), so no progress edits are sent.
 
@@ -42,6 +42,7 @@ from benchmarks._procs import (
     Usage,
     app_env,
     bench_postgres,
+    lifted_env,
     log_dir,
     mib,
     new_port,
@@ -143,7 +144,7 @@ async def measure(count: int, kie_speed: float) -> GenerationsReport:
                 telegram_url=fakes.tg_url,
                 kie_url=fakes.kie_url,
                 port=port,
-                extra={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
+                extra={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **lifted_env()},
             )
             started = trio.current_time()
             await _create_jobs(db, load_settings(env), count)
@@ -151,8 +152,8 @@ async def measure(count: int, kie_speed: float) -> GenerationsReport:
                 fakes.tg.add_user(FIRST_USER + i, "Bench", language_code="ru")
             await db.execute("ANALYZE")
             setup_s = trio.current_time() - started
-            module = os.environ.get("KIEBOT_BENCH_APP_MODULE", "benchmarks._kiebot_lifted")
-            async with running_app(env, logs / "app.log", module=module, args=()) as (app, _, _):
+            module = os.environ.get("KIEBOT_BENCH_APP_MODULE", "kiebot")
+            async with running_app(env, logs / "app.log", module=module, args=("run",) if module == "kiebot" else ()) as (app, _, _):
                 idle_rss = app.rss_bytes()
                 began = trio.current_time()
                 meter = AppMeter(app, pg.pgdata)
@@ -191,7 +192,7 @@ async def measure(count: int, kie_speed: float) -> GenerationsReport:
 
 
 def results(r: GenerationsReport) -> list[Result]:
-    lifted = "Kie's 20 creates/10 s and Telegram's 30 msg/s lifted (benchmarks/_kiebot_lifted.py)"
+    lifted = "Kie's 20 creates/10 s and Telegram's 30 msg/s lifted (KIEBOT_LIMITS, benchmarks/_procs.py)"
     return [
         Result(
             area="Generations",

@@ -13,7 +13,7 @@ back for a few seconds; only 200 answers count.
 
 Sizes: ``KIEBOT_BENCH_INGEST_SECONDS`` seconds per rate (default 4), after a 1 s warm-up at 100/s;
 ``KIEBOT_BENCH_INGEST_RATES`` (default ``100,500,1000``); ``KIEBOT_BENCH_APP_MODULE`` runs another
-launcher of the app (``python -m <module>``, e.g. ``benchmarks._kiebot_lifted`` or an experiment).
+launcher of the app (``python -m <module>``, an experiment; lifted limits travel in ``KIEBOT_LIMITS``).
 Run ``python -m benchmarks.ingest``.
 """
 

@@ -23,6 +23,12 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from kiebot.runtime.app import main as app_main
 
+    settings = load_settings()
+    if settings.kie_stub or settings.test_mode:
+        # The edge chooses the fake Kie; the runtime never imports kiebot.testing.
+        from kiebot.testing.kie.stub import start_stub_kie
+
+        return app_main(kie_stub=start_stub_kie)
     return app_main()
 
 

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from kiebot.limits import DEFAULT_LIMITS, Limits, parse_limits
+
 BotMode = Literal["polling", "webhook"]
 LogFormat = Literal["json", "text"]
 
@@ -101,6 +103,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     generation_concurrency: int = 32
     dispatch_concurrency: int = 16
     shutdown_grace_s: float = 20.0
+    #: Tunable rates, durations and sizes (``KIEBOT_LIMITS``); tests and benchmarks pass others.
+    limits: Limits = DEFAULT_LIMITS
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -240,6 +244,13 @@ def _zone(name: str, raw: str) -> str:
     return value
 
 
+def _limits(name: str, raw: str) -> Limits:
+    try:
+        return parse_limits(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def _rub_to_kopecks(name: str, raw: str) -> int:
     value = _float(name, raw, minimum=0.0, exclusive=False)
     return round(value * 100)
@@ -293,9 +304,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GENERATION_CONCURRENCY", "32", "Generations handled at once by this instance"),
     Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
+    Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
 )
-
-_SECRET_NAMES = frozenset(v.name for v in VARIABLES if v.secret)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -444,6 +454,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("GENERATION_CONCURRENCY", "generation_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=10000))
     opt("DISPATCH_CONCURRENCY", "dispatch_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("SHUTDOWN_GRACE_S", "shutdown_grace_s", lambda n, r: _float(n, r, minimum=0.0, exclusive=False))
+    opt("KIEBOT_LIMITS", "limits", _limits)
     return Settings(**kw)
 
 
@@ -488,6 +499,3 @@ def describe(settings: Settings) -> dict[str, Any]:
     out["manual_topup_enabled"] = settings.manual_topup_enabled
     return out
 
-
-def secret_variable_names() -> frozenset[str]:
-    return _SECRET_NAMES

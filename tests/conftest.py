@@ -9,31 +9,26 @@ embedded one.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import secrets
 import shutil
-import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
+import httpx
 import pytest
-import trio
 import trio_asyncio
 
 from kiebot.logs import redact
+from kiebot.store.db import Database
+from kiebot.store.migrations import apply_migrations
+from tests.support import hyp, log_guard
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register tests/log_guard.py: it fails the run if any log record carries a secret
-    (the test directory is no package under --import-mode=importlib, so load it by path)."""
-    spec = importlib.util.spec_from_file_location("kiebot_tests_log_guard", os.path.join(os.path.dirname(__file__), "log_guard.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config.pluginmanager.register(module.make_guard(), module.PLUGIN_NAME)
+    """Register the log guard (tests/support/log_guard.py): it fails the test that logged a secret."""
+    config.pluginmanager.register(log_guard.make_guard(), log_guard.PLUGIN_NAME)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +96,24 @@ def _clean_redactor() -> Iterator[None]:
     redact.clear()
 
 
+
 @pytest.fixture
-def fail_after_10() -> trio.CancelScope:
-    return trio.fail_after(10)
+def fuzz() -> Callable[..., Awaitable[int]]:
+    """``await fuzz(strategy, async_check, max_examples=N)`` inside a test's world (tests/support/hyp.py)."""
+    run: Callable[..., Awaitable[int]] = hyp.run_examples
+    return run
+
+
+@pytest.fixture
+async def store_db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
+    """A migrated database of the test's own, opened through the app's store."""
+    async with Database.open(database_url, max_size=20) as db:
+        await apply_migrations(db)
+        yield db
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client for talking to the in-repo fakes on 127.0.0.1."""
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        yield client

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +19,11 @@ from kiebot.catalog import Registry
 from kiebot.catalog.availability import Availability
 from kiebot.catalog.fx import FxCache
 from kiebot.chat import clock
+from kiebot.chat.broadcast import BroadcastSender
 from kiebot.chat.callback_data import ModelCodes
 from kiebot.chat.format import render
 from kiebot.config import Settings
+from kiebot.generation.notify import Notifier
 from kiebot.metrics import Metrics
 from kiebot.store.db import Conn, Database
 from kiebot.store.users import User
@@ -67,9 +69,10 @@ class BotDeps:
     bot_username: str = "kiebot"
     wake_generation: Callable[[], None] = lambda: None
     now: Callable[[], datetime] = utcnow
-    #: Background work that must outlive the handler (e.g. a broadcast); set by app.py.
-    spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Admin alerts and job news (set by the composition root; None in screen-only tests).
+    notifier: Notifier | None = None
+    #: The admin broadcast sender, woken when an admin starts a broadcast.
+    broadcast: BroadcastSender | None = None
 
     @property
     def markup(self) -> float:

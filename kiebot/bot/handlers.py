@@ -7,6 +7,8 @@ import importlib
 SCREENS = (
     "kiebot.bot.screens.start",
     "kiebot.bot.screens.catalog",
+    "kiebot.bot.screens.find",
+    "kiebot.bot.screens.my_models",
     "kiebot.bot.screens.wizard.handlers",
     "kiebot.bot.screens.wizard.inputs",
     "kiebot.bot.screens.results",

@@ -40,6 +40,8 @@ StateHandler = Callable[[Ctx, ConversationState, Message], Awaitable[None]]
 PreCheckoutHandler = Callable[[BotDeps, PreCheckoutQuery], Awaitable[None]]
 MessageHook = Callable[[Ctx, Message], Awaitable[None]]
 MenuHandler = Callable[[Ctx], Awaitable[None]]
+#: Text outside any flow (no command, no conversation state); True when it answered.
+FreeTextHandler = Callable[[Ctx, str], Awaitable[bool]]
 
 _TRANSIENT = (DatabaseUnavailable, ServerError, NetworkError, RetryAfter)
 BANNED_ALLOWED_COMMANDS = frozenset({"paysupport", "terms"})
@@ -70,6 +72,7 @@ class Routes:
     successful_payment: MessageHook | None = None
     refunded_payment: MessageHook | None = None
     main_menu: MenuHandler | None = None
+    free_text: FreeTextHandler | None = None
 
     def callback(self, route: str, *, admin: bool = False, answers_itself: bool = False) -> Callable[[CallbackHandler], CallbackHandler]:
         def register(fn: CallbackHandler) -> CallbackHandler:
@@ -228,7 +231,7 @@ async def _on_message(deps: BotDeps, update: Update, message: Message) -> None:
         if handler is not None:
             await _guarded(ctx, lambda: handler(ctx, state, message))
             return
-    await _guarded(ctx, lambda: _unexpected_message(ctx))
+    await _guarded(ctx, lambda: _unexpected_message(ctx, message))
 
 
 async def _banned_may(deps: BotDeps, ctx: Ctx, message: Message) -> bool:
@@ -246,7 +249,12 @@ async def _unknown_command(ctx: Ctx) -> None:
     await ctx.send(ctx.t("common.unknown_command"))
 
 
-async def _unexpected_message(ctx: Ctx) -> None:
+async def _unexpected_message(ctx: Ctx, message: Message) -> None:
+    """A message outside any flow: text is a search of the catalogue (issue 16 item 4); anything
+    else, or text that finds nothing, gets "use the menu"."""
+    text = (message.text or "").strip()
+    if text and routes.free_text is not None and await routes.free_text(ctx, text):
+        return
     await ctx.send(ctx.t("common.use_menu"))
     await show_main_menu(ctx)
 

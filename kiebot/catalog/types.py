@@ -205,10 +205,6 @@ class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         return CREATE_PATHS[self.family]
 
     @property
-    def record_path(self) -> str:
-        return RECORD_PATHS[self.family]
-
-    @property
     def wizard_params(self) -> tuple[ParamSpec, ...]:
         return tuple(p for p in self.params if p.wizard)
 

@@ -39,7 +39,6 @@ import trio
 from kiebot.chat.callback_data import cb
 from kiebot.chat.format import render
 from kiebot.logs import mask_user_id, request_context
-from kiebot.runtime.scheduler import Periodic
 from kiebot.store import broadcasts, kv
 from kiebot.store.broadcasts import Broadcast, RecipientOutcome
 from kiebot.store.db import Database
@@ -137,10 +136,6 @@ class BroadcastSender:
     def wake(self) -> None:
         """Start (or resume) pending broadcasts now instead of at the next poll."""
         self._wake.set()
-
-    def periodic(self) -> Periodic:
-        """The leader's scheduled job: :meth:`serve`, restarted after a failure."""
-        return Periodic("broadcast", self._poll_every_s, self.serve)
 
     async def serve(self) -> None:
         """Run every ``sending`` broadcast to its end, then wait for a wake-up or the next poll."""

@@ -52,6 +52,3 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobRequest:
         return msgspec.convert(data, cls)
-
-    def media_items(self) -> dict[str, list[MediaItem]]:
-        return {wire: [ref.item() for ref in refs] for wire, refs in self.media.items()}

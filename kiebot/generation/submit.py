@@ -29,6 +29,7 @@ from kiebot.generation.request import JobRequest
 from kiebot.i18n import t
 from kiebot.kie import errors as kie_errors
 from kiebot.kie.guard import refuse_telegram_file_urls
+from kiebot.kie.upload_names import JobUploads
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import FileTooLarge, TelegramError
@@ -36,15 +37,18 @@ from kiebot.telegram.errors import FileTooLarge, TelegramError
 log = logging.getLogger(__name__)
 
 MAX_SUBMIT_ATTEMPTS = 4
-UPLOAD_PATH = "kiebot"
 
 
-async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[str]]:
+async def _transfer_media(deps: GenDeps, job: Job, request: JobRequest) -> dict[str, list[str]]:
     """Download each Telegram file and upload the bytes to Kie; returns Kie URLs per wire input.
 
-    Never passes a Telegram file URL on: it contains the bot token.
+    Never passes a Telegram file URL on: it contains the bot token. Each file goes under names
+    only this job can produce (:mod:`kiebot.kie.upload_names`): Kie overwrites same-name uploads
+    and reads a task's inputs late, so a shared name would hand one user's file to another's job.
+    The user's own file name is never sent; a retry of the job reuses its names.
     """
     assert deps.kie is not None
+    names = JobUploads(job.id, job.callback_token)
     urls: dict[str, list[str]] = {}
     for wire, refs in request.media.items():
         urls[wire] = []
@@ -53,9 +57,12 @@ async def _transfer_media(deps: GenDeps, request: JobRequest) -> dict[str, list[
             if not info.file_path:
                 raise FileTooLarge("getFile", 20_000_000)
             data = await deps.tg.download_file(info.file_path)
-            extension = ref.mime_type.split("/")[-1].replace("jpeg", "jpg").replace("mpeg", "mp3")
-            name = ref.file_name or f"{wire}-{index}.{extension}"
-            url = await deps.kie.upload_stream(data, file_name=name, mime_type=ref.mime_type, upload_path=UPLOAD_PATH)
+            url = await deps.kie.upload_stream(
+                data,
+                file_name=names.file_name(wire, index, ref.mime_type),
+                mime_type=ref.mime_type,
+                upload_path=names.upload_path,
+            )
             urls[wire].append(url)
     return urls
 
@@ -93,7 +100,7 @@ async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
         return
     request = JobRequest.from_json(job.params)
     try:
-        media_urls = await _transfer_media(deps, request)
+        media_urls = await _transfer_media(deps, job, request)
     except FileTooLarge:
         await outcomes.fail(deps, notifier, job, "media_failed", "file too large")
         return

@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import msgspec
 import trio
 
-from kiebot.logs import request_context
 from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
+from kiebot.store.leased_work import LeasedWork, LeaseWatch
 from kiebot.telegram.errors import Conflict, TelegramError
 from kiebot.telegram.polling import Poller
 from kiebot.telegram.types import Update, decode_update
@@ -78,7 +79,8 @@ def check_storable(update: Update, raw: bytes) -> None:
 
 
 class Dispatcher:
-    """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once.
+    """Claims updates from the inbox and runs ``handler`` on each, at most ``concurrency`` at once
+    (the claim/run/renew loop is :class:`kiebot.store.leased_work.LeasedWork`).
 
     Args:
         lease_s: the claim's lease (default :data:`CLAIM_LEASE_S`), renewed every third of it
@@ -106,104 +108,76 @@ class Dispatcher:
         self._handler = handler
         self._metrics = metrics
         self._worker = worker
-        self._concurrency = concurrency
         self._lease_s = CLAIM_LEASE_S if lease_s is None else lease_s
         self._handler_timeout_s = handler_timeout_s
-        self._poll_s = poll_s
         self._retry_delay_s = retry_delay_s
-        self._stopping = trio.Event()
-        self._in_flight = 0
-        self._slot_freed = trio.Event()
+        #: Told the id of every update whose handling ended (done, failed or undecodable; not when
+        #: the claim was lost). The test harness waits on it instead of polling the inbox.
+        self.on_handled: Callable[[int], None] | None = None
+        self.work: LeasedWork[inbox.ClaimedUpdate] = LeasedWork(
+            "dispatch",
+            claim=self._claim,
+            work=self._handle,
+            renew=self._renew,
+            label=lambda item: f"u{item.update_id}",
+            open_waiter=partial(inbox.open_wakeups, db),
+            concurrency=concurrency,
+            lease_s=self._lease_s,
+            poll_s=poll_s,
+            max_batch=concurrency,
+            cancel_on_lost_lease=True,
+        )
 
     def stop(self) -> None:
         """Stop claiming new updates; handlers already running finish (graceful shutdown)."""
-        self._stopping.set()
+        self.work.stop()
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self.work.in_flight
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as handlers:
-            task_status.started()
-            while not self._stopping.is_set():
-                try:
-                    await self._serve(handlers)
-                except DatabaseUnavailable:
-                    log.warning("dispatcher: database unavailable; retrying")
-                    with trio.move_on_after(1.0):
-                        await self._stopping.wait()
+        await self.work.run(task_status=task_status)
 
-    async def _serve(self, handlers: trio.Nursery) -> None:
-        async with inbox.open_wakeups(self._db) as wakeups:
-            while not self._stopping.is_set():
-                free = self._concurrency - self._in_flight
-                if free <= 0:
-                    self._slot_freed = trio.Event()
-                    with trio.move_on_after(self._poll_s):
-                        await self._slot_freed.wait()
-                    continue
-                async with self._db.connection() as conn:
-                    batch = await inbox.claim(conn, self._worker, limit=free, lease_s=self._lease_s)
-                if not batch:
-                    await wakeups.wait(self._poll_s)
-                    continue
-                for item in batch:
-                    self._in_flight += 1
-                    handlers.start_soon(self._handle, item)
+    async def _claim(self, limit: int) -> list[inbox.ClaimedUpdate]:
+        async with self._db.connection() as conn:
+            return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s)
 
-    async def _handle(self, item: inbox.ClaimedUpdate) -> None:
+    async def _renew(self, item: inbox.ClaimedUpdate) -> bool:
+        async with self._db.connection() as conn:
+            return await inbox.extend_lease(conn, item.update_id, item.token, self._lease_s)
+
+    async def _handle(self, item: inbox.ClaimedUpdate, lease: LeaseWatch) -> None:
         began = time.perf_counter()
         outcome = "ok"
         error = ""
         try:
-            with request_context(f"u{item.update_id}"):
-                try:
-                    update = decode_update(item.raw)
-                except (msgspec.DecodeError, ValueError):
-                    outcome = "undecodable"
-                    log.error("stored update does not decode; dropping it", extra={"update_id": item.update_id})
-                else:
-                    lost = trio.Event()
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._keep_claim, item, lost, nursery.cancel_scope)
-                        with trio.move_on_after(self._handler_timeout_s) as scope:
-                            try:
-                                await self._handler(update)
-                            except Exception as exc:
-                                outcome = "failed"
-                                error = f"{type(exc).__name__}: {exc}"
-                                log.exception("handler failed", extra={"update_id": item.update_id, "kind": item.kind})
-                        nursery.cancel_scope.cancel()
-                    if lost.is_set():
-                        log.warning("claim lost while handling; another worker has the update", extra={"update_id": item.update_id})
-                        outcome = "lost"
-                        return
-                    if scope.cancelled_caught:
+            try:
+                update = decode_update(item.raw)
+            except (msgspec.DecodeError, ValueError):
+                outcome = "undecodable"
+                log.error("stored update does not decode; dropping it", extra={"update_id": item.update_id})
+            else:
+                with trio.move_on_after(self._handler_timeout_s) as scope:
+                    try:
+                        await self._handler(update)
+                    except Exception as exc:
                         outcome = "failed"
-                        error = "handler timed out"
-                        log.error("handler timed out", extra={"update_id": item.update_id, "kind": item.kind})
-                await self._finish(item, outcome, error)
+                        error = f"{type(exc).__name__}: {exc}"
+                        log.exception("handler failed", extra={"update_id": item.update_id, "kind": item.kind})
+                if scope.cancelled_caught:
+                    outcome = "failed"
+                    error = "handler timed out"
+                    log.error("handler timed out", extra={"update_id": item.update_id, "kind": item.kind})
+            await self._finish(item, outcome, error)
         finally:
+            if lease.lost:
+                log.warning("claim lost while handling; another worker has the update", extra={"update_id": item.update_id})
+                outcome = "lost"
             self._metrics.updates_processed.labels(kind=item.kind, outcome=outcome).inc()
             self._metrics.handler_seconds.labels(kind=item.kind).observe(time.perf_counter() - began)
-            self._in_flight -= 1
-            self._slot_freed.set()
-
-    async def _keep_claim(self, item: inbox.ClaimedUpdate, lost: trio.Event, handler_scope: trio.CancelScope) -> None:
-        """Renew the claim every third of the lease while the handler runs; if the claim turns out
-        to be someone else's, cancel the handler (``lost`` tells :meth:`_handle`)."""
-        while True:
-            await trio.sleep(self._lease_s / 3)
-            try:
-                async with self._db.connection() as conn:
-                    kept = await inbox.extend_lease(conn, item.update_id, item.token, self._lease_s)
-            except DatabaseUnavailable:
-                continue  # no one else can claim it while the database is away either
-            if not kept:
-                lost.set()
-                handler_scope.cancel()
-                return
+            if self.on_handled is not None and not lease.lost:
+                self.on_handled(item.update_id)
 
     async def _finish(self, item: inbox.ClaimedUpdate, outcome: str, error: str) -> None:
         """Record the outcome. Each write is shielded (a shutdown must not leave a handled update

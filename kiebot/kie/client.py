@@ -11,8 +11,9 @@ Retry rules — the expensive call is createTask, which Kie bills:
   not queued) and a connection that was never established are retried after a jittered back-off.
   A timeout, a broken connection after sending, or a gateway 5xx without a Kie envelope raise
   :class:`~kiebot.kie.errors.SubmitOutcomeUnknown` and are **never** re-sent: the task may exist.
-* Reads (recordInfo, credits, download-url) and uploads (idempotent: same file name overwrites)
-  retry 5xx, 429, 455 and network errors with jittered exponential back-off.
+* Reads (recordInfo, credits, download-url) and uploads (idempotent: the same ``uploadPath`` +
+  ``fileName`` overwrites the file — which is why callers must name files per job, see
+  :mod:`kiebot.kie.upload_names`) retry 5xx, 429, 455 and network errors with jittered exponential back-off.
 
 No exception raised here chains an httpx exception (whose ``request`` carries the key) and no
 message contains the key or a requested URL.
@@ -294,7 +295,12 @@ class KieClient:
     async def upload_stream(
         self, data: bytes, *, file_name: str, mime_type: str, upload_path: str = "kiebot"
     ) -> str:
-        """Upload bytes as multipart (``POST /api/file-stream-upload``); returns the download URL."""
+        """Upload bytes as multipart (``POST /api/file-stream-upload``); returns the download URL.
+
+        ``upload_path`` + ``file_name`` is the file's identity at Kie: an upload under a used pair
+        replaces that file, also under a task that has not read it yet. Give each job its own
+        (:class:`kiebot.kie.upload_names.JobUploads`); never a name a user chose.
+        """
         files = {"file": (file_name, data, mime_type)}
         form = {"uploadPath": upload_path, "fileName": file_name}
         return await self._upload(

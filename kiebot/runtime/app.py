@@ -22,9 +22,9 @@ import logging
 import os
 import secrets
 import signal
-import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -32,12 +32,12 @@ from typing import Any
 import httpx
 import trio
 import trio_asyncio
+from quart_trio import QuartTrio
 
 from kiebot.bot import handlers as bot_handlers
 from kiebot.bot.context import BotDeps
 from kiebot.bot.guards import RateGuard
 from kiebot.bot.router import handle_update
-from kiebot.bot.screens import stars as stars_screens
 from kiebot.catalog import Registry, load_registry
 from kiebot.catalog.availability import Availability
 from kiebot.catalog.fx import FxCache, FxRate, fallback_rate
@@ -52,13 +52,16 @@ from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
+from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
+from kiebot.payments.reconcile_job import reconcile_and_announce
 from kiebot.runtime.duties import leader_duties, with_retries
 from kiebot.runtime.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
 from kiebot.runtime.health import refresh_gauges
 from kiebot.runtime.health import summary as health_summary
 from kiebot.runtime.leader import Leadership, run_while_leader
+from kiebot.runtime.scheduler import Periodic
 from kiebot.runtime.supervisor import supervise
 from kiebot.runtime.web import Readiness, WebDeps, create_web_app, serve_web
 from kiebot.store import kv
@@ -70,8 +73,10 @@ from kiebot.telegram.limiter import FloodLimiter
 
 log = logging.getLogger(__name__)
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+#: Starts the in-process fake Kie for ``KIE_STUB``/``TEST_MODE`` and returns it with a client
+#: pointed at it. Chosen at the edge (``kiebot.__main__``, the sandbox): production code never
+#: imports the fakes (``kiebot.testing``).
+KieStub = Callable[[trio.Nursery, Settings, Metrics, httpx.AsyncClient], Awaitable[tuple[object, KieClient]]]
 
 
 def _http(timeout: httpx.Timeout) -> httpx.AsyncClient:
@@ -82,16 +87,13 @@ async def run_app(
     settings: Settings,
     *,
     install_signals: bool = False,
-    kie_stub_speed: float = 0.05,
-    leadership_timing: tuple[float, float, float] = (20.0, 15.0, 5.0),
-    reconcile_every_s: float = 2.0,
-    telegram_limiter: FloodLimiter | None = None,
+    kie_stub: KieStub | None = None,
     task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run kiebot until shutdown is requested (signal or :meth:`AppHandle.request_shutdown`).
 
-    ``telegram_limiter`` replaces the flood limiter with Telegram's limits (the test harness
-    passes one with a faster per-chat pace, so a scripted user need not wait a second a reply)."""
+    Every tunable rate and duration comes from ``settings.limits`` (tests and benchmarks pass
+    their own :class:`~kiebot.limits.Limits`)."""
     quiet_third_party_loggers()
     redact.register(settings.secrets())
     async with contextlib.AsyncExitStack() as stack:
@@ -100,21 +102,70 @@ async def run_app(
             # so it can use the app's database from its own tasks.
             await stack.enter_async_context(trio_asyncio.open_loop())
         db = await _open_store_retrying(stack, settings)
-        await _serve(
-            db, settings, install_signals, kie_stub_speed, leadership_timing, reconcile_every_s, telegram_limiter, task_status
-        )
+        await _serve(db, settings, install_signals, kie_stub, task_status)
+
+
+@dataclass
+class _Parts:
+    """Everything one instance is made of, built before anything starts."""
+
+    handle: AppHandle
+    tg: TelegramClient
+    tg_http: httpx.AsyncClient
+    fx: FxCache
+    fx_http: httpx.AsyncClient | None
+    kie: KieClient | None
+    notifier: Notifier
+    writer: InboxWriter
+    dispatcher: intake.Dispatcher
+    workers: GenerationWorkers
+    periodic: list[Periodic]
 
 
 async def _serve(
-    db: Database,
-    settings: Settings,
-    install_signals: bool,
-    kie_stub_speed: float,
-    leadership_timing: tuple[float, float, float],
-    reconcile_every_s: float,
-    telegram_limiter: FloodLimiter | None,
-    task_status: trio.TaskStatus[AppHandle],
+    db: Database, settings: Settings, install_signals: bool, kie_stub: KieStub | None, task_status: trio.TaskStatus[AppHandle]
 ) -> None:
+    """Start order: parts built → intake writer → web server → leadership → dispatch and
+    generation workers → leader duties → signals; then wait for shutdown and stop in reverse."""
+    async with trio.open_nursery() as root:
+        parts = await _build(db, settings, root, kie_stub)
+        handle = parts.handle
+        await root.start(partial(supervise, "webhook writer", parts.writer.run, on_restart=handle.metrics.restart_counter))
+        stop_web = trio.Event()
+        web_done = trio.Event()
+        handle.url = await root.start(partial(_serve_web, _web_app(parts), settings, stop_web, web_done))
+        if handle.fake_kie is not None and not settings.kie_callback_base:
+            handle.gen.callback_base_override = handle.url.replace("://0.0.0.0:", "://127.0.0.1:")
+        await root.start(handle.leadership.run)
+        handle.readiness.mode = handle.leadership.mode
+        root.start_soon(_track_mode, handle.leadership, handle.readiness, handle.metrics)
+        root.start_soon(_fetch_me, parts.tg, handle.bot)
+        work_done = trio.Event()
+        await root.start(partial(_run_work, parts, work_done))
+        duties = partial(leader_duties, handle, parts.tg, parts.fx, parts.kie, parts.notifier, parts.periodic)
+        root.start_soon(
+            partial(
+                supervise,
+                "leader",
+                partial(_as_service, partial(run_while_leader, handle.leadership, duties)),
+                on_restart=handle.metrics.restart_counter,
+            )
+        )
+        if install_signals:
+            root.start_soon(_watch_signals, handle)
+        _log_ready(handle, parts)
+        task_status.started(handle)
+
+        await handle.shutdown.wait()
+        await _shut_down(handle, parts, root, stop_web, web_done, work_done)
+    await parts.tg_http.aclose()
+    if parts.fx_http is not None:
+        await parts.fx_http.aclose()
+    log.info("stopped")
+
+
+async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub: KieStub | None) -> _Parts:
+    limits = settings.limits
     metrics = Metrics()
     readiness = Readiness(mode="passive")
     # Leases name their owner: unique per process, so two processes started with the same
@@ -126,8 +177,7 @@ async def _serve(
     readiness.schema_version = applied.version if applied is not None else 0
     registry: Registry = load_registry()
     fallback = fallback_rate(settings.fx_rub_per_usd)
-    offline = settings.test_mode
-    fx_http = None if offline else _http(httpx.Timeout(10.0))
+    fx_http = None if settings.test_mode else _http(httpx.Timeout(10.0))
     fx = FxCache(fallback=fallback, client=fx_http)
     await _seed_fx(db, fx)
     tiers = free_tier(registry, fallback, settings.pricing_markup, settings.free_tier_model_ids)
@@ -136,143 +186,177 @@ async def _serve(
         tg_http,
         settings.telegram_bot_token,
         base_url=settings.telegram_api_url,
-        limiter=telegram_limiter,
+        limiter=FloodLimiter(
+            per_chat_rate=limits.telegram_chat_per_second,
+            per_chat_burst=limits.telegram_chat_burst,
+            group_per_minute=limits.telegram_group_per_minute,
+            global_per_second=limits.telegram_global_per_second,
+            bulk_per_second=limits.telegram_bulk_per_second,
+        ),
         on_call=metrics.telegram_hook,
         on_retry_after=lambda method, seconds: metrics.telegram_retry_after.inc(seconds),
     )
-    shutdown = trio.Event()
-    async with trio.open_nursery() as root:
-        fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub_speed)
-        availability = Availability(db, registry)
-        gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker)
-        notifier = Notifier(settings, db, tg, registry)
-        bot = BotDeps(
-            settings=settings,
-            db=db,
-            tg=tg,
-            registry=registry,
-            codes=ModelCodes(m.id for m in registry.models),
-            fx=fx,
-            free_tier=tiers,
-            metrics=metrics,
-            availability=availability,
-            guard=RateGuard(),
-            wake_generation=gen.submit_wakeup.signal,
-            spawn=lambda fn: root.start_soon(fn),
-        )
-        bot.extras["gen"] = gen
-        bot.extras["notifier"] = notifier
-        broadcast_sender = BroadcastSender(
-            db, tg, on_outcome=lambda outcome: metrics.broadcast_messages.labels(outcome=outcome).inc()
-        )
-        bot.extras["broadcast"] = broadcast_sender
-        bot.extras.setdefault("periodic", []).append(broadcast_sender.periodic())
-        bot_handlers.load()
-        bot.extras.setdefault("periodic", []).append(stars_screens.reconcile_job(bot))
-        leadership = Leadership(
-            db,
-            instance=settings.instance_name,
-            heartbeat_s=leadership_timing[0],
-            retry_s=leadership_timing[1],
-            timeout_s=leadership_timing[2],
-        )
-        handle = AppHandle(
-            url="",
-            settings=settings,
-            db=db,
-            metrics=metrics,
-            readiness=readiness,
-            leadership=leadership,
-            bot=bot,
-            gen=gen,
-            shutdown=shutdown,
-            cancel_scope=root.cancel_scope,
-            fake_kie=fake_kie,
-        )
-        metrics.fx_rate.set(float(fx.current().rub_per_usd))
-        metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
+    fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub)
+    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker)
+    notifier = Notifier(settings, db, tg, registry)
+    broadcast_sender = BroadcastSender(
+        db,
+        tg,
+        poll_every_s=limits.broadcast_poll_s,
+        on_outcome=lambda outcome: metrics.broadcast_messages.labels(outcome=outcome).inc(),
+    )
+    bot = BotDeps(
+        settings=settings,
+        db=db,
+        tg=tg,
+        registry=registry,
+        codes=ModelCodes(m.id for m in registry.models),
+        fx=fx,
+        free_tier=tiers,
+        metrics=metrics,
+        availability=Availability(db, registry),
+        guard=RateGuard(),
+        wake_generation=gen.submit_wakeup.signal,
+        notifier=notifier,
+        broadcast=broadcast_sender,
+    )
+    bot_handlers.load()
+    leadership = Leadership(
+        db,
+        instance=settings.instance_name,
+        heartbeat_s=limits.leadership_heartbeat_s,
+        retry_s=limits.leadership_retry_s,
+        timeout_s=limits.leadership_timeout_s,
+    )
+    handle = AppHandle(
+        url="",
+        settings=settings,
+        db=db,
+        metrics=metrics,
+        readiness=readiness,
+        leadership=leadership,
+        bot=bot,
+        gen=gen,
+        shutdown=trio.Event(),
+        cancel_scope=root.cancel_scope,
+        fake_kie=fake_kie,
+    )
+    metrics.fx_rate.set(float(fx.current().rub_per_usd))
+    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
 
-        async def summary() -> dict[str, Any]:
-            return await health_summary(handle, fx)
-
-        writer = InboxWriter(db)
-        await root.start(partial(supervise, "webhook writer", writer.run, on_restart=metrics.restart_counter))
-        web = create_web_app(
-            WebDeps(
-                settings=settings,
-                db=db,
-                metrics=metrics,
-                readiness=readiness,
-                instance=settings.instance_name,
-                on_kie_callback=partial(handle_kie_callback, gen, notifier),
-                summary=summary,
-                accepting=lambda: handle.accepting,
-                writer=writer,
-            )
+    async def reconcile_stars() -> None:
+        await reconcile_and_announce(
+            db, tg, metrics, rub_per_star=settings.stars_rub_rate, now=bot.now().timestamp(), admins=notifier
         )
-        stop_web = trio.Event()
-        handle.url = await root.start(
-            partial(serve_web, web, settings.host, settings.port, shutdown_trigger=stop_web.wait, graceful_timeout=3.0)
+
+    periodic = [
+        Periodic("broadcast", limits.broadcast_poll_s, broadcast_sender.serve),
+        Periodic(
+            "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
+        ),
+    ]
+    dispatcher = intake.Dispatcher(
+        db,
+        partial(handle_update, bot),
+        metrics,
+        worker=worker,
+        concurrency=settings.dispatch_concurrency,
+        lease_s=limits.dispatch_lease_s,
+    )
+    handle.dispatcher = dispatcher
+    return _Parts(
+        handle=handle,
+        tg=tg,
+        tg_http=tg_http,
+        fx=fx,
+        fx_http=fx_http,
+        kie=kie,
+        notifier=notifier,
+        writer=InboxWriter(db, max_batch=limits.intake_max_batch),
+        dispatcher=dispatcher,
+        workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
+        periodic=periodic,
+    )
+
+
+def _web_app(parts: _Parts) -> QuartTrio:
+    handle = parts.handle
+
+    async def summary() -> dict[str, Any]:
+        return await health_summary(handle, parts.fx)
+
+    return create_web_app(
+        WebDeps(
+            settings=handle.settings,
+            db=handle.db,
+            metrics=handle.metrics,
+            readiness=handle.readiness,
+            instance=handle.settings.instance_name,
+            on_kie_callback=partial(handle_kie_callback, handle.gen, parts.notifier),
+            summary=summary,
+            accepting=lambda: handle.accepting,
+            writer=parts.writer,
         )
-        if fake_kie is not None and not settings.kie_callback_base:
-            gen.callback_base_override = handle.url.replace("://0.0.0.0:", "://127.0.0.1:")
-        await root.start(leadership.run)
-        readiness.mode = leadership.mode
-        root.start_soon(_track_mode, leadership, readiness, metrics)
-        root.start_soon(_fetch_me, tg, bot)
+    )
 
-        dispatcher = intake.Dispatcher(
-            db,
-            partial(handle_update, bot),
-            metrics,
-            worker=worker,
-            concurrency=settings.dispatch_concurrency,
+
+async def _serve_web(
+    web: QuartTrio, settings: Settings, stop: trio.Event, done: trio.Event, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """hypercorn until ``stop``; ``done`` tells shutdown that open requests have been answered."""
+    try:
+        await serve_web(
+            web, settings.host, settings.port, shutdown_trigger=stop.wait, graceful_timeout=settings.limits.web_graceful_s, task_status=task_status
         )
-        workers = GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency)
-        work_done = trio.Event()
+    finally:
+        done.set()
 
-        async def work(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(partial(supervise, "dispatch", dispatcher.run, on_restart=metrics.restart_counter))
-                    await nursery.start(partial(supervise, "generation", workers.run, on_restart=metrics.restart_counter))
-                    task_status.started()
-            finally:
-                work_done.set()
 
-        await root.start(work)
-        duties = partial(leader_duties, handle, tg, fx, kie, notifier, reconcile_every_s)
-        root.start_soon(partial(supervise, "leader", partial(_as_service, partial(run_while_leader, leadership, duties)), on_restart=metrics.restart_counter))
-        if install_signals:
-            root.start_soon(_watch_signals, handle)
-        log.info(
-            "ready",
-            extra={
-                "url": handle.url,
-                "mode": settings.bot_mode,
-                "models": len(registry.models),
-                "free_tier": ",".join(tiers),
-                "schema_version": readiness.schema_version,
-                "leader": leadership.is_leader,
-                "kie": "stub" if fake_kie is not None else ("dry-run" if kie is None else "kie.ai"),
-            },
-        )
-        task_status.started(handle)
+async def _run_work(parts: _Parts, done: trio.Event, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Dispatch and generation workers; ``done`` is set once both have finished their work in flight."""
+    restarts = parts.handle.metrics.restart_counter
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(supervise, "dispatch", parts.dispatcher.run, on_restart=restarts))
+            await nursery.start(partial(supervise, "generation", parts.workers.run, on_restart=restarts))
+            task_status.started()
+    finally:
+        done.set()
 
-        await shutdown.wait()
-        log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
-        handle.accepting = False
-        dispatcher.stop()
-        workers.stop()
-        root.cancel_scope.deadline = trio.current_time() + settings.shutdown_grace_s + 2.0
-        with trio.move_on_after(settings.shutdown_grace_s):
-            await work_done.wait()
-        stop_web.set()
-        root.cancel_scope.cancel()
-    await tg_http.aclose()
-    if fx_http is not None:
-        await fx_http.aclose()
-    log.info("stopped")
+
+async def _shut_down(
+    handle: AppHandle, parts: _Parts, root: trio.Nursery, stop_web: trio.Event, web_done: trio.Event, work_done: trio.Event
+) -> None:
+    """Stop taking work, give work in flight its grace (a deadline, not a cancel), then let hypercorn
+    answer what is open within its graceful period, and only then cancel what is left."""
+    settings = handle.settings
+    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    handle.accepting = False
+    parts.dispatcher.stop()
+    parts.workers.stop()
+    root.cancel_scope.deadline = trio.current_time() + settings.shutdown_grace_s + settings.limits.web_graceful_s + 2.0
+    with trio.move_on_after(settings.shutdown_grace_s):
+        await work_done.wait()
+    stop_web.set()
+    with trio.move_on_after(settings.limits.web_graceful_s + 0.5):
+        await web_done.wait()
+    root.cancel_scope.cancel()
+
+
+def _log_ready(handle: AppHandle, parts: _Parts) -> None:
+    settings = handle.settings
+    log.info(
+        "ready",
+        extra={
+            "url": handle.url,
+            "mode": settings.bot_mode,
+            "models": len(handle.bot.registry.models),
+            "free_tier": ",".join(handle.bot.free_tier),
+            "schema_version": handle.readiness.schema_version,
+            "leader": handle.leadership.is_leader,
+            "kie": "stub" if handle.fake_kie is not None else ("dry-run" if parts.kie is None else "kie.ai"),
+        },
+    )
 
 
 async def _open_store_retrying(stack: contextlib.AsyncExitStack, settings: Settings) -> Database:
@@ -293,21 +377,26 @@ async def _as_service(fn: Callable[[], Awaitable[object]], task_status: trio.Tas
     await fn()
 
 
-async def _start_kie(nursery: trio.Nursery, settings: Settings, metrics: Metrics, speed: float) -> tuple[Any, KieClient | None]:
-    """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the in-process fake, or none
-    at all under ``DRY_RUN`` (nothing may call Kie then)."""
+async def _start_kie(
+    nursery: trio.Nursery, settings: Settings, metrics: Metrics, kie_stub: KieStub | None
+) -> tuple[object | None, KieClient | None]:
+    """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the fake the edge passed in,
+    or none at all under ``DRY_RUN`` (nothing may call Kie then)."""
     if settings.dry_run and not (settings.kie_stub or settings.test_mode):
         return None, None
     http = _http(httpx.Timeout(30.0))
+    limits = settings.limits
     if settings.kie_stub or settings.test_mode:
-        from kiebot.testing.kie.server import FakeKie
-
-        key = settings.kie_api_key or "kie-stub-key"
-        fake = FakeKie(api_key=key, speed=speed, hmac_key=settings.kie_webhook_hmac_key or None, rate_limit=None)
-        base = await nursery.start(fake.serve)
-        return fake, KieClient(http, api_key=key, api_url=base, upload_url=base, observer=metrics.kie_hook)
+        if kie_stub is None:
+            raise RuntimeError("KIE_STUB/TEST_MODE: the caller must pass the fake Kie's factory (kie_stub)")
+        return await kie_stub(nursery, settings, metrics, http)
     return None, KieClient(
-        http, api_key=settings.kie_api_key, api_url=settings.kie_api_url, upload_url=settings.kie_upload_url, observer=metrics.kie_hook
+        http,
+        api_key=settings.kie_api_key,
+        api_url=settings.kie_api_url,
+        upload_url=settings.kie_upload_url,
+        throttle=SlidingWindowThrottle(limits.kie_creates_per_window, limits.kie_create_window_s),
+        observer=metrics.kie_hook,
     )
 
 
@@ -356,17 +445,13 @@ async def _watch_signals(handle: AppHandle) -> None:
                 return
 
 
-def main() -> int:
-    """``python -m kiebot run``."""
+def main(kie_stub: KieStub | None = None) -> int:
+    """``python -m kiebot run``; ``kie_stub`` is chosen by the entry point when ``KIE_STUB`` is set."""
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
     check_runnable(settings)
     try:
-        trio.run(partial(run_app, settings, install_signals=True))
+        trio.run(partial(run_app, settings, install_signals=True, kie_stub=kie_stub))
     except KeyboardInterrupt:
         return 0
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ here is cancelled the moment leadership is lost, and started again by the next l
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
@@ -29,7 +29,7 @@ from kiebot.telegram.webhook import set_webhook
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "menu", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
+COMMANDS = ("start", "menu", "models", "balance", "history", "help", "terms", "paysupport", "lang", "cancel")
 
 
 def utcnow() -> datetime:
@@ -57,9 +57,15 @@ async def _set_commands(tg: TelegramClient) -> None:
 
 
 async def leader_duties(
-    handle: AppHandle, tg: TelegramClient, fx: FxCache, kie: KieClient | None, notifier: Notifier, reconcile_every_s: float
+    handle: AppHandle,
+    tg: TelegramClient,
+    fx: FxCache,
+    kie: KieClient | None,
+    notifier: Notifier,
+    periodic: Sequence[Periodic] = (),
 ) -> None:
-    """Everything only the leader does; cancelled the moment leadership is lost."""
+    """Everything only the leader does; cancelled the moment leadership is lost. ``periodic`` are
+    the scheduled jobs of other parts (broadcasts, Stars reconciliation), run beside the leader's own."""
     settings = handle.settings
     async with trio.open_nursery() as nursery:
         if settings.bot_mode == "webhook":
@@ -68,8 +74,8 @@ async def leader_duties(
             handle.readiness.webhook = "not used"
             nursery.start_soon(_poll, handle, tg)
         nursery.start_soon(with_retries, "setMyCommands", partial(_set_commands, tg))
-        await nursery.start(partial(run_reconciler, handle.gen, notifier, every_s=reconcile_every_s))
-        await nursery.start(run_schedule, _schedule(handle, fx, kie, notifier))
+        await nursery.start(partial(run_reconciler, handle.gen, notifier, every_s=settings.limits.reconcile_every_s))
+        await nursery.start(run_schedule, [*_schedule(handle, fx, kie, notifier), *periodic])
 
 
 async def _register_webhook(handle: AppHandle, tg: TelegramClient) -> None:
@@ -130,11 +136,9 @@ def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: N
         if credits < settings.kie_low_credits:
             await notifier.admins("generation.admin.low_credits", topic="kie:low", credits=credits, threshold=settings.kie_low_credits)
 
-    jobs = [
+    return [
         Periodic("fx", 12 * 3600, refresh_fx),
         Periodic("cleanup", 6 * 3600, cleanup, first_after_s=60),
         Periodic("orders", 300, expire_orders, first_after_s=30),
         Periodic("kie-balance", 600, watch_kie_balance, first_after_s=5),
     ]
-    jobs.extend(handle.bot.extras.get("periodic", []))
-    return jobs

@@ -11,6 +11,7 @@ import trio
 from kiebot.bot.context import BotDeps
 from kiebot.config import Settings
 from kiebot.generation.deps import GenDeps
+from kiebot.intake.dispatch import Dispatcher
 from kiebot.metrics import Metrics
 from kiebot.runtime.leader import Leadership
 from kiebot.runtime.web import Readiness
@@ -34,6 +35,8 @@ class AppHandle:
     started_at: float = field(default_factory=time.time)
     accepting: bool = True
     fake_kie: Any = None
+    #: Per-chat dispatch of this instance (tests follow its progress through ``on_handled``).
+    dispatcher: Dispatcher | None = None
 
     def request_shutdown(self) -> None:
         self.shutdown.set()

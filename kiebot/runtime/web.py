@@ -11,7 +11,6 @@ body, decode, insert (together with the updates arriving at the same moment, see
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,10 +30,10 @@ from kiebot.metrics import Metrics
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.inbox import InboxItem
 from kiebot.telegram.types import decode_update_lenient
+from kiebot.telegram.webhook import SECRET_HEADER, secret_token_matches
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 RETRY_AFTER_S = 5
 _ACK_DEADLINE_S = 8.0  # Telegram gives up on a webhook request after ~10 s and re-sends it
 
@@ -88,7 +87,7 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
     app = QuartTrio("kiebot")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    secret = settings.webhook_secret.encode()
+    secret = settings.webhook_secret
     metrics = deps.metrics
 
     @app.post(settings.telegram_webhook_path)
@@ -102,8 +101,7 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
         # can stall the next request on the same keep-alive connection.
         body = await request.get_data(cache=False)
         assert isinstance(body, bytes)
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, secret):
+        if not secret_token_matches(secret, request.headers.get(SECRET_HEADER)):
             metrics.webhook_rejected.labels(reason="secret").inc()
             return _json_response({"ok": False, "error": "unauthorized"}, 401)
         if not deps.accepting():

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import trio
 import trio_asyncio
 import triopg
@@ -41,6 +42,7 @@ from kiebot.sandbox.options import (
 )
 from kiebot.sandbox.server import create_page_app, serve_page
 from kiebot.store.embedded import DEFAULT_DATABASE, EmbeddedPostgres, embedded_postgres
+from kiebot.testing.kie.stub import start_stub_kie
 from kiebot.testing.telegram.model.state import State
 from kiebot.testing.telegram.server import FakeTelegram
 from kiebot.testing.telegram.updates import UpdateQueue
@@ -145,11 +147,12 @@ class Sandbox:
 
     async def start_app(self) -> AppHandle:
         settings = load_settings(self.env())
+        settings = msgspec.structs.replace(settings, limits=msgspec.structs.replace(settings.limits, kie_stub_speed=self.options.speed))
         stopped = self._app_stopped = trio.Event()
 
         async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:
             try:
-                await run_app(settings, kie_stub_speed=self.options.speed, task_status=task_status)
+                await run_app(settings, kie_stub=start_stub_kie, task_status=task_status)
             finally:
                 stopped.set()
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import trio
 import trio_asyncio
 
 from kiebot.config import load_settings
 from kiebot.runtime.app import AppHandle, run_app
-from kiebot.telegram.limiter import FloodLimiter
 from kiebot.testing.kie.server import FakeKie
 from kiebot.testing.telegram.server import FakeTelegram
 
@@ -34,6 +34,14 @@ ADMIN_ID = 900_000_001
 #: tests and the fake's opt-in flood rules (``tg_options={"flood_rules": ...}``, which restore
 #: this pace) cover the per-chat limit itself.
 TEST_CHAT_RATE = 200.0
+#: Leadership and the reconciler at test pace: a leader is elected within a second, a job with no
+#: callback is polled every 0.2 s.
+TEST_LIMITS: Final[dict[str, float]] = {
+    "leadership_heartbeat_s": 1.0,
+    "leadership_retry_s": 0.5,
+    "leadership_timeout_s": 2.0,
+    "reconcile_every_s": 0.2,
+}
 
 
 class World:
@@ -56,6 +64,7 @@ class World:
         self.settings = load_settings(self.env)
         self._stopped = trio.Event()
         self._app: AppHandle | None = None
+        self._handled = trio.Event()
 
     @property
     def app(self) -> AppHandle:
@@ -69,21 +78,20 @@ class World:
         self.settings = settings
         self._stopped = stopped = trio.Event()
 
-        limiter = FloodLimiter(per_chat_rate=self.chat_rate) if self.chat_rate is not None else None
+        limits = msgspec.structs.replace(settings.limits, **TEST_LIMITS)
+        if self.chat_rate is not None:
+            limits = msgspec.structs.replace(limits, telegram_chat_per_second=self.chat_rate)
+        settings = self.settings = msgspec.structs.replace(settings, limits=limits)
 
         async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:
             try:
-                await run_app(
-                    settings,
-                    leadership_timing=(1.0, 0.5, 2.0),
-                    reconcile_every_s=0.2,
-                    telegram_limiter=limiter,
-                    task_status=task_status,
-                )
+                await run_app(settings, task_status=task_status)
             finally:
                 stopped.set()
 
         self._app = await self.nursery.start(run)
+        assert self._app.dispatcher is not None
+        self._app.dispatcher.on_handled = self._note_handled
         if not settings.kie_callback_base:
             self._app.gen.callback_base_override = self._app.url.replace("://0.0.0.0:", "://127.0.0.1:")
         return self._app
@@ -94,6 +102,36 @@ class World:
             with trio.fail_after(30):
                 await self._stopped.wait()
             self._app = None
+
+    def _note_handled(self, update_id: int) -> None:
+        self._handled.set()
+        self._handled = trio.Event()
+
+    async def settle(self, *, upto: int | None = None, timeout_s: float = 20.0) -> None:
+        """Until every update the fake Telegram made so far (or up to ``upto``) is stored and
+        handled. The inbox is checked each time the bot reports a handled update, not on a timer;
+        a short fallback covers an update the bot has not stored yet."""
+        if upto is None:
+            if not self.tg.updates:
+                return
+            upto = int(self.tg.updates[-1]["update_id"])
+        with trio.fail_after(timeout_s):
+            while not await self._handled_upto(upto):
+                with trio.move_on_after(0.5):
+                    await self._handled.wait()
+
+    async def _handled_upto(self, upto: int) -> bool:
+        async with self.app.db.connection() as conn:
+            # One statement, one snapshot: the row must exist and nothing up to it be unfinished.
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) FILTER (WHERE update_id = $1) AS stored,
+                       count(*) FILTER (WHERE status IN ('pending', 'claimed')) AS unfinished
+                FROM updates WHERE update_id <= $1
+                """,
+                upto,
+            )
+        return row is not None and bool(row["stored"]) and not row["unfinished"]
 
     async def restart_app(self, **overrides: str) -> AppHandle:
         """Stop the app gracefully and start a new one on the same database and fakes."""

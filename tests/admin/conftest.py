@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import trio
 
 from kiebot.bot.guards import RateGuard
 from kiebot.i18n import t
-from kiebot.store import jobs, money
-from kiebot.store.db import Conn, Database
+from kiebot.store import jobs
+from kiebot.store.db import Conn
 from kiebot.store.free_tier import FreeLimits
 from kiebot.testing.harness import World, open_world
 from kiebot.testing.telegram.model.state import CallbackAnswer, RequestRecord
 from kiebot.testing.telegram.server import SimMessage
+from tests.support.books import assert_books_balance
 
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 
@@ -40,12 +40,6 @@ SCREEN_METHODS = frozenset(
 OUTDATED_RU = t("ru", "common.outdated")
 MAIN_MENU_RU = t("ru", "menu.title").split("\n")[0]
 MAIN_MENU_EN = t("en", "menu.title").split("\n")[0]
-
-
-async def assert_books_balance(db: Database) -> None:
-    async with db.connection() as conn:
-        violations = await money.check_invariants(conn)
-    assert violations == [], violations
 
 
 @pytest.fixture
@@ -102,15 +96,11 @@ class Driver:
         return self.world.tg
 
     async def settle(self, update_id: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109
-        """Until the update is stored and handled (``done`` or parked as ``failed``)."""
-        with trio.fail_after(timeout):
-            while True:
-                async with self.world.app.db.connection() as conn:
-                    status = await conn.fetchval("SELECT status FROM updates WHERE update_id = $1", update_id)
-                if status in ("done", "failed"):
-                    assert status == "done", f"update {update_id} failed in the bot"
-                    return
-                await trio.sleep(0.02)
+        """Until the update is stored and handled; it must have been handled without a failure."""
+        await self.world.settle(upto=update_id, timeout_s=timeout)
+        async with self.world.app.db.connection() as conn:
+            status = await conn.fetchval("SELECT status FROM updates WHERE update_id = $1", update_id)
+        assert status == "done", f"update {update_id} failed in the bot"
 
     def _since(self, index: int, chat_id: int) -> list[RequestRecord]:
         return [

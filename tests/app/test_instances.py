@@ -6,6 +6,7 @@ import json
 from functools import partial
 
 import httpx
+import msgspec
 import trio
 
 from kiebot.config import load_settings
@@ -39,10 +40,10 @@ async def test_two_instances_share_the_work_and_elect_one_leader(database_url: s
             first = world.app
             await world.tg.wait_for(lambda: world.tg.state.webhook is not None, what="webhook registered")
             port_b = free_port()
-            second_settings = load_settings({**world.env, "INSTANCE_NAME": "test-2", "PORT": str(port_b)})
-            second: AppHandle = await world.nursery.start(
-                partial(run_app, second_settings, leadership_timing=(1.0, 0.5, 2.0), reconcile_every_s=0.2)
+            second_settings = msgspec.structs.replace(
+                load_settings({**world.env, "INSTANCE_NAME": "test-2", "PORT": str(port_b)}), limits=world.settings.limits
             )
+            second: AppHandle = await world.nursery.start(partial(run_app, second_settings))
             assert first.leadership.is_leader
             assert not second.leadership.is_leader
             for user in USERS:

@@ -99,22 +99,7 @@ class BotUser:
 
     async def settle(self) -> None:
         """Wait until the app has handled every update created so far."""
-        last = self.world.tg.updates[-1]["update_id"]
-        with trio.fail_after(SETTLE_TIMEOUT_S):
-            while True:
-                async with self.world.app.db.connection() as conn:
-                    # One statement, one snapshot: the row must exist and nothing up to it be unfinished.
-                    row = await conn.fetchrow(
-                        """
-                        SELECT count(*) FILTER (WHERE update_id = $1) AS stored,
-                               count(*) FILTER (WHERE status IN ('pending', 'claimed')) AS unfinished
-                        FROM updates WHERE update_id <= $1
-                        """,
-                        last,
-                    )
-                if row is not None and row["stored"] and not row["unfinished"]:
-                    return
-                await trio.sleep(0.02)
+        await self.world.settle(timeout_s=SETTLE_TIMEOUT_S)
 
     async def wait_for(
         self, *, contains: str | None = None, predicate: Callable[[SimMessage], bool] | None = None, after: int = 0

@@ -88,6 +88,7 @@ VALID: dict[str, str] = {
     "GENERATION_CONCURRENCY": "32",
     "DISPATCH_CONCURRENCY": "16",
     "SHUTDOWN_GRACE_S": "20",
+    "KIEBOT_LIMITS": '{"reconcile_every_s": 0.5, "telegram_global_per_second": 100}',
 }
 
 
@@ -211,7 +212,7 @@ def test_the_fuzz_reaches_both_outcomes_for_every_parsed_variable() -> None:
     refused: set[str] = set()
     accepted: set[str] = set()
 
-    @settings(max_examples=800, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=1500, deadline=None, derandomize=True, database=None)
     @given(named=NAMED_VALUES)
     def probe(named: tuple[str, str]) -> None:
         name, value = named

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -32,12 +31,6 @@ async def receiver(nursery: trio.Nursery) -> CallbackReceiver:
     sink = CallbackReceiver()
     await nursery.start(sink.serve)
     return sink
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 class ClientFactory:

@@ -11,18 +11,11 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from kiebot.store import money
 from kiebot.store.db import Database
-from kiebot.store.migrations import apply_migrations
 from kiebot.testing.harness import World, open_world
+from tests.support.books import assert_books_balance
 
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
-
-
-async def assert_books_balance(db: Database) -> None:
-    async with db.connection() as conn:
-        violations = await money.check_invariants(conn)
-    assert violations == [], violations
 
 
 @pytest.fixture
@@ -39,9 +32,7 @@ def payments_world(database_url: str) -> WorldFactory:
 
 
 @pytest.fixture
-async def store_db(database_url: str, aio_loop: None) -> AsyncIterator[Database]:
-    """A pool on a fresh, fully migrated database (for rule tests without the app)."""
-    async with Database.open(database_url, max_size=10) as db:
-        await apply_migrations(db)
-        yield db
-        await assert_books_balance(db)
+async def books_db(store_db: Database) -> AsyncIterator[Database]:
+    """The shared ``store_db``, with the ledger invariant checked once the test is done."""
+    yield store_db
+    await assert_books_balance(store_db)

@@ -15,7 +15,9 @@ import httpx
 import pytest
 import trio
 
-from kiebot.bot.screens.stars import reconcile_once
+from kiebot.bot.context import BotDeps
+from kiebot.payments.reconcile_job import reconcile_and_announce
+from kiebot.payments.rules import Reconciliation
 from kiebot.store import money, payments
 from kiebot.telegram.client import TelegramClient
 from kiebot.testing.harness import ADMIN_ID, TOKEN, World
@@ -27,6 +29,13 @@ USER = 5_600_001
 pytestmark = pytest.mark.slow
 
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+
+
+async def reconcile_once(bot: BotDeps) -> Reconciliation:
+    """The leader's periodic job, as the runtime wires it."""
+    return await reconcile_and_announce(
+        bot.db, bot.tg, bot.metrics, rub_per_star=bot.settings.stars_rub_rate, now=bot.now().timestamp(), admins=bot.notifier
+    )
 
 
 def _later() -> datetime:

@@ -1,6 +1,6 @@
 """The money-in rules of ``kiebot.payments.rules`` on a real PostgreSQL, without the app: amounts, the
 pre-checkout verdict for every case, crediting Stars once, recording refunds, manual requests and
-decisions. The ledger invariant is checked after each database test (``store_db`` fixture)."""
+decisions. The ledger invariant is checked after each database test (``books_db`` fixture)."""
 
 from __future__ import annotations
 
@@ -111,26 +111,26 @@ async def _verdict(db: Database, query: PreCheckoutQuery, now: datetime = NOW) -
         return await pay.judge_precheckout(conn, query, now, payer)
 
 
-async def test_precheckout_verdict_for_every_case(store_db: Database) -> None:
+async def test_precheckout_verdict_for_every_case(books_db: Database) -> None:
     with trio.fail_after(20):
-        await _people(store_db)
-        async with store_db.connection() as conn:
+        await _people(books_db)
+        async with books_db.connection() as conn:
             order = await payments.create_order(conn, ANN, stars=50, kopecks=50_00, now=NOW, ttl_s=pay.ORDER_TTL_S)
         assert len(order.payload.encode()) <= 128
-        assert await _verdict(store_db, _query(ANN, order.payload, 50)) == "ok"
-        assert await _verdict(store_db, _query(ANN, "topup_nonexistent", 50)) == "unknown"
-        assert await _verdict(store_db, _query(BOB, order.payload, 50)) == "wrong_user"
-        assert await _verdict(store_db, _query(ANN, order.payload, 51)) == "amount_mismatch"
-        assert await _verdict(store_db, _query(ANN, order.payload, 50, "USD")) == "currency"
+        assert await _verdict(books_db, _query(ANN, order.payload, 50)) == "ok"
+        assert await _verdict(books_db, _query(ANN, "topup_nonexistent", 50)) == "unknown"
+        assert await _verdict(books_db, _query(BOB, order.payload, 50)) == "wrong_user"
+        assert await _verdict(books_db, _query(ANN, order.payload, 51)) == "amount_mismatch"
+        assert await _verdict(books_db, _query(ANN, order.payload, 50, "USD")) == "currency"
         late = NOW + timedelta(seconds=pay.ORDER_TTL_S + 1)
-        assert await _verdict(store_db, _query(ANN, order.payload, 50), late) == "expired"
-        async with store_db.connection() as conn:
+        assert await _verdict(books_db, _query(ANN, order.payload, 50), late) == "expired"
+        async with books_db.connection() as conn:
             await users.set_banned(conn, ANN, True)
-        assert await _verdict(store_db, _query(ANN, order.payload, 50)) == "banned"
-        async with store_db.connection() as conn:
+        assert await _verdict(books_db, _query(ANN, order.payload, 50)) == "banned"
+        async with books_db.connection() as conn:
             await users.set_banned(conn, ANN, False)
             await payments.record_stars_payment(conn, user_id=ANN, charge_id="ch1", payload=order.payload, stars=50, kopecks=50_00)
-        assert await _verdict(store_db, _query(ANN, order.payload, 50)) == "already_paid"
+        assert await _verdict(books_db, _query(ANN, order.payload, 50)) == "already_paid"
 
 
 def _paid(payload: str, stars: int, charge: str, currency: str = "XTR") -> SuccessfulPayment:
@@ -139,26 +139,26 @@ def _paid(payload: str, stars: int, charge: str, currency: str = "XTR") -> Succe
     )
 
 
-async def test_credit_uses_the_orders_value_once_per_charge(store_db: Database) -> None:
+async def test_credit_uses_the_orders_value_once_per_charge(books_db: Database) -> None:
     with trio.fail_after(20):
-        await _people(store_db)
+        await _people(books_db)
         metrics = Metrics()
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             order = await payments.create_order(conn, ANN, stars=100, kopecks=150_00, now=NOW)
         # The rate changed since the invoice (1.5 → 1.0): the user gets what the invoice promised.
-        first = await pay.credit_stars(store_db, metrics, user_id=ANN, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
+        first = await pay.credit_stars(books_db, metrics, user_id=ANN, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
         assert (first.credited, first.kopecks, first.balance) == (True, 150_00, 150_00)
-        again = await pay.credit_stars(store_db, metrics, user_id=ANN, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
+        again = await pay.credit_stars(books_db, metrics, user_id=ANN, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
         assert (again.credited, again.kopecks, again.balance) == (False, 150_00, 150_00)
         # No matching order (Telegram's word that money arrived wins): the configured rate.
-        orphan = await pay.credit_stars(store_db, metrics, user_id=ANN, paid=_paid("topup_gone", 10, "ch-b"), rub_per_star=2.0)
+        orphan = await pay.credit_stars(books_db, metrics, user_id=ANN, paid=_paid("topup_gone", 10, "ch-b"), rub_per_star=2.0)
         assert (orphan.credited, orphan.kopecks, orphan.balance) == (True, 20_00, 170_00)
         with pytest.raises(money.IdempotencyConflict):
-            await pay.credit_stars(store_db, metrics, user_id=BOB, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
+            await pay.credit_stars(books_db, metrics, user_id=BOB, paid=_paid(order.payload, 100, "ch-a"), rub_per_star=1.0)
         with pytest.raises(ValueError, match="not a Stars payment"):
-            await pay.credit_stars(store_db, metrics, user_id=ANN, paid=_paid("p", 1, "ch-c", "USD"), rub_per_star=1.0)
+            await pay.credit_stars(books_db, metrics, user_id=ANN, paid=_paid("p", 1, "ch-c", "USD"), rub_per_star=1.0)
         with pytest.raises(ValueError, match="zero kopecks"):
-            await pay.credit_stars(store_db, metrics, user_id=ANN, paid=_paid("p", 1, "ch-d"), rub_per_star=0.0)
+            await pay.credit_stars(books_db, metrics, user_id=ANN, paid=_paid("p", 1, "ch-d"), rub_per_star=0.0)
         assert metrics.registry.get_sample_value("kiebot_stars_payments_total") == 2
         assert metrics.registry.get_sample_value("kiebot_stars_received_total") == 110
         assert metrics.registry.get_sample_value("kiebot_topup_kopecks_total", {"method": "stars"}) == 170_00
@@ -168,23 +168,23 @@ def _refunded(charge: str, stars: int) -> RefundedPayment:
     return RefundedPayment(currency="XTR", total_amount=stars, invoice_payload="p", telegram_payment_charge_id=charge)
 
 
-async def test_refund_outcomes(store_db: Database) -> None:
+async def test_refund_outcomes(books_db: Database) -> None:
     with trio.fail_after(20):
-        await _people(store_db)
+        await _people(books_db)
         metrics = Metrics()
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             await payments.record_stars_payment(conn, user_id=ANN, charge_id="r1", payload="p1", stars=50, kopecks=50_00)
             await payments.record_stars_payment(conn, user_id=BOB, charge_id="r2", payload="p2", stars=40, kopecks=40_00)
             await money.hold(conn, BOB, 30_00, ref="job-1")
-        unknown = await pay.record_refund(store_db, metrics, _refunded("nope", 5))
+        unknown = await pay.record_refund(books_db, metrics, _refunded("nope", 5))
         assert (unknown.status, unknown.stars) == ("unknown", 5)
-        recorded = await pay.record_refund(store_db, metrics, _refunded("r1", 50))
+        recorded = await pay.record_refund(books_db, metrics, _refunded("r1", 50))
         assert (recorded.status, recorded.kopecks, recorded.balance) == ("recorded", 50_00, 0)
-        already = await pay.record_refund(store_db, metrics, _refunded("r1", 50))
+        already = await pay.record_refund(books_db, metrics, _refunded("r1", 50))
         assert (already.status, already.balance) == ("already", 0)
-        short = await pay.record_refund(store_db, metrics, _refunded("r2", 40))
+        short = await pay.record_refund(books_db, metrics, _refunded("r2", 40))
         assert (short.status, short.kopecks, short.available) == ("not_covered", 40_00, 10_00)
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             bob = await payments.get_stars_payment(conn, "r2")
             assert bob is not None
             assert bob.status == "paid"
@@ -192,40 +192,40 @@ async def test_refund_outcomes(store_db: Database) -> None:
         assert metrics.registry.get_sample_value("kiebot_stars_refunds_total") == 1
 
 
-async def test_manual_requests_wait_for_one_decision(store_db: Database) -> None:
+async def test_manual_requests_wait_for_one_decision(books_db: Database) -> None:
     with trio.fail_after(20):
-        await _people(store_db)
+        await _people(books_db)
         metrics = Metrics()
         receipt = pay.Receipt("photo", "AgACreceipt")
-        async with store_db.transaction() as conn:
+        async with books_db.transaction() as conn:
             ids = [
                 (await pay.create_topup_request(conn, metrics, user_id=ANN, kopecks=k, receipt=receipt)).id
                 for k in (100_00, 200_00, 300_00)
             ]
-        async with store_db.transaction() as conn:
+        async with books_db.transaction() as conn:
             with pytest.raises(payments.TooManyPending):
                 await pay.create_topup_request(conn, metrics, user_id=ANN, kopecks=100_00, receipt=receipt)
-        async with store_db.transaction() as conn:
+        async with books_db.transaction() as conn:
             with pytest.raises(pay.AmountError):
                 await pay.create_topup_request(conn, metrics, user_id=BOB, kopecks=99_99, receipt=receipt)
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             stored = await payments.get_request(conn, ids[0])
             assert stored is not None
             assert pay.Receipt.decode(stored.receipt_file_id) == receipt
             assert (await money.get_account(conn, ANN)).balance == 0
 
-        approved = await pay.decide_topup(store_db, metrics, request_id=ids[1], admin_id=ADMIN, approve=True, reason=None)
-        late = await pay.decide_topup(store_db, metrics, request_id=ids[1], admin_id=BOB, approve=False, reason="late")
+        approved = await pay.decide_topup(books_db, metrics, request_id=ids[1], admin_id=ADMIN, approve=True, reason=None)
+        late = await pay.decide_topup(books_db, metrics, request_id=ids[1], admin_id=BOB, approve=False, reason="late")
         assert approved.decided_now
         assert not late.decided_now
         assert (late.topup.status, late.topup.decided_by) == ("approved", ADMIN)
         rejected = await pay.decide_topup(
-            store_db, metrics, request_id=ids[2], admin_id=ADMIN, approve=False, reason="  " + "x" * 900
+            books_db, metrics, request_id=ids[2], admin_id=ADMIN, approve=False, reason="  " + "x" * 900
         )
         assert rejected.topup.reason == "x" * pay.MAX_REASON_CHARS
         with pytest.raises(payments.UnknownTopup):
-            await pay.decide_topup(store_db, metrics, request_id=10**9, admin_id=ADMIN, approve=True, reason=None)
-        async with store_db.connection() as conn:
+            await pay.decide_topup(books_db, metrics, request_id=10**9, admin_id=ADMIN, approve=True, reason=None)
+        async with books_db.connection() as conn:
             assert (await money.get_account(conn, ANN)).balance == 200_00
             audit = await store_admin.recent_admin_actions(conn)
         assert sorted((a.action, a.target) for a in audit) == [
@@ -240,11 +240,11 @@ async def test_manual_requests_wait_for_one_decision(store_db: Database) -> None
         assert sample("kiebot_topup_kopecks_total", {"method": "manual"}) == 200_00
 
 
-async def test_concurrent_decisions_credit_once(store_db: Database) -> None:
+async def test_concurrent_decisions_credit_once(books_db: Database) -> None:
     with trio.fail_after(20):
-        await _people(store_db)
+        await _people(books_db)
         metrics = Metrics()
-        async with store_db.transaction() as conn:
+        async with books_db.transaction() as conn:
             topup = await pay.create_topup_request(
                 conn, metrics, user_id=ANN, kopecks=500_00, receipt=pay.Receipt("photo", "f")
             )
@@ -252,7 +252,7 @@ async def test_concurrent_decisions_credit_once(store_db: Database) -> None:
 
         async def decide(admin_id: int, approve: bool) -> None:
             decision = await pay.decide_topup(
-                store_db, metrics, request_id=topup.id, admin_id=admin_id, approve=approve, reason="r"
+                books_db, metrics, request_id=topup.id, admin_id=admin_id, approve=approve, reason="r"
             )
             outcomes.append(decision.decided_now)
 
@@ -260,7 +260,7 @@ async def test_concurrent_decisions_credit_once(store_db: Database) -> None:
             for i in range(8):
                 nursery.start_soon(decide, ADMIN if i % 2 else BOB, i % 3 != 0)
         assert sorted(outcomes) == [False] * 7 + [True]
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             final = await payments.get_request(conn, topup.id)
             assert final is not None
             credited = 500_00 if final.status == "approved" else 0
@@ -268,9 +268,9 @@ async def test_concurrent_decisions_credit_once(store_db: Database) -> None:
             assert len(await store_admin.recent_admin_actions(conn)) == 1
 
 
-async def test_admin_copies_are_remembered_until_forgotten(store_db: Database) -> None:
+async def test_admin_copies_are_remembered_until_forgotten(books_db: Database) -> None:
     with trio.fail_after(20):
-        async with store_db.connection() as conn:
+        async with books_db.connection() as conn:
             assert await pay.admin_copies(conn, 7) == []
             await pay.remember_admin_copy(conn, 7, ADMIN, 11)
             await pay.remember_admin_copy(conn, 7, BOB, 12)

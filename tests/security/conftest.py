@@ -3,41 +3,19 @@ snapshot everything money- or admin-related, and let a test's users act without 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from kiebot.bot.guards import RateGuard
 from kiebot.store import money
 from kiebot.telegram.limiter import FloodLimiter
-from kiebot.testing.harness import World, eventually
+from kiebot.testing.harness import World
 
 
 async def settle(world: World) -> None:
     """Wait until every update the fake Telegram created so far is handled (its row is done)."""
-    if not world.tg.updates:
-        return
-    last = world.tg.updates[-1]["update_id"]
-
-    async def done() -> bool:
-        async with world.app.db.connection() as conn:
-            row = await conn.fetchrow(
-                """
-                SELECT count(*) FILTER (WHERE update_id = $1) AS stored,
-                       count(*) FILTER (WHERE status IN ('pending', 'claimed')) AS unfinished
-                FROM updates WHERE update_id <= $1
-                """,
-                last,
-            )
-        return row is not None and bool(row["stored"]) and not row["unfinished"]
-
-    with trio.fail_after(20):
-        await eventually(done, interval=0.02)
+    await world.settle()
 
 
 def relax(world: World) -> None:
@@ -78,18 +56,3 @@ def sec() -> type[Helpers]:
     """``sec.settle(world)``, ``sec.relax(world)``, ``sec.books(world)`` (test modules cannot
     import each other under ``--import-mode=importlib``)."""
     return Helpers
-
-
-@pytest.fixture
-def fuzz() -> Callable[..., Awaitable[int]]:
-    """tests/fuzz/hyp.py's ``run_examples``: ``await fuzz(strategy, async_check, max_examples=N)``."""
-    name = "kiebot_tests_fuzz_hyp"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "fuzz" / "hyp.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    run: Callable[..., Awaitable[int]] = module.run_examples
-    return run

@@ -10,7 +10,6 @@ before any formatter or redactor could hide a leak.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -26,22 +25,15 @@ import trio
 from kiebot.config import Settings
 from kiebot.testing.harness import KIE_KEY, TOKEN, free_port, open_world
 from kiebot.testing.media import png
+from tests.support import log_guard
 
-GUARD_PATH = Path(__file__).parent.parent / "log_guard.py"
+GUARD_PATH = Path(__file__).parent.parent / "support" / "log_guard.py"
 HMAC_KEY = "kie-hmac-key-for-the-log-test-0123456789"
 USER = 5_800_001
 
 
 def guard_module() -> ModuleType:
-    name = "kiebot_tests_log_guard"  # the name tests/conftest.py registers it under
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, GUARD_PATH)
-        assert spec is not None
-        assert spec.loader is not None
-        module = sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+    return log_guard
 
 
 def record(msg: str, *args: object, exc: BaseException | None = None, **extra: object) -> logging.LogRecord:

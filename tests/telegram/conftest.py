@@ -161,12 +161,6 @@ async def bot_api(nursery: trio.Nursery) -> ScriptedBotApi:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 def tg(bot_api: ScriptedBotApi, http: httpx.AsyncClient) -> TelegramClient:
     return TelegramClient(http, TOKEN, base_url=bot_api.base_url, limiter=FloodLimiter())
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    """A plain HTTP client, no proxy from the environment: the tests speak raw HTTP to a fake."""
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        yield http
+def client(http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The root ``http`` client (no proxy from the environment): these tests speak raw HTTP to a fake."""
+    return http

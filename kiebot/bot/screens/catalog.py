@@ -1,4 +1,4 @@
-"""The catalogue: sections → kinds → models (paged), ⭐ Popular, and the model card.
+"""The catalogue: sections → kinds → models (paged), 🔥 Popular, and the model card.
 
 Users see human titles and a price before anything else ("from 12 ₽", or "free" for the free
 tier), never Kie ids (the original bot's owner asked for names, reference/peers-and-style.md
@@ -12,7 +12,9 @@ These routes answer their callback queries themselves, right after checking the 
 stale or tampered button still gets the "outdated" toast (the router's early answer would
 swallow it). Callback data (≤ 64 bytes): ``cat:<section>``, ``knd:<kind>:<section>:<page>``, ``pop:<page>``,
 ``mdl:<code>:<origin>`` where ``origin`` says which list the card was opened from (``m`` menu,
-``f`` free, ``p.<page>``, ``k.<kind>.<section>.<page>``), so Back returns there.
+``f`` free, ``p.<page>``, ``k.<kind>.<section>.<page>``, ``s`` search results, ``y`` ⭐ My
+models), so Back returns there. The card's ⭐ button (``fav:<code>:<origin>:<1|0>``) is handled
+by :mod:`kiebot.bot.screens.my_models`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from kiebot.catalog.texts import field_label
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, approx_duration, rub
 from kiebot.i18n import catalog as texts
-from kiebot.store import free_tier
+from kiebot.store import favourites, free_tier
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 TOOL_KINDS: Final = ("upscale", "background_removal", "watermark_removal", "audio_isolation")
@@ -160,6 +162,10 @@ def origin_callback(ctx: Ctx, origin: str) -> str:
         return cb("menu")
     if origin == "f":
         return cb("free")
+    if origin == "s":
+        return cb("srch")
+    if origin == "y":
+        return cb("my")
     if parts[0] == "p" and len(parts) == 2 and parts[1].isdigit():
         return cb("pop", int(parts[1]))
     if parts[0] == "k" and len(parts) == 4 and parts[1] in ctx.deps.registry.kinds and parts[2] in SECTIONS and parts[3].isdigit():
@@ -230,8 +236,13 @@ async def show_card(ctx: Ctx, spec: ModelSpec, origin: str) -> None:
     back = origin_callback(ctx, origin)
     status = await ctx.deps.availability.status(spec.id)
     rows: list[list[Button]] = []
+    code = ctx.deps.codes.code(spec.id)
     if status == "available":
-        rows.append([Button.callback(ctx.t("catalog_ui.start"), cb("go", ctx.deps.codes.code(spec.id), origin))])
+        rows.append([Button.callback(ctx.t("catalog_ui.start"), cb("go", code, origin))])
+    async with ctx.conn() as conn:
+        starred = await favourites.is_favourite(conn, ctx.user_id, spec.id)
+    star = ctx.t("mine.remove") if starred else ctx.t("mine.add")
+    rows.append([Button.callback(star, cb("fav", code, origin, 0 if starred else 1))])
     rows.append([Button.callback(ctx.t("common.back"), back), Button.callback(ctx.t("common.menu"), cb("menu"))])
     await ctx.show(await card_text(ctx, spec, status), rows)
 

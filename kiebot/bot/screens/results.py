@@ -116,6 +116,6 @@ async def cancel_job(ctx: Ctx, args: list[str]) -> None:
     await ctx.answer(ctx.t("generation.cancel_done"))
     async with ctx.conn() as conn:
         ended = await jobs_store.get_job(conn, job.id)
-    notifier = ctx.deps.extras.get("notifier")
+    notifier = ctx.deps.notifier
     if ended is not None and isinstance(notifier, Notifier):
         await notifier.job_ended_without_result(ended, "cancelled")

@@ -19,7 +19,7 @@ The flow (https://core.telegram.org/bots/payments-stars, reference/telegram.md �
    refund usually recorded it before calling ``refundStarPayment``, then nothing more is debited).
    If the user already spent the money, nothing can be debited (the balance never goes below
    zero): the admins are alerted to settle it by hand.
-6. :func:`reconcile_job` — a periodic check of Telegram's Stars ledger against ours that credits a
+6. :mod:`kiebot.payments.reconcile_job` — a periodic check of Telegram's Stars ledger against ours that credits a
    payment whose update was lost (and tells the payer) and records unknown refunds.
 """
 
@@ -37,7 +37,6 @@ from kiebot.chat.format import Safe, render, rub
 from kiebot.i18n import normalize_lang
 from kiebot.logs import mask_user_id
 from kiebot.payments import rules as pay
-from kiebot.runtime.scheduler import Periodic
 from kiebot.store import conversations, money, users
 from kiebot.store import payments as store_payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState
@@ -187,7 +186,7 @@ def _after_payment_keyboard(ctx: Ctx) -> Keyboard:
 
 
 async def _alert_admins(ctx: Ctx, key: str, *, topic: str, **params: Any) -> None:
-    notifier = ctx.deps.extras.get("notifier")
+    notifier = ctx.deps.notifier
     if notifier is None:
         return
     await notifier.admins(key, topic=topic, **params)
@@ -262,54 +261,3 @@ async def on_refunded_payment(ctx: Ctx, message: Message) -> None:
 
 
 routes.refunded_payment = on_refunded_payment
-
-
-# ---- reconciliation -------------------------------------------------------------------------------
-
-RECONCILE_EVERY_S = 900.0
-
-
-def reconcile_job(deps: BotDeps, *, every_s: float = RECONCILE_EVERY_S) -> Periodic:
-    """The leader's periodic Stars check (:func:`kiebot.payments.rules.reconcile_stars`): a payment the
-    update path lost is credited and its payer told; admins get a summary when anything was found.
-
-    ``app.py`` adds it to the scheduler: ``bot.extras.setdefault("periodic", []).append(reconcile_job(bot))``.
-    """
-
-    async def run() -> None:
-        await reconcile_once(deps)
-
-    return Periodic("stars-reconcile", every_s, run, first_after_s=120.0)
-
-
-async def reconcile_once(deps: BotDeps) -> pay.Reconciliation:
-    found = await pay.reconcile_stars(
-        deps.db, deps.tg, deps.metrics, rub_per_star=deps.settings.stars_rub_rate, now=deps.now().timestamp()
-    )
-    for missed in found.credited:
-        async with deps.db.connection() as conn:
-            payer = await users.get_user(conn, missed.user_id)
-        lang = payer.language if payer is not None else "ru"
-        credit = missed.credit
-        text = render(
-            lang, "payments.stars.paid", stars=credit.stars, amount=Safe(rub(credit.kopecks, lang)), balance=Safe(rub(credit.balance, lang))
-        )
-        try:
-            await deps.tg.send_message(missed.user_id, text, parse_mode="HTML")
-        except Forbidden:
-            log.info("user unreachable; late credit not announced")
-    if found.credited or found.refunds or found.problems:
-        notifier = deps.extras.get("notifier")
-        if notifier is not None:
-            await notifier.admins(
-                "payments.alert.reconciled",
-                topic="stars:reconcile",
-                credited=len(found.credited),
-                refunds=len(found.refunds),
-                problems=len(found.problems),
-            )
-    log.info(
-        "Stars reconciled",
-        extra={"scanned": found.scanned, "credited": len(found.credited), "refunds": len(found.refunds), "problems": len(found.problems)},
-    )
-    return found

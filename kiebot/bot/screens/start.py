@@ -31,6 +31,7 @@ async def main_menu_keyboard(ctx: Ctx) -> Keyboard:
     return [
         [Button.callback(ctx.t("menu.images"), cb("cat", "image")), Button.callback(ctx.t("menu.video"), cb("cat", "video"))],
         [Button.callback(ctx.t("menu.audio"), cb("cat", "audio")), Button.callback(ctx.t("menu.tools"), cb("cat", "tools"))],
+        [Button.callback(ctx.t("mine.menu_button"), cb("my")), Button.callback(ctx.t("find.menu_button"), cb("find"))],
         [Button.callback(ctx.t("menu.popular"), cb("pop", 0)), Button.callback(ctx.t("menu.free", n=left), cb("free"))],
         [Button.callback(ctx.t("menu.balance"), cb("bal")), Button.callback(ctx.t("menu.history"), cb("hist", 0))],
         [Button.callback(ctx.t("menu.referral"), cb("ref")), Button.callback(ctx.t("menu.help"), cb("help"))],
@@ -83,7 +84,7 @@ async def start(ctx: Ctx, arg: str) -> None:
     async with ctx.tx() as conn:
         await conversations.clear_state(conn, ctx.user_id)
         if settings.welcome_balance_kopecks > 0:
-            key = f"welcome:{ctx.user_id}"
+            key = money.welcome_key(ctx.user_id)
             if await money.entry_by_key(conn, key) is None:
                 await money.credit(conn, ctx.user_id, settings.welcome_balance_kopecks, kind="welcome", key=key)
                 welcomed = True

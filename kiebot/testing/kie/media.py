@@ -13,6 +13,7 @@ import hashlib
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -78,6 +79,37 @@ def png_for_prompt(prompt: str, *, width: int = 256, height: int = 256) -> bytes
     background = colour_for_prompt(prompt)
     stripe: RGB = (255, 255, 255) if sum(background) < 384 else (0, 0, 0)
     return png(width, height, background, stripe)
+
+
+#: The tEXt keyword under which an image result names the inputs its task consumed.
+INPUTS_KEYWORD: Final = b"kie-inputs"
+
+
+def png_with_inputs(prompt: str, consumed: Sequence[bytes]) -> bytes:
+    """The image result of a task that read ``consumed`` input files: :func:`png_for_prompt`
+    plus a ``tEXt`` chunk listing the SHA-256 of each input, so a test holding the delivered
+    picture can tell whose bytes the task used (https://www.w3.org/TR/png/#11tEXt)."""
+    image = png_for_prompt(prompt)
+    if not consumed:
+        return image
+    text = ",".join(hashlib.sha256(data).hexdigest() for data in consumed).encode("ascii")
+    header_end = len(PNG_SIGNATURE) + 12 + 13  # the signature, then IHDR (13 bytes of payload)
+    return image[:header_end] + _chunk(b"tEXt", INPUTS_KEYWORD + b"\0" + text) + image[header_end:]
+
+
+def input_digests(image: bytes) -> list[str]:
+    """The SHA-256 hex digests a :func:`png_with_inputs` result carries (empty if none)."""
+    if not image.startswith(PNG_SIGNATURE):
+        return []
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(image):
+        (length,) = struct.unpack(">I", image[offset : offset + 4])
+        kind = image[offset + 4 : offset + 8]
+        payload = image[offset + 8 : offset + 8 + length]
+        if kind == b"tEXt" and payload.startswith(INPUTS_KEYWORD + b"\0"):
+            return payload[len(INPUTS_KEYWORD) + 1 :].decode("ascii").split(",")
+        offset += 12 + length
+    return []
 
 
 def wav_tone(seconds: float = 1.0, *, frequency: float = 440.0, rate: int = 8000) -> bytes:

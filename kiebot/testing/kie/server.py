@@ -49,6 +49,7 @@ from quart_trio import QuartTrio
 from kiebot.kie.guard import find_telegram_file_url
 from kiebot.kie.types import Family
 from kiebot.testing.kie import media as kie_media
+from kiebot.testing.kie.inputs import InputReader, input_urls
 from kiebot.testing.kie.registry import registry_pricer, registry_profile, registry_validator
 from kiebot.testing.kie.rules import (
     DEFAULT_PRICES,
@@ -140,9 +141,19 @@ class FakeKie:
         credits: the starting balance; each success costs its price; a create that cannot be
             paid gets 402.
         rate_limit: ``(creates, seconds)`` per key before 429, or None.
+        input_read_delay_s: how long after its creation a task reads its input files (Kie reads
+            them late; see :mod:`kiebot.testing.kie.inputs`). :meth:`hold_inputs` and
+            :meth:`release_inputs` make "late" as late as a test needs.
+
+    Uploads to the same ``uploadPath`` + ``fileName`` overwrite each other, as on Kie; a task
+    reads its inputs from whatever their names hold when it reads them (``FakeTask.inputs_read``)
+    and an image result carries the SHA-256 of every input it consumed
+    (:func:`kiebot.testing.kie.media.input_digests`). An input URL that holds nothing then fails
+    the task.
 
     State: ``tasks``, ``credits``, ``uploads``, ``callbacks`` (every attempt), ``requests`` (a
-    Counter by path), ``telegram_urls_seen`` (where a Telegram file URL arrived: must stay empty),
+    Counter by path), ``upload_log`` (the stored key of every upload, in order),
+    ``telegram_urls_seen`` (where a Telegram file URL arrived: must stay empty),
     ``duplicate_callbacks``, ``early_callbacks``, ``chunked_files`` (results without
     Content-Length).
     """
@@ -160,6 +171,7 @@ class FakeKie:
         rate_limit: tuple[int, float] | None = (20, 10.0),
         callback_attempts: int = 3,
         callback_timeout_s: float = 15.0,
+        input_read_delay_s: float = 0.0,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
@@ -180,6 +192,8 @@ class FakeKie:
         self.base_url = ""
         self.tasks: dict[str, FakeTask] = {}
         self.uploads: dict[str, StoredFile] = {}
+        self.upload_log: list[str] = []
+        self.inputs = InputReader(input_read_delay_s)
         self.callbacks: list[CallbackAttempt] = []
         self.requests: Counter[str] = Counter()
         self.telegram_urls_seen: list[str] = []
@@ -249,6 +263,14 @@ class FakeKie:
         exactly the "request arrived, answer lost to a client timeout" case.
         """
         self._faults.setdefault(endpoint, deque()).append(Fault(None, "", None, seconds, times))
+
+    def hold_inputs(self) -> None:
+        """Tasks created from now on read their input files only after :meth:`release_inputs`."""
+        self.inputs.hold()
+
+    def release_inputs(self) -> None:
+        """Let the held tasks read their input files (from whatever their names hold now)."""
+        self.inputs.release()
 
     async def wait_final(self, task_id: str) -> FakeTask:
         """Wait until the task has finished and its callbacks were attempted."""
@@ -462,9 +484,24 @@ class FakeKie:
             fail_message=message,
             duration_s=duration if duration is not None else DURATIONS_S[profile.kind] * self.speed,
             price_credits=price,
+            input_urls=input_urls(body, f"{self.base_url}/uploads/"),
+            input_gate=self.inputs.gate(),
         )
         self.tasks[task.task_id] = task
         return task
+
+    async def _read_inputs(self, task: FakeTask, *, instant: bool) -> None:
+        """Read the task's inputs the way Kie does: late, from what their names hold by then."""
+        if not task.input_urls:
+            return
+        if not instant:
+            await self.inputs.wait(task.input_gate)
+        prefix = f"{self.base_url}/uploads/"
+        for url in task.input_urls:
+            stored = self.uploads.get(url[len(prefix) :])
+            task.inputs_read[url] = stored.data if stored is not None else None
+        if any(data is None for data in task.inputs_read.values()) and task.outcome != "never":
+            task.outcome, task.fail_code, task.fail_message = "fail", "400", "Failed to fetch the input file"
 
     async def _run(self, task: FakeTask, *, instant: bool = False) -> None:
         """Walk the task through its phases, sending callbacks on the way."""
@@ -473,6 +510,7 @@ class FakeKie:
             if not instant:
                 await trio.sleep(task.duration_s * fraction)
 
+        await self._read_inputs(task, instant=instant)
         await pause(0.1)
         task.phase = "running"
         if task.family == "suno" and task.outcome != "fail":
@@ -574,7 +612,8 @@ class FakeKie:
         )
         name = _SAFE_NAME.sub("_", file_name) or secrets.token_hex(8)
         key = f"{folder}/{name}" if folder else name
-        self.uploads[key] = StoredFile(data, mime)
+        self.uploads[key] = StoredFile(data, mime)  # the same path and name: overwritten, as on Kie
+        self.upload_log.append(key)
         data_out = {
             "fileName": name,
             "filePath": key,
@@ -667,7 +706,8 @@ class FakeKie:
             return Response("Not found", status=404, content_type="text/plain")
         ext = name.rsplit(".", 1)[-1]
         if task.kind == "image":
-            data = kie_media.png_for_prompt(task.prompt)
+            consumed = [data for data in task.inputs_read.values() if data is not None]
+            data = kie_media.png_with_inputs(task.prompt, consumed)
         elif task.kind == "video":
             data = kie_media.sample_mp4()
         else:

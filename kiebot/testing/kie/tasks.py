@@ -75,6 +75,11 @@ class FakeTask:
     consumed_credits: float = 0.0
     remaining_credits: float | None = None
     done: trio.Event = field(default_factory=trio.Event)
+    #: The fake's upload URLs the body names, and the hold (if any) the task reads them after.
+    input_urls: list[str] = field(default_factory=list)
+    input_gate: trio.Event | None = None
+    #: What each input URL held when the task read it (None: nothing under that name then).
+    inputs_read: dict[str, bytes | None] = field(default_factory=dict)
 
     @property
     def callback_url(self) -> str | None:

@@ -50,7 +50,7 @@ STATUS_ICONS = {"draft": "📝", "sending": "📤", "done": "✅", "cancelled": 
 
 
 def _sender(ctx: Ctx) -> BroadcastSender | None:
-    sender = ctx.deps.extras.get("broadcast")
+    sender = ctx.deps.broadcast
     return sender if isinstance(sender, BroadcastSender) else None
 
 

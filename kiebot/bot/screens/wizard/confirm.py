@@ -105,7 +105,7 @@ async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -
 async def _catch_up(ctx: Ctx, spec: ModelSpec, job: Job) -> None:
     """The job moved on before its progress message was stored (a retried Confirm after a crash,
     a very fast model): the workers' edits found no message, so show where the job is now."""
-    notifier = ctx.deps.extras.get("notifier")
+    notifier = ctx.deps.notifier
     if job.state in ("failed", "cancelled", "timed_out") and isinstance(notifier, Notifier):
         await notifier.job_ended_without_result(job, job.error_code or "service_error", job.error_message or "")
     elif job.state == "delivered":

@@ -1,7 +1,7 @@
 """What the user types or sends while a wizard waits: files, the prompt, a link; and /cancel.
 
 Each input is checked against the model before it is kept — a file's type, size, duration and
-pixels, a prompt's length, a link's form — and refused with a message that says what is accepted,
+pixels (a document's measured from its bytes, :mod:`.documents`), a prompt's length, a link's form — and refused with a message that says what is accepted,
 so nothing Kie would reject (and nothing we could not price) reaches the summary. Accepted input
 moves the wizard on with a new message (the bot cannot edit the user's message).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes, show_main_menu
 from kiebot.bot.screens.wizard import state as ws
+from kiebot.bot.screens.wizard.documents import measured_document
 from kiebot.bot.screens.wizard.flow import advance, forget, present, store
 from kiebot.bot.screens.wizard.media import file_issues, format_names, incoming_file
 from kiebot.bot.screens.wizard.screens import escape_issue
@@ -60,10 +61,16 @@ async def _take_file(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, m
     if ref is None:
         await ctx.send(ctx.t(f"wizard.media.need.{media.type}", formats=format_names(media.mime_types), mb=media.max_mb))
         return
+    if message.document is not None:
+        # A document's type is a guess from its name and it has no pixels or seconds: measure it.
+        measured = await measured_document(ctx, spec, media, ref)
+        if isinstance(measured, str):
+            await _refuse_file(ctx, media, measured)
+            return
+        ref = measured
     issues = file_issues(spec, media, ref)
     if issues:
-        accepted = ctx.t(f"wizard.media.need.{media.type}", formats=format_names(media.mime_types), mb=media.max_mb)
-        await ctx.send(ctx.t("wizard.media.refused", issue=escape_issue(render_issue(issues[0], ctx.lang)), accepted=Safe(accepted)))
+        await _refuse_file(ctx, media, render_issue(issues[0], ctx.lang))
         return
     files = draft.files(media.wire)
     if media.max_count == 1:
@@ -84,6 +91,12 @@ async def _take_file(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, m
         await ctx.send(ctx.t("common.outdated"))
         return
     await present(ctx, spec, draft, new_version, new_message=True, note=note)
+
+
+async def _refuse_file(ctx: Ctx, media: MediaSpec, issue: str) -> None:
+    """Say why a file is refused (``issue``: plain text) and what the step accepts."""
+    accepted = ctx.t(f"wizard.media.need.{media.type}", formats=format_names(media.mime_types), mb=media.max_mb)
+    await ctx.send(ctx.t("wizard.media.refused", issue=escape_issue(issue), accepted=Safe(accepted)))
 
 
 def _caption_as_prompt(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, message: Message) -> str | None:

@@ -4,7 +4,9 @@ Telegram describes files without downloading them (https://core.telegram.org/bot
 
 * a **photo** is a list of sizes with no MIME type — Telegram re-encodes photos as JPEG, so it is
   taken as ``image/jpeg`` with the largest size's width and height;
-* a **document** carries ``mime_type`` (PNG, WebP, a PDF...) and ``file_size``;
+* a **document** carries ``mime_type`` (PNG, WebP, a PDF...), guessed from the sender's file name,
+  and ``file_size`` — no pixels, no duration; :mod:`.documents` measures those (and the real
+  type) from the bytes before the file is accepted;
 * **audio** / **voice** / **video** carry their ``duration`` in seconds, which also measures the
   quantity of a metered model (audio isolation is billed per second of input).
 

@@ -1,0 +1,174 @@
+"""The leased-work loop shared by the inbox dispatcher and the generation stages, on its own:
+claims are in-memory functions, time is trio's virtual clock (no socket is awaited)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import pytest
+import trio
+import trio.testing
+
+from kiebot.store.leased_work import LeasedWork, LeaseWatch, constant_waiter
+
+
+class Nudge:
+    """An in-process waiter, like the generation stages' ``Wakeup``."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def signal(self) -> None:
+        self.event.set()
+
+    async def wait(self, timeout_s: float) -> None:
+        with trio.move_on_after(timeout_s):
+            await self.event.wait()
+        self.event = trio.Event()
+
+
+class Queue:
+    """Items 0..n-1; item i+1 is claimable only after item i finished when ``chained`` (like two
+    updates of one chat)."""
+
+    def __init__(self, n: int, *, chained: bool = False) -> None:
+        self.pending = list(range(n))
+        self.chained = chained
+        self.running: set[int] = set()
+        self.claims: list[int] = []  # how many items each claim returned
+
+    async def claim(self, limit: int) -> Sequence[int]:
+        if self.chained:
+            batch = self.pending[:1] if not self.running and self.pending else []
+        else:
+            batch = self.pending[:limit]
+        for item in batch:
+            self.pending.remove(item)
+            self.running.add(item)
+        self.claims.append(len(batch))
+        return batch
+
+
+def _loop(queue: Queue, work, *, concurrency: int = 4, renew=None, cancel_on_lost_lease: bool = False, poll_s: float = 5.0) -> LeasedWork[int]:  # type: ignore[no-untyped-def]
+    async def always(item: int) -> bool:
+        return True
+
+    return LeasedWork(
+        "test",
+        claim=queue.claim,
+        work=work,
+        renew=renew or always,
+        label=str,
+        open_waiter=partial(constant_waiter, Nudge()),
+        concurrency=concurrency,
+        lease_s=3.0,
+        poll_s=poll_s,
+        cancel_on_lost_lease=cancel_on_lost_lease,
+    )
+
+
+async def test_runs_everything_at_most_concurrency_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    queue = Queue(10)
+    peak = 0
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        nonlocal peak
+        peak = max(peak, len(queue.running))
+        await trio.sleep(1)
+        queue.running.discard(item)
+
+    loop = _loop(queue, work, concurrency=4)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(10)
+            loop.stop()
+    assert peak == 4
+    assert queue.pending == []
+    assert loop.finished == 10
+    assert loop.in_flight == 0
+
+
+async def test_a_partial_batch_is_not_followed_by_an_empty_claim(autojump_clock: trio.testing.MockClock) -> None:
+    """Three items, room for eight: one claim takes all three; the loop then waits (for a wake-up,
+    a finished item or the poll) instead of asking again at once and getting nothing."""
+    queue = Queue(3)
+    release = trio.Event()
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        await release.wait()
+
+    loop = _loop(queue, work, concurrency=8, poll_s=30.0)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await trio.sleep(10)  # well inside the poll interval
+            assert queue.claims == [3]
+            release.set()
+            await loop.wait_finished(3)
+            loop.stop()
+
+
+async def test_a_finished_item_lets_its_successor_be_claimed_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    """Like two updates of one chat: the second is claimable only when the first is done. It must
+    be claimed when the first finishes, not one poll interval later."""
+    queue = Queue(2, chained=True)
+    started_at: list[float] = []
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        started_at.append(trio.current_time())
+        await trio.sleep(1)
+        queue.running.discard(item)
+
+    loop = _loop(queue, work, poll_s=30.0)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(2)
+            loop.stop()
+    assert len(started_at) == 2
+    assert started_at[1] - started_at[0] < 2.0
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+async def test_a_lost_lease_cancels_the_work_only_when_asked(autojump_clock: trio.testing.MockClock, cancel: bool) -> None:
+    queue = Queue(1)
+    completed: list[bool] = []
+    seen_lost: list[bool] = []
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        await trio.sleep(5)  # the lease (3 s) is renewed at 1 s: lost
+        seen_lost.append(lease.lost)
+        completed.append(True)
+
+    async def renew(item: int) -> bool:
+        return False
+
+    loop = _loop(queue, work, renew=renew, cancel_on_lost_lease=cancel)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(1)
+            loop.stop()
+    if cancel:
+        assert completed == []
+    else:
+        assert completed == [True]
+        assert seen_lost == [True]
+
+
+async def test_a_failing_item_does_not_stop_the_loop(autojump_clock: trio.testing.MockClock) -> None:
+    queue = Queue(3)
+
+    async def work(item: int, lease: LeaseWatch) -> None:
+        if item == 1:
+            raise RuntimeError("boom")
+
+    loop = _loop(queue, work)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(loop.run)
+            await loop.wait_finished(3)
+            loop.stop()
+    assert loop.finished == 3
