@@ -29,9 +29,10 @@ class Fakes:
 
 
 @contextlib.asynccontextmanager
-async def serve_fakes(*, kie_speed: float = 0.01) -> AsyncIterator[Fakes]:
+async def serve_fakes(*, kie_speed: float = 0.01, kie_hmac_key: str | None = None) -> AsyncIterator[Fakes]:
+    """``kie_hmac_key``: the fake Kie signs its callbacks with it (give the app the same key)."""
     tg = FakeTelegram(token=TOKEN)
-    kie = FakeKie(api_key=KIE_KEY, speed=kie_speed, rate_limit=None, credits=1e12)
+    kie = FakeKie(api_key=KIE_KEY, speed=kie_speed, rate_limit=None, credits=1e12, hmac_key=kie_hmac_key)
     async with trio.open_nursery() as nursery:
         tg_url = await nursery.start(tg.serve)
         kie_url = await nursery.start(kie.serve)

@@ -37,6 +37,20 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$")
+# A KIE_TRUSTED_RESULT_HOSTS entry: a name or IPv4 address, "[v6]", each with an optional ":port",
+# or a bare IPv6 address.
+_TRUSTED_HOST_RE = re.compile(
+    r"^(?:(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>\d{1,5}))?"
+    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,44})$"
+)
+#: An explicit webhook secret shorter than this is guessable by brute force over the open
+#: webhook URL (the derived default is 48 characters); start-up refuses it.
+MIN_WEBHOOK_SECRET_CHARS = 16
+#: RUB per USD outside this range is a typo or a parsing accident, not a market: a configured
+#: ``FX_RUB_PER_USD`` outside it stops start-up, a fetched rate outside it is ignored
+#: (:mod:`kiebot.catalog.fx`). Prices are ``credits × FX × markup``, so a wrong FX sells at a loss.
+FX_SANE_MIN = 20.0
+FX_SANE_MAX = 500.0
 
 
 def _default_instance_name() -> str:
@@ -64,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kie_api_url: str = "https://api.kie.ai"
     kie_upload_url: str = "https://kieai.redpandaai.co"
     kie_webhook_hmac_key: str = ""
+    kie_trusted_result_hosts: tuple[str, ...] = ()
     kie_stub: bool = False
     kie_low_credits: int = 1000
     public_base_url: str = ""
@@ -80,11 +95,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     instance_name: str = ""
 
     pricing_markup: float = 2.0
+    allow_pricing_below_cost: bool = False
     fx_rub_per_usd: float = 78.0
     welcome_balance_kopecks: int = 0
     free_tier_model_ids: tuple[str, ...] = ()
     free_daily_limit: int = 5
     free_hourly_limit: int = 2
+    max_active_jobs_per_user: int = 5
     referral_bonus_free_uses: int = 3
     timezone: str = "Europe/Moscow"
 
@@ -244,11 +261,28 @@ def _zone(name: str, raw: str) -> str:
     return value
 
 
+def _fx_rate(name: str, raw: str) -> float:
+    value = _float(name, raw, minimum=0.0)
+    if not FX_SANE_MIN <= value <= FX_SANE_MAX:
+        raise ConfigError(f"{name}: expected rubles per US dollar from {FX_SANE_MIN:g} to {FX_SANE_MAX:g}, got {raw.strip()}")
+    return value
+
+
 def _limits(name: str, raw: str) -> Limits:
     try:
         return parse_limits(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def _trusted_hosts(name: str, raw: str) -> tuple[str, ...]:
+    entries = _str_csv(raw)
+    for entry in entries:
+        match = _TRUSTED_HOST_RE.match(entry)
+        port = match.group("port") if match else None
+        if match is None or (port is not None and not 1 <= int(port) <= 65535):
+            raise ConfigError(f'{name}: expected comma-separated host names (optionally host:port), got "{entry}"')
+    return entries
 
 
 def _rub_to_kopecks(name: str, raw: str) -> int:
@@ -261,14 +295,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TELEGRAM_API_URL", "https://api.telegram.org", "Bot API base URL (a fake or a local Bot API server)"),
     Variable("BOT_MODE", "polling", "`polling` (local) or `webhook` (Render)"),
     Variable("WEBHOOK_BASE_URL", "", "Public https URL of this service; required for webhook mode (Render's `RENDER_EXTERNAL_URL` is used when unset)"),
-    Variable("TELEGRAM_WEBHOOK_SECRET_TOKEN", "derived from the bot token", "Secret Telegram echoes in `X-Telegram-Bot-Api-Secret-Token` (1–256 of `A-Za-z0-9_-`)", secret=True),
+    Variable("TELEGRAM_WEBHOOK_SECRET_TOKEN", "derived from the bot token", "Secret Telegram echoes in `X-Telegram-Bot-Api-Secret-Token` (16–256 of `A-Za-z0-9_-`; a shorter one stops start-up)", secret=True),
     Variable("TELEGRAM_WEBHOOK_PATH", "/webhook", "Path of the webhook endpoint"),
     Variable("WEBHOOK_MAX_BODY_BYTES", "1048576", "Larger webhook bodies get 413"),
     Variable("KIE_API_KEY", "", "Kie.ai API key; required by `run` unless `KIE_STUB`, `DRY_RUN` or `TEST_MODE`", secret=True),
     Variable("KIE_API_URL", "https://api.kie.ai", "Kie.ai API base URL"),
     Variable("KIE_UPLOAD_URL", "https://kieai.redpandaai.co", "Kie.ai file upload base URL"),
     Variable("KIE_WEBHOOK_HMAC_KEY", "", "Kie `webhookHmacKey`; when set, callbacks must carry a valid signature", secret=True),
-    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai"),
+    Variable("KIE_TRUSTED_RESULT_HOSTS", "", "Comma-separated hosts (`name`, `name:port`, `[v6]:port`) whose result files may be fetched over http and from private addresses — only for a local fake Kie; every other result needs https and a public address"),
+    Variable("KIE_STUB", "0", "1 = use the in-process fake Kie server instead of Kie.ai (its own result URLs are trusted)"),
     Variable("KIE_LOW_CREDITS", "1000", "Admins are alerted when Kie credits fall below this"),
     Variable("PUBLIC_BASE_URL", "WEBHOOK_BASE_URL", "Public URL Kie calls back (`/kie/callback/...`); without one, jobs are polled"),
     Variable("DATABASE_URL", "", "PostgreSQL URL; when unset an embedded PostgreSQL is started in `KIEBOT_DATA_DIR`", secret=False),
@@ -282,12 +317,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Variable("LOG_FORMAT", "json", "`json` (one object per line) or `text`"),
     Variable("INSTANCE_NAME", "host name", "Name of this instance in logs, /readyz and the leadership table"),
-    Variable("PRICING_MARKUP", "2.0", "User price = Kie cost × FX × markup"),
-    Variable("FX_RUB_PER_USD", "78.0", "Fallback RUB per USD when the Bank of Russia rate is unavailable (and in TEST_MODE)"),
+    Variable("PRICING_MARKUP", "2.0", "User price = Kie cost × FX × markup; below 1.0 (selling at a loss) start-up is refused unless `ALLOW_PRICING_BELOW_COST=1`"),
+    Variable("ALLOW_PRICING_BELOW_COST", "0", "1 = accept a `PRICING_MARKUP` below 1.0 (every paid generation then loses money)"),
+    Variable("FX_RUB_PER_USD", "78.0", "Fallback RUB per USD when the Bank of Russia rate is unavailable (and in TEST_MODE); must be 20–500, and a fetched rate outside that range is ignored with an admin alert"),
     Variable("WELCOME_BALANCE_RUB", "0", "Rubles credited once to every new user"),
     Variable("FREE_TIER_MODEL_IDS", "the 5 cheapest", "Exactly 5 model ids for the free tier"),
     Variable("FREE_DAILY_LIMIT", "5", "Free generations per user per day"),
     Variable("FREE_HOURLY_LIMIT", "2", "Free generations per user per hour"),
+    Variable("MAX_ACTIVE_JOBS_PER_USER", "5", "Unfinished paid generations one user may have at once; the next confirmation is refused"),
     Variable("REFERRAL_BONUS_FREE_USES", "3", "Extra free generations per invited user who starts the bot"),
     Variable("TIMEZONE", "Europe/Moscow", "IANA time zone of every time the bot shows (users and admins alike), named once per screen"),
     Variable("STARS_PACKAGES", "50,100,250,500,1000", "Star amounts offered on the top-up screen"),
@@ -349,6 +386,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if secret is not None:
         if not _SECRET_TOKEN_RE.match(secret.strip()):
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET_TOKEN: expected 1–256 characters of A-Z a-z 0-9 _ -")
+        if len(secret.strip()) < MIN_WEBHOOK_SECRET_CHARS:
+            # Never echo a secret, not even a weak one: its length is enough to act on.
+            raise ConfigError(
+                f"TELEGRAM_WEBHOOK_SECRET_TOKEN: expected at least {MIN_WEBHOOK_SECRET_CHARS} characters, "
+                f"got {len(secret.strip())} (unset it to use a strong one derived from the bot token)"
+            )
         kw["telegram_webhook_secret_token"] = secret.strip()
     path = get("TELEGRAM_WEBHOOK_PATH")
     if path is not None:
@@ -368,6 +411,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("KIE_API_URL", "kie_api_url", _url)
     opt("KIE_UPLOAD_URL", "kie_upload_url", _url)
     opt("KIE_STUB", "kie_stub", _bool)
+    opt("KIE_TRUSTED_RESULT_HOSTS", "kie_trusted_result_hosts", _trusted_hosts)
     opt("KIE_LOW_CREDITS", "kie_low_credits", lambda n, r: _int(n, r, minimum=0))
     opt("PUBLIC_BASE_URL", "public_base_url", _url)
 
@@ -413,7 +457,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     kw["instance_name"] = instance.strip() if instance else _default_instance_name()
 
     opt("PRICING_MARKUP", "pricing_markup", lambda n, r: _float(n, r, minimum=0.0))
-    opt("FX_RUB_PER_USD", "fx_rub_per_usd", lambda n, r: _float(n, r, minimum=0.0))
+    opt("ALLOW_PRICING_BELOW_COST", "allow_pricing_below_cost", _bool)
+    markup = kw.get("pricing_markup")
+    if markup is not None and markup < 1.0 and not kw.get("allow_pricing_below_cost", False):
+        raise ConfigError(
+            f"PRICING_MARKUP: {markup:g} sells every generation below Kie's cost; "
+            "expected ≥ 1 (or set ALLOW_PRICING_BELOW_COST=1 to do it on purpose)"
+        )
+    opt("FX_RUB_PER_USD", "fx_rub_per_usd", _fx_rate)
     opt("WELCOME_BALANCE_RUB", "welcome_balance_kopecks", _rub_to_kopecks)
     raw_free = get("FREE_TIER_MODEL_IDS")
     if raw_free is not None:
@@ -423,6 +474,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kw["free_tier_model_ids"] = ids
     opt("FREE_DAILY_LIMIT", "free_daily_limit", lambda n, r: _int(n, r, minimum=0))
     opt("FREE_HOURLY_LIMIT", "free_hourly_limit", lambda n, r: _int(n, r, minimum=0))
+    opt("MAX_ACTIVE_JOBS_PER_USER", "max_active_jobs_per_user", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("REFERRAL_BONUS_FREE_USES", "referral_bonus_free_uses", lambda n, r: _int(n, r, minimum=0))
 
     raw_zone = get("TIMEZONE")

@@ -51,6 +51,12 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: How often the broadcast sender looks for broadcasts to run when nobody woke it.
     broadcast_poll_s: float = 2.0
 
+    # Stars refunds from the admin panel (kiebot/bot/screens/admin/refunds.py)
+    #: How long the refund transaction waits for ``refundStarPayment`` (the client retries inside).
+    stars_refund_timeout_s: float = 20.0
+    #: After a lost answer, how long the ``getStarTransactions`` look-up that settles it may take.
+    stars_refund_lookup_s: float = 15.0
+
     # Intake
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256

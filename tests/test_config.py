@@ -50,6 +50,46 @@ def test_malformed_values_name_the_variable(env: dict[str, str], message: str) -
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PRICING_MARKUP": "0.8"},
+            "PRICING_MARKUP: 0.8 sells every generation below Kie's cost; expected ≥ 1 (or set ALLOW_PRICING_BELOW_COST=1 to do it on purpose)",
+        ),
+        (
+            {"PRICING_MARKUP": "0,99", "ALLOW_PRICING_BELOW_COST": "0"},
+            "PRICING_MARKUP: 0.99 sells every generation below Kie's cost; expected ≥ 1 (or set ALLOW_PRICING_BELOW_COST=1 to do it on purpose)",
+        ),
+        (
+            {"TELEGRAM_WEBHOOK_SECRET_TOKEN": "short_secret"},
+            "TELEGRAM_WEBHOOK_SECRET_TOKEN: expected at least 16 characters, got 12 (unset it to use a strong one derived from the bot token)",
+        ),
+        ({"FX_RUB_PER_USD": "7.8"}, "FX_RUB_PER_USD: expected rubles per US dollar from 20 to 500, got 7.8"),
+        ({"FX_RUB_PER_USD": "7800"}, "FX_RUB_PER_USD: expected rubles per US dollar from 20 to 500, got 7800"),
+        ({"MAX_ACTIVE_JOBS_PER_USER": "0"}, "MAX_ACTIVE_JOBS_PER_USER: expected an integer ≥ 1, got 0"),
+    ],
+)
+def test_settings_that_lose_money_or_weaken_secrets_are_refused(env: dict[str, str], message: str) -> None:
+    """Issue 13 item 7: one line naming the variable, and a weak secret is never echoed."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value) == message
+    assert "\n" not in str(err.value)
+    assert "short_secret" not in str(err.value)
+
+
+def test_the_edges_of_what_is_accepted() -> None:
+    assert load_settings({"PRICING_MARKUP": "1"}).pricing_markup == 1.0
+    below = load_settings({"PRICING_MARKUP": "0.5", "ALLOW_PRICING_BELOW_COST": "1"})
+    assert (below.pricing_markup, below.allow_pricing_below_cost) == (0.5, True)
+    assert load_settings({"TELEGRAM_WEBHOOK_SECRET_TOKEN": "a" * 16}).webhook_secret == "a" * 16
+    assert load_settings({"FX_RUB_PER_USD": "20"}).fx_rub_per_usd == 20.0
+    assert load_settings({"FX_RUB_PER_USD": "500"}).fx_rub_per_usd == 500.0
+    assert load_settings({}).max_active_jobs_per_user == 5
+    assert load_settings({"MAX_ACTIVE_JOBS_PER_USER": "2"}).max_active_jobs_per_user == 2
+
+
 def test_admin_id_and_admin_ids_both_accept_csv_and_merge() -> None:
     s = load_settings({"ADMIN_ID": "1, 2", "ADMIN_IDS": "2,3"})
     assert s.admin_ids == (1, 2, 3)
@@ -63,8 +103,8 @@ def test_webhook_secret_is_derived_stably_from_the_token() -> None:
     assert a.webhook_secret == b.webhook_secret
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", a.webhook_secret)
     assert TOKEN not in a.webhook_secret
-    explicit = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET_TOKEN": "s3cret_value"})
-    assert explicit.webhook_secret == "s3cret_value"
+    explicit = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET_TOKEN": "s3cret_value_0123"})
+    assert explicit.webhook_secret == "s3cret_value_0123"
 
 
 def test_render_external_url_is_the_webhook_base_fallback() -> None:
@@ -139,3 +179,13 @@ def test_values_that_would_break_later_are_refused_at_start(env: dict[str, str],
 
 def test_default_instance_name_is_safe() -> None:
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", load_settings({}).instance_name)
+
+
+def test_trusted_result_hosts_are_names_with_optional_ports() -> None:
+    assert load_settings({}).kie_trusted_result_hosts == ()
+    loaded = load_settings({"KIE_TRUSTED_RESULT_HOSTS": "localhost, 127.0.0.1:8080,[::1]:9000"})
+    assert loaded.kie_trusted_result_hosts == ("localhost", "127.0.0.1:8080", "[::1]:9000")
+    for bad in ("http://kie-fake", "kie fake", "host:0", "a/b"):
+        with pytest.raises(ConfigError) as info:
+            load_settings({"KIE_TRUSTED_RESULT_HOSTS": bad})
+        assert str(info.value).startswith("KIE_TRUSTED_RESULT_HOSTS: expected comma-separated host names")

@@ -13,6 +13,11 @@ Typical use::
     # request.path == "/api/v1/jobs/createTask"; request.body == {"model": ..., "input": {...}}
 
 Prices are in :mod:`kiebot.catalog.pricing`.
+
+Also the money side of the catalogue: ``pricing`` (Kie credits → kopecks with the markup, the
+free tier), ``fx`` (the ruble rate), ``availability`` (switched-off models, circuit breakers),
+and the ``registry``/``prices`` command line (``cli``). May import the kernel, ``store`` and ``kie``
+(wire types).
 """
 
 from kiebot.catalog.loader import (

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
+from kiebot.config import FX_SANE_MAX, FX_SANE_MIN
+
 if TYPE_CHECKING:
     import httpx
 
@@ -35,8 +37,10 @@ CBR_DAILY_URL: Final = "https://www.cbr.ru/scripts/XML_daily.asp"
 USD_VALUTE_ID: Final = "R01235"
 #: The real file is about 10 KB; anything far larger is not it.
 MAX_BODY_BYTES: Final = 256 * 1024
-#: A rate outside this range is a parsing accident (a lost decimal comma), not a market.
-SANE_RANGE: Final = (Decimal("1"), Decimal("1000"))
+#: A rate outside this range is a parsing accident (a lost decimal comma) or a broken source, not a
+#: market: prices are ``credits × FX × markup``, so pricing with it would sell at a loss (or scare
+#: every user away). The same range bounds ``FX_RUB_PER_USD`` (kiebot.config).
+SANE_RANGE: Final = (Decimal(repr(FX_SANE_MIN)), Decimal(repr(FX_SANE_MAX)))
 DEFAULT_TIMEOUT_S: Final = 10.0
 #: The Bank of Russia sets the rate once a day; refresh a few times a day.
 DEFAULT_MAX_AGE_S: Final = 6 * 3600.0
@@ -48,6 +52,16 @@ FxSource = Literal["cbr", "fallback"]
 
 class FxError(Exception):
     """The official rate could not be obtained or understood; use the fallback."""
+
+
+class FxOutOfRange(FxError):
+    """The source answered with a well-formed rate outside :data:`SANE_RANGE`: ignored, and worth
+    an admin alert (unlike a network blip, it will not go away by itself)."""
+
+    def __init__(self, rate: Decimal) -> None:
+        low, high = SANE_RANGE
+        super().__init__(f"CBR: USD rate {rate} is outside the sane range {low}–{high}")
+        self.rate = rate
 
 
 class FxRate(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +78,11 @@ def fallback_rate(rub_per_usd: float | Decimal | str) -> FxRate:
     if not value.is_finite() or value <= 0:
         raise ValueError(f"FX_RUB_PER_USD must be a positive number, got {rub_per_usd!r}")
     return FxRate(rub_per_usd=value, date=None, source="fallback")
+
+
+def in_sane_range(rate: Decimal) -> bool:
+    low, high = SANE_RANGE
+    return low <= rate <= high
 
 
 def parse_cbr_daily(body: bytes) -> FxRate:
@@ -99,9 +118,8 @@ def parse_cbr_daily(body: bytes) -> FxRate:
     if nominal <= 0 or not value.is_finite():
         raise FxError("CBR: USD Nominal or Value is not positive")
     rate = value / nominal
-    low, high = SANE_RANGE
-    if not low < rate < high:
-        raise FxError(f"CBR: USD rate {rate} is outside the sane range {low}–{high}")
+    if not in_sane_range(rate):
+        raise FxOutOfRange(rate)
     return FxRate(rub_per_usd=rate, date=date, source="cbr")
 
 
@@ -164,6 +182,8 @@ class FxCache:
         self._rate: FxRate | None = None
         self._next_attempt_at: float | None = None
         self.last_error: str | None = None
+        #: The out-of-range rate the last refresh ignored (None when it was fine or just failed).
+        self.last_refused: Decimal | None = None
 
     def current(self) -> FxRate:
         """The rate to price with right now, without any I/O."""
@@ -176,7 +196,7 @@ class FxCache:
 
     def seed(self, rate: FxRate) -> None:
         """Start from a rate stored earlier (the database), so a restart does not fall back."""
-        if rate.source == "cbr":
+        if rate.source == "cbr" and in_sane_range(rate.rub_per_usd):
             self._rate = rate
 
     async def refresh(self) -> FxRate:
@@ -187,11 +207,13 @@ class FxCache:
             rate = await fetch_cbr_rate(self._client, url=self._url, timeout_s=self._timeout_s)
         except FxError as err:
             self.last_error = str(err)
+            self.last_refused = err.rate if isinstance(err, FxOutOfRange) else None
             self._next_attempt_at = self._clock() + self._retry_s
             return self.current()
         self._rate = rate
         self._next_attempt_at = self._clock() + self._max_age_s
         self.last_error = None
+        self.last_refused = None
         return rate
 
     async def get(self) -> FxRate:

@@ -226,6 +226,26 @@ def sku_prices(spec: ModelSpec, fx: Number, markup: Number) -> list[tuple[str, S
     return [(sku_key(spec, s.when), s, kopecks_for(s.credits, fx=fx, markup=markup)) for s in spec.pricing.skus]
 
 
+def free_variant(spec: ModelSpec) -> Sku:
+    """The variant that ranked a free-tier model (:func:`free_tier` ranks by the cheapest price):
+    its cheapest SKU, the first in registry order on a tie. Free uses are given at this price only.
+    """
+    return min(spec.pricing.skus, key=lambda s: s.credits)
+
+
+def has_paid_variants(spec: ModelSpec) -> bool:
+    """Whether some variant costs more than the free one (then the screens say which is free)."""
+    cheapest = free_variant(spec).credits
+    return spec.pricing.metered or any(s.credits > cheapest for s in spec.pricing.skus)
+
+
+def is_free_variant(spec: ModelSpec, quoted: Quote) -> bool:
+    """Whether ``quoted`` is at the free price of a free-tier model: the cheapest variant at the
+    smallest quantity. A dearer variant (Infinitalk at 720p, four times 480p) is paid from the
+    balance even for a free-tier model; giving it away would hand out the dear variant for free."""
+    return quoted.credits <= free_variant(spec).credits * spec.pricing.quantity_min
+
+
 def free_tier(registry: Registry, fx: Number, markup: Number, override: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The models given away within the free limits.
 

@@ -6,4 +6,7 @@
 * :mod:`~kiebot.generation.kie_news` — Kie's callbacks, verified and applied;
 * :mod:`~kiebot.generation.reconcile` — the leader's polls, time-outs and progress edits;
 * :mod:`~kiebot.generation.outcomes` — moving a job to its outcome, from whichever source.
+
+May import the kernel, ``store``, ``kie``, ``telegram``, ``catalog`` and ``chat``; never ``bot``
+(the conversation calls in, the job's messages are formatted with ``chat``).
 """

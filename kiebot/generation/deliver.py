@@ -21,7 +21,7 @@ from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier, user_language
 from kiebot.kie import errors as kie_errors
-from kiebot.store import jobs as jobs_store
+from kiebot.store import jobs, kv
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import BadRequest, Forbidden
 from kiebot.telegram.types import (
@@ -152,6 +152,20 @@ async def _send_result(deps: GenDeps, job: Job, spec: ModelSpec | None, lang: st
     return sent
 
 
+async def alert_refused_host(deps: GenDeps, notifier: Notifier, job: Job, exc: kie_errors.ResultRefused) -> bool:
+    """Tell the admins about a refused result host once per host, ever, across instances and
+    restarts (a ``kv`` row marks it); True when this call sent the alert. A host that keeps
+    appearing is then visible in the logs and the ``result``/``refused`` Kie metric, not in chat."""
+    host = exc.host[:200]
+    async with deps.db.connection() as conn:
+        first = await kv.put_if_absent(conn, f"alert.result_host_refused:{host}", {"reason": exc.reason, "job": job.id})
+    if first:
+        await notifier.admins(
+            "result_safety.admin_refused", topic=f"result-host:{host}", host=host, reason=exc.reason, job=job.id
+        )
+    return first
+
+
 async def deliver_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     """Send a claimed ``succeeded`` job's result and move it to ``delivered`` (capturing the hold)."""
     spec = deps.registry.get(job.model_id)
@@ -163,6 +177,13 @@ async def deliver_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     except Forbidden:
         await outcomes.fail(deps, notifier, job, "undeliverable", "the user blocked the bot")
         return
+    except kie_errors.ResultRefused as exc:
+        # The result points inside (http, a private address, a redirect there): a provider
+        # failure for the user — hold released, told in their language — and news for admins.
+        log.warning("result refused", extra={"job_id": job.id, "host": exc.host, "reason": exc.reason})
+        if await outcomes.fail(deps, notifier, job, "result_refused", exc.reason):
+            await alert_refused_host(deps, notifier, job, exc)
+        return
     except (kie_errors.NotFound, kie_errors.UnexpectedResponse) as exc:
         await outcomes.fail(deps, notifier, job, "provider_failed", f"result not downloadable: {type(exc).__name__}")
         return
@@ -170,7 +191,7 @@ async def deliver_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     result["telegram"] = sent
     async with deps.db.connection() as conn:
         try:
-            moved = await jobs_store.transition(conn, job.id, "delivered", owner=deps.worker, result=result)
+            moved = await jobs.transition(conn, job.id, "delivered", owner=deps.worker, result=result)
         except (IllegalTransition, LeaseLost) as exc:
             log.warning("delivered, but the job moved on meanwhile", extra={"job_id": job.id, "error": type(exc).__name__})
             return

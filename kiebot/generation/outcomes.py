@@ -14,8 +14,7 @@ from kiebot.catalog import ModelSpec
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
 from kiebot.kie.types import TaskStatus
-from kiebot.store import breakers, job_tracking
-from kiebot.store import jobs as jobs_store
+from kiebot.store import breakers, job_tracking, jobs
 from kiebot.store.db import Conn
 from kiebot.store.jobs import IllegalTransition, Job, UnknownJob
 
@@ -27,7 +26,7 @@ BREAKER_OPEN_S = 300.0
 
 async def reload(deps: GenDeps, job_id: int) -> Job:
     async with deps.db.connection() as conn:
-        job = await jobs_store.get_job(conn, job_id)
+        job = await jobs.get_job(conn, job_id)
     if job is None:
         raise UnknownJob(job_id)
     return job
@@ -38,7 +37,7 @@ async def fail(deps: GenDeps, notifier: Notifier, job: Job, reason_key: str, det
     transaction) and tell the user. False when the job had already ended."""
     async with deps.db.connection() as conn:
         try:
-            moved = await jobs_store.transition(
+            moved = await jobs.transition(
                 conn, job.id, "timed_out" if to == "timed_out" else "failed", error_code=reason_key, error_message=detail[:500] or None
             )
         except IllegalTransition:
@@ -71,7 +70,7 @@ async def apply_status(deps: GenDeps, notifier: Notifier, job: Job, status: Task
         # Kie answered (callback) before createTask returned to us: record the task first.
         async with deps.db.connection() as conn:
             try:
-                await jobs_store.transition(conn, job.id, "submitted", kie_task_id=status.task_id, note=f"{source} before create returned")
+                await jobs.transition(conn, job.id, "submitted", kie_task_id=status.task_id, note=f"{source} before create returned")
             except IllegalTransition:
                 return False
         job = await reload(deps, job.id)
@@ -83,7 +82,7 @@ async def apply_status(deps: GenDeps, notifier: Notifier, job: Job, status: Task
         result = {"urls": list(status.result_urls), "cost_credits": status.cost_credits, "source": source}
         async with deps.db.connection() as conn:
             try:
-                moved = await jobs_store.transition(conn, job.id, "succeeded", result=result)
+                moved = await jobs.transition(conn, job.id, "succeeded", result=result)
             except IllegalTransition:
                 return False
             await breakers.record_success(conn, job.model_id)

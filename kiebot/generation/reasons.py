@@ -36,7 +36,12 @@ _BY_CODE: Final[dict[str, UserReason]] = {
     "timeout": "too_long",
     "timed_out": "too_long",
     "undeliverable": "nothing_back",
+    # Kie's result pointed somewhere the bot never opens (http, a private address): for the user
+    # that is the provider failing; the admins are alerted with the host.
+    "result_refused": "provider_failed",
 }
+#: Codes that say all there is to say: the detail (a host name, a deadline) is not read.
+_FINAL: Final = frozenset({"timeout", "timed_out", "no_credits", "maintenance", "model_unavailable", "result_refused"})
 
 #: Kie's words for a refusal on content grounds (Veo's "content policy" and "unsafe image
 #: upload", Suno's SENSITIVE_WORD_ERROR, moderation flags of the image models; reference §10.5).
@@ -68,11 +73,11 @@ def user_reason(error_code: str | None, detail: str | None) -> UserReason:
     """
     text = detail or ""
     code = error_code or ""
+    by_code = _BY_CODE.get(code)
+    if by_code is not None and code in _FINAL:
+        return by_code
     if _CONTENT.search(text):
         return "content_rules"
-    by_code = _BY_CODE.get(code)
-    if by_code in ("too_long", "unavailable"):
-        return by_code
     if _NOTHING.search(text):
         return "nothing_back"
     if by_code == "bad_input" or _INPUT.search(text):

@@ -12,8 +12,7 @@ from kiebot.catalog import ModelSpec
 from kiebot.catalog.pricing import Quote
 from kiebot.config import Settings
 from kiebot.generation.request import JobRequest
-from kiebot.store import free_tier, money
-from kiebot.store import jobs as jobs_store
+from kiebot.store import free_tier, jobs, money
 from kiebot.store.db import Database
 from kiebot.store.jobs import IllegalTransition, Job
 
@@ -36,7 +35,14 @@ class NoFreeUses(msgspec.Struct, frozen=True, kw_only=True):
     next_at: datetime | None
 
 
-ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses
+class TooManyJobs(msgspec.Struct, frozen=True, kw_only=True):
+    """The user already has ``active`` unfinished paid jobs (``MAX_ACTIVE_JOBS_PER_USER``)."""
+
+    active: int
+    limit: int
+
+
+ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses | TooManyJobs
 
 
 async def confirm(
@@ -54,11 +60,12 @@ async def confirm(
     wake: Callable[[], None],
 ) -> ConfirmOutcome:
     """Freeze the quote on a new ``queued`` job and hold it (or use a free generation) in ONE
-    transaction; a repeated key (double tap) returns the first job. DRY_RUN holds nothing."""
+    transaction; a repeated key (double tap) returns the first job. DRY_RUN holds nothing. A user
+    at ``MAX_ACTIVE_JOBS_PER_USER`` unfinished paid jobs gets :class:`TooManyJobs`, nothing held."""
     limits = free_tier.FreeLimits(daily=settings.free_daily_limit, hourly=settings.free_hourly_limit)
     try:
         async with db.connection() as conn:
-            created = await jobs_store.create_job(
+            created = await jobs.create_job(
                 conn,
                 user_id=user_id,
                 chat_id=chat_id,
@@ -75,11 +82,14 @@ async def confirm(
                 dry_run=settings.dry_run,
                 request_id=request_id,
                 free_limits=limits if free and not settings.dry_run else None,
+                max_active_paid=settings.max_active_jobs_per_user,
             )
     except money.InsufficientFunds as exc:
         return NotEnoughMoney(needed=quote.kopecks, available=exc.available)
     except free_tier.FreeLimitReached as exc:
         return NoFreeUses(next_at=exc.next_available_at)
+    except jobs.TooManyActiveJobs as exc:
+        return TooManyJobs(active=exc.active, limit=exc.limit)
     if created.created:
         wake()
     return Confirmed(job=created.job, created=created.created)
@@ -89,13 +99,13 @@ async def cancel_queued(db: Database, job_id: int, user_id: int) -> str:
     """``"cancelled"`` (the hold is released in the same transaction), ``"too_late"`` (already
     submitted to Kie: it will finish or fail on its own) or ``"not_found"``."""
     async with db.connection() as conn:
-        job = await jobs_store.get_job(conn, job_id)
+        job = await jobs.get_job(conn, job_id)
         if job is None or job.user_id != user_id:
             return "not_found"
         if job.state == "cancelled":
             return "cancelled"
         try:
-            await jobs_store.transition(conn, job_id, "cancelled", note="user")
+            await jobs.transition(conn, job_id, "cancelled", note="user")
         except IllegalTransition:
             return "too_late"
     return "cancelled"

@@ -30,7 +30,7 @@ from kiebot.i18n import t
 from kiebot.kie import errors as kie_errors
 from kiebot.kie.guard import refuse_telegram_file_urls
 from kiebot.kie.upload_names import JobUploads
-from kiebot.store import jobs as jobs_store
+from kiebot.store import jobs
 from kiebot.store.jobs import IllegalTransition, Job, LeaseLost
 from kiebot.telegram.errors import FileTooLarge, TelegramError
 
@@ -75,14 +75,14 @@ async def submit_job(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             async with deps.db.connection() as conn:
-                await jobs_store.release_lease(conn, job.id, deps.worker)
+                await jobs.release_lease(conn, job.id, deps.worker)
 
 
 async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
     spec = deps.registry.get(job.model_id)
     async with deps.db.connection() as conn:
         try:
-            moved = await jobs_store.transition(conn, job.id, "submitting", owner=deps.worker)
+            moved = await jobs.transition(conn, job.id, "submitting", owner=deps.worker)
         except (IllegalTransition, LeaseLost):
             return  # cancelled meanwhile, or another worker took it
     if not moved:
@@ -136,7 +136,7 @@ async def _submit(deps: GenDeps, notifier: Notifier, job: Job) -> None:
         return
     async with deps.db.connection() as conn:
         try:
-            await jobs_store.transition(conn, job.id, "submitted", kie_task_id=task_id)
+            await jobs.transition(conn, job.id, "submitted", kie_task_id=task_id)
         except IllegalTransition:
             # An early callback already moved it on (Kie can call back before createTask returns).
             log.info("job moved on before createTask returned", extra={"job_id": job.id})
@@ -151,7 +151,7 @@ async def _kie_refused(deps: GenDeps, notifier: Notifier, job: Job, exc: kie_err
         if job.attempts < MAX_SUBMIT_ATTEMPTS:
             async with deps.db.connection() as conn:
                 try:
-                    await jobs_store.transition(conn, job.id, "queued", note=f"{stage}: {type(exc).__name__}")
+                    await jobs.transition(conn, job.id, "queued", note=f"{stage}: {type(exc).__name__}")
                 except IllegalTransition:
                     return
             return
@@ -206,7 +206,7 @@ async def _dry_run(deps: GenDeps, job: Job, spec: ModelSpec) -> None:
     summary = ", ".join(t(lang, "jobs.param", name=n, value=v) for n, v in choices_in_words(spec, request.params, lang)) or "—"
     text = render(lang, "generation.dry_run", model=model_title(deps.registry, spec.id, lang), summary=summary, price=rub(job.quote_kopecks, lang))
     async with deps.db.connection() as conn:
-        await jobs_store.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")
-        await jobs_store.transition(conn, job.id, "succeeded", result={"dry_run": True, "text": text, "urls": []})
+        await jobs.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")
+        await jobs.transition(conn, job.id, "succeeded", result={"dry_run": True, "text": text, "urls": []})
     deps.deliver_wakeup.signal()
 

@@ -3,7 +3,9 @@
 Modules: :mod:`~kiebot.kie.types` (wire Structs, TaskStatus), :mod:`~kiebot.kie.status`
 (per-family normalisation), :mod:`~kiebot.kie.errors`, :mod:`~kiebot.kie.callbacks` (callback
 parsing and HMAC), :mod:`~kiebot.kie.throttle` (20 creates / 10 s), :mod:`~kiebot.kie.guard`
-(no Telegram file URLs to Kie) and :mod:`~kiebot.kie.client` (the I/O).
+(no Telegram file URLs to Kie), :mod:`~kiebot.kie.result_guard` and
+:mod:`~kiebot.kie.result_fetch` (result downloads only from public https hosts) and
+:mod:`~kiebot.kie.client` (the I/O).
 """
 
 from kiebot.kie.callbacks import MalformedCallback as MalformedCallback
@@ -20,6 +22,7 @@ from kiebot.kie.errors import Maintenance as Maintenance
 from kiebot.kie.errors import NetworkError as NetworkError
 from kiebot.kie.errors import NotFound as NotFound
 from kiebot.kie.errors import RateLimited as RateLimited
+from kiebot.kie.errors import ResultRefused as ResultRefused
 from kiebot.kie.errors import ResultTooLarge as ResultTooLarge
 from kiebot.kie.errors import ServerError as ServerError
 from kiebot.kie.errors import SubmitOutcomeUnknown as SubmitOutcomeUnknown

@@ -37,6 +37,7 @@ from kiebot.kie.errors import (
     NetworkError,
     NotFound,
     RateLimited,
+    ResultRefused,
     ResultTooLarge,
     ServerError,
     SubmitOutcomeUnknown,
@@ -45,6 +46,7 @@ from kiebot.kie.errors import (
     error_for_code,
 )
 from kiebot.kie.guard import refuse_telegram_file_urls
+from kiebot.kie.result_fetch import ResultFetcher
 from kiebot.kie.status import market_status, suno_status, veo_status
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.kie.types import (
@@ -131,7 +133,10 @@ class KieClient:
         observer: called after every attempt as ``observer(endpoint, code)`` — endpoint one of
             ``create.<family>``, ``record.<family>``, ``credit``, ``download-url``,
             ``upload.stream|base64|url``, ``result``; code Kie's code or HTTP status as text, or
-            ``connect``/``timeout``/``network``. For metrics; it must not raise.
+            ``connect``/``timeout``/``network``/``refused``. For metrics; it must not raise.
+        results: downloads result files (https only, public addresses only, connection pinned
+            to the checked address: :mod:`kiebot.kie.result_fetch`); the default trusts no host.
+            It does not use ``http``.
     """
 
     def __init__(
@@ -148,6 +153,7 @@ class KieClient:
         create_retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         observer: Callable[[str, str], None] | None = None,
+        results: ResultFetcher | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
@@ -162,6 +168,7 @@ class KieClient:
         self._create_retry = create_retry or RetryPolicy(attempts=5, base_delay_s=2.0, max_delay_s=16.0)
         self._rng = rng or random.Random()
         self._observer = observer
+        self._results = results or ResultFetcher()
 
     def __repr__(self) -> str:
         return f"KieClient(api_url={self._api_url!r}, upload_url={self._upload_url!r})"
@@ -352,11 +359,13 @@ class KieClient:
         """Download a result file, streamed and capped at ``max_bytes``.
 
         Result URLs expire (~24 h, https://docs.kie.ai/market/common/get-task-detail), so fetch
-        at once. No ``Authorization`` header is sent: file hosts are not Kie's API. Network
-        errors and 5xx are retried; a 404/410 is :class:`~kiebot.kie.errors.NotFound`.
+        at once. No ``Authorization`` header is sent: file hosts are not Kie's API. Only https
+        to public addresses, every redirect hop checked again (:mod:`kiebot.kie.result_fetch`).
+        Network errors and 5xx are retried; a 404/410 is :class:`~kiebot.kie.errors.NotFound`.
 
         Raises:
             ResultTooLarge: the file is (or is announced as) larger than ``max_bytes``.
+            ResultRefused: the URL or a redirect points at http, a private address, or too far.
         """
         if not url.lower().startswith(("https://", "http://")):
             raise ValueError("result URL must be http(s)")
@@ -367,14 +376,14 @@ class KieClient:
             status = 0
             invalid = False
             try:
-                # Redirects are followed: no credentials travel with this request.
-                async with self._http.stream(
-                    "GET", url, timeout=self._upload_timeout, follow_redirects=True
-                ) as response:
+                async with self._results.stream(url, timeout=self._upload_timeout) as response:
                     self._observe(what, response)
                     if response.status_code == 200:
                         return await _read_capped(response, max_bytes)
                     status = response.status_code
+            except ResultRefused:
+                self._observe(what, _Failure("refused", "ResultRefused"))
+                raise
             except httpx.HTTPError as exc:
                 failure = _Failure.of(exc)
                 self._observe(what, failure)

@@ -88,6 +88,19 @@ class ResultTooLarge(KieError):
     """A result file is larger than the caller's ``max_bytes`` cap; the download was stopped."""
 
 
+class ResultRefused(KieError):
+    """A result URL (or a redirect hop) points where the bot must not go: not https, or a host
+    resolving to a loopback, private, link-local, multicast, reserved or unspecified address
+    (:mod:`kiebot.kie.result_guard`). Never retried. ``host`` names the host (never the URL, which
+    may carry a signed token); ``reason`` is a short code such as ``scheme`` or ``address:private``.
+    """
+
+    def __init__(self, message: str, *, host: str, reason: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.reason = reason
+
+
 class NetworkError(KieError):
     """The connection failed (refused, reset, TLS, protocol error). Reads retry these themselves."""
 

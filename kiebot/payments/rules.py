@@ -470,6 +470,31 @@ async def reconcile_stars(
     return Reconciliation(credited=credited, refunds=refunds, problems=problems, scanned=scanned, offset=offset)
 
 
+async def refund_listed(db: Database, tg: TelegramClient, charge_id: str, user_id: int, *, page: int = RECONCILE_PAGE) -> bool:
+    """Whether Telegram's Stars ledger lists the refund of ``charge_id`` to ``user_id``.
+
+    Used when ``refundStarPayment``'s answer was lost: the refund either took effect or did not,
+    and ``getStarTransactions`` (https://core.telegram.org/bots/api#getstartransactions) says which,
+    instead of guessing. A refund is a transaction with the charge's id and the user as
+    ``receiver``. The scan starts where the reconciliation stopped (everything before that is
+    older than :data:`RECONCILE_MIN_AGE_S`, and this refund is seconds old) and pages to the end.
+
+    Raises:
+        TelegramError: the ledger could not be read.
+    """
+    async with db.connection() as conn:
+        offset = await kv.get_as(conn, RECONCILE_OFFSET_KEY, int) or 0
+    while True:
+        batch = (await tg.get_star_transactions(offset=offset, limit=page)).transactions
+        for tx in batch:
+            receiver = tx.receiver
+            if tx.id == charge_id and receiver is not None and receiver.user is not None and receiver.user.id == user_id:
+                return True
+        if len(batch) < page:
+            return False
+        offset += len(batch)
+
+
 async def _reconcile_one(
     db: Database,
     metrics: Metrics,

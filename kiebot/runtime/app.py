@@ -52,6 +52,8 @@ from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
+from kiebot.kie.result_fetch import ResultFetcher
+from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
@@ -381,9 +383,18 @@ async def _start_kie(
     nursery: trio.Nursery, settings: Settings, metrics: Metrics, kie_stub: KieStub | None
 ) -> tuple[object | None, KieClient | None]:
     """The Kie client: Kie.ai itself, or (``KIE_STUB``/``TEST_MODE``) the fake the edge passed in,
-    or none at all under ``DRY_RUN`` (nothing may call Kie then)."""
+    or none at all under ``DRY_RUN`` (nothing may call Kie then).
+
+    Result files are fetched only from public https hosts, except those named in
+    ``KIE_TRUSTED_RESULT_HOSTS`` (the stub adds its own origin: :mod:`kiebot.testing.kie.stub`).
+    """
     if settings.dry_run and not (settings.kie_stub or settings.test_mode):
         return None, None
+    if not settings.kie_webhook_hmac_key:
+        log.warning(
+            "KIE_WEBHOOK_HMAC_KEY is not set: Kie callbacks cannot be authenticated, so each one is "
+            "confirmed with Kie's recordInfo before a result is delivered or money moves"
+        )
     http = _http(httpx.Timeout(30.0))
     limits = settings.limits
     if settings.kie_stub or settings.test_mode:
@@ -397,6 +408,7 @@ async def _start_kie(
         upload_url=settings.kie_upload_url,
         throttle=SlidingWindowThrottle(limits.kie_creates_per_window, limits.kie_create_window_s),
         observer=metrics.kie_hook,
+        results=ResultFetcher(TrustedHosts.parse(settings.kie_trusted_result_hosts)),
     )
 
 

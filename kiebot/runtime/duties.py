@@ -12,15 +12,17 @@ from functools import partial
 
 import trio
 
-from kiebot.catalog.fx import FxCache
+from kiebot.catalog.fx import SANE_RANGE, FxCache
 from kiebot.generation.notify import Notifier
 from kiebot.generation.reconcile import run_reconciler
 from kiebot.i18n import LANGS, t
 from kiebot.intake import dispatch as intake
 from kiebot.kie.client import KieClient
+from kiebot.metrics import Metrics
 from kiebot.runtime.handle import AppHandle
 from kiebot.runtime.scheduler import Periodic, run_schedule
 from kiebot.store import conversations, events, inbox, kv, payments
+from kiebot.store.db import Database
 from kiebot.telegram.client import TelegramClient
 from kiebot.telegram.errors import TelegramError
 from kiebot.telegram.polling import Poller
@@ -100,27 +102,54 @@ async def _poll(handle: AppHandle, tg: TelegramClient) -> None:
     await intake.poll_updates(poller, handle.db, handle.metrics)
 
 
+AdminAlert = Callable[..., Awaitable[None]]
+"""``alert(locale_key, topic=..., **params)`` — :meth:`kiebot.generation.notify.Notifier.admins`."""
+
+
+async def refresh_fx(db: Database, fx: FxCache, metrics: Metrics, alert: AdminAlert) -> None:
+    """The FX duty: fetch the Bank of Russia rate and store it for the next start.
+
+    A fetched rate outside ``FX_RUB_PER_USD``'s sane range (20–500) is ignored by the cache — the
+    last good rate keeps pricing — and the admins are told once, since pricing with it would sell
+    at a loss or at a price nobody pays (issue 13 item 7).
+    """
+    rate = await fx.refresh()
+    if fx.last_refused is not None:
+        low, high = SANE_RANGE
+        log.error("fetched FX rate ignored: outside the sane range", extra={"rate": str(fx.last_refused)})
+        await alert(
+            "edges.fx_refused",
+            topic="fx:range",
+            rate=str(fx.last_refused),
+            low=str(low),
+            high=str(high),
+            kept=str(rate.rub_per_usd),
+        )
+    metrics.fx_rate.set(float(rate.rub_per_usd))
+    async with db.connection() as conn:
+        await kv.put(
+            conn,
+            "fx",
+            {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
+        )
+
+
+async def cleanup_tables(db: Database) -> dict[str, int]:
+    """The clean-up duty: handled updates, old events and long-dead conversation states go."""
+    async with db.connection() as conn:
+        removed = {
+            "updates": await inbox.cleanup(conn),
+            "events": await events.cleanup(conn),
+            "states": await conversations.cleanup(conn),
+        }
+    log.info("cleanup", extra=removed)
+    return removed
+
+
 def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: Notifier) -> list[Periodic]:
     db = handle.db
     settings = handle.settings
     metrics = handle.metrics
-
-    async def refresh_fx() -> None:
-        rate = await fx.refresh()
-        metrics.fx_rate.set(float(rate.rub_per_usd))
-        async with db.connection() as conn:
-            await kv.put(
-                conn,
-                "fx",
-                {"rub_per_usd": str(rate.rub_per_usd), "date": rate.date.isoformat() if rate.date else None, "source": rate.source},
-            )
-
-    async def cleanup() -> None:
-        async with db.connection() as conn:
-            removed_updates = await inbox.cleanup(conn)
-            removed_events = await events.cleanup(conn)
-            removed_states = await conversations.cleanup(conn)
-        log.info("cleanup", extra={"updates": removed_updates, "events": removed_events, "states": removed_states})
 
     async def expire_orders() -> None:
         async with db.connection() as conn:
@@ -137,8 +166,8 @@ def _schedule(handle: AppHandle, fx: FxCache, kie: KieClient | None, notifier: N
             await notifier.admins("generation.admin.low_credits", topic="kie:low", credits=credits, threshold=settings.kie_low_credits)
 
     return [
-        Periodic("fx", 12 * 3600, refresh_fx),
-        Periodic("cleanup", 6 * 3600, cleanup, first_after_s=60),
+        Periodic("fx", 12 * 3600, partial(refresh_fx, db, fx, metrics, notifier.admins)),
+        Periodic("cleanup", 6 * 3600, partial(cleanup_tables, db), first_after_s=60),
         Periodic("orders", 300, expire_orders, first_after_s=30),
         Periodic("kie-balance", 600, watch_kie_balance, first_after_s=5),
     ]

@@ -84,11 +84,13 @@ class SandboxOptions:
 #: Settings an operator may preview in the sandbox by exporting them before ``make sandbox``.
 PASSED_THROUGH: Final = (
     "PRICING_MARKUP",
+    "ALLOW_PRICING_BELOW_COST",
     "FX_RUB_PER_USD",
     "WELCOME_BALANCE_RUB",
     "FREE_TIER_MODEL_IDS",
     "FREE_DAILY_LIMIT",
     "FREE_HOURLY_LIMIT",
+    "MAX_ACTIVE_JOBS_PER_USER",
     "REFERRAL_BONUS_FREE_USES",
     "STARS_PACKAGES",
     "STARS_RUB_RATE",

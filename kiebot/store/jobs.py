@@ -133,6 +133,16 @@ class IllegalTransition(JobError):
         self.to_state = to_state
 
 
+class TooManyActiveJobs(JobError):
+    """The user already has ``active`` unfinished paid jobs, the most allowed (``limit``); nothing
+    was written, nothing held."""
+
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} unfinished paid jobs, at most {limit} allowed")
+        self.active = active
+        self.limit = limit
+
+
 class LeaseLost(JobError):
     """The worker's lease was taken over (it expired and another worker claimed the job)."""
 
@@ -181,11 +191,18 @@ async def create_job(
     dry_run: bool = False,
     request_id: str = "",
     free_limits: free_tier.FreeLimits | None = None,
+    max_active_paid: int | None = None,
     now: datetime | None = None,
 ) -> CreatedJob:
     """Freeze the quote on a new ``queued`` job and hold it (or claim a free use), atomically.
 
+    ``max_active_paid`` (``MAX_ACTIVE_JOBS_PER_USER``) caps the user's unfinished paid jobs, so one
+    user cannot fill the queue (and Kie's 20 creates per 10 s) ahead of everyone else: it is
+    counted under the user's account lock, so concurrent confirms of one user cannot both slip
+    under it. A repeated key (double tap) still returns the first job.
+
     Raises:
+        TooManyActiveJobs: the user is at ``max_active_paid``; no job is created, nothing held.
         money.InsufficientFunds: the balance does not cover the quote; no job is created.
         free_tier.FreeLimitReached: no free use left; no job is created.
         money.IdempotencyConflict: the key belongs to another user's job.
@@ -196,6 +213,8 @@ async def create_job(
         raise ValueError("quote_kopecks must be ≥ 0")
     async with conn.transaction():
         now = now or await _db_now(conn)
+        if max_active_paid is not None and not free:
+            await _check_active_paid(conn, user_id, idempotency_key, max_active_paid)
         row = await conn.fetchrow(
             f"""
             INSERT INTO jobs (user_id, chat_id, model_id, kind, params, quote_kopecks, credits, fx_rate, markup,
@@ -241,6 +260,25 @@ async def create_job(
         elif job.holds_money:
             await money.hold(conn, user_id, quote_kopecks, ref=job.hold_ref, job_id=job.id)
         return CreatedJob(job=job, created=True)
+
+
+async def _check_active_paid(conn: Conn, user_id: int, idempotency_key: str, limit: int) -> None:
+    """Raise :class:`TooManyActiveJobs` when the user is at ``limit`` (unless the key exists: a
+    repeat returns the first job). Holds the account lock until the caller's transaction ends."""
+    await money.lock_account(conn, user_id)
+    row = await conn.fetchrow(
+        """
+        SELECT EXISTS (SELECT 1 FROM jobs WHERE idempotency_key = $2) AS repeat,
+               (SELECT count(*) FROM jobs
+                WHERE user_id = $1 AND NOT free AND state = ANY($3::text[])) AS active
+        """,
+        user_id,
+        idempotency_key,
+        list(ACTIVE_STATES),
+    )
+    assert row is not None  # a SELECT without FROM always returns its one row
+    if not row["repeat"] and int(row["active"]) >= limit:
+        raise TooManyActiveJobs(int(row["active"]), limit)
 
 
 async def _record_transition(

@@ -61,6 +61,22 @@ async def put(conn: Conn, key: str, value: Any) -> datetime:
     return updated_at
 
 
+async def put_if_absent(conn: Conn, key: str, value: Any) -> bool:
+    """Store ``value`` unless ``key`` exists; True for the one caller (of any instance) that stored it.
+
+    For "once ever" facts, such as an admin alert that must not repeat across restarts.
+    """
+    if not key:
+        raise ValueError("kv key must not be empty")
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2::text::jsonb, now()) ON CONFLICT (key) DO NOTHING RETURNING true",
+            key,
+            _encoder.encode(value).decode("utf-8"),
+        )
+    )
+
+
 async def delete(conn: Conn, key: str) -> bool:
     """Forget ``key``; True if it existed."""
     return bool(await conn.fetchval("DELETE FROM kv WHERE key = $1 RETURNING true", key))

@@ -173,6 +173,17 @@ async def _lock_account(conn: Conn, user_id: int) -> _Locked:
     return _Locked(int(row["balance"]), int(row["held"]))
 
 
+async def lock_account(conn: Conn, user_id: int) -> None:
+    """Take the user's account lock for the rest of the caller's transaction, so a check made
+    under it (e.g. how many paid jobs the user has running) cannot race another money change of
+    the same user.
+
+    Raises:
+        UnknownUser: no such user.
+    """
+    await _lock_account(conn, user_id)
+
+
 async def _by_key(conn: Conn, key: str) -> LedgerEntry | None:
     row = await conn.fetchrow(f"SELECT {_ENTRY_COLUMNS} FROM ledger WHERE idempotency_key = $1", key)
     return None if row is None else _entry(row)

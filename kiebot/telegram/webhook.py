@@ -22,14 +22,15 @@ SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SECRET_TOKEN_CHARS}}}")
 
 
-def validate_secret_token(secret_token: str) -> None:
-    """Raise ValueError unless Telegram would accept ``secret_token``. The message never contains
-    the token itself (it is a secret)."""
+def validate_secret_token(secret_token: str) -> str:
+    """``secret_token`` itself when Telegram would accept it; ValueError otherwise. The message
+    never contains the token itself (it is a secret)."""
     if not _SECRET_RE.fullmatch(secret_token):
         raise ValueError(
             f"the webhook secret token must be 1-{MAX_SECRET_TOKEN_CHARS} characters of A-Z, a-z, 0-9, _ and - "
             f"(got {len(secret_token)} characters)"
         )
+    return secret_token
 
 
 def secret_token_matches(expected: str, received: str | None) -> bool:

@@ -160,6 +160,7 @@ def base_env(database_url: str, tg_url: str, kie_url: str, **extra: str) -> dict
         "KIE_API_KEY": KIE_KEY,
         "KIE_API_URL": kie_url,
         "KIE_UPLOAD_URL": kie_url,
+        "KIE_TRUSTED_RESULT_HOSTS": "127.0.0.1",  # the fake Kie serves results over http from loopback
         "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "PORT": "0",

@@ -37,7 +37,7 @@ BOB = 5_000_002
 #: per-chat limit, which the bot's limiter keeps), so one admin alone would need minutes.
 ADMINS = tuple(range(ADMIN_ID, ADMIN_ID + 16))
 STRANGERS = tuple(range(5_000_101, 5_000_141))
-#: Routes whose button carries one admin's conversation version: only that admin may press it.
+#: Routes whose button carries one admin's conversation nonce: only that admin may press it.
 STATE_BOUND = frozenset(("adm.adjok",))
 #: Admin routes of the payments screens the panel links to (their own tests cover them in depth).
 PAYMENT_ADMIN_ROUTES = frozenset(("mtv", "mtok", "mtno", "mtkeep"))

@@ -53,11 +53,25 @@ async def test_e2e_answers_every_start_and_kiebot_stores_every_update(bench_data
 async def test_generations_deliver_every_job_with_one_kie_request_each(bench_database: str) -> None:
     with trio.fail_after(110):
         report = await generations.measure(12, 0.01)
+    assert report.signed
     assert report.delivered == 12
     assert report.states == {"delivered": 12}
     assert report.kie_requests["/api/v1/jobs/createTask"] == 12
+    assert report.kie_requests["/api/v1/jobs/recordInfo"] == 0  # signed callbacks are trusted
     assert report.per_job <= generations.TARGET_REQUESTS_PER_JOB  # callbacks, not polling
     assert report.peak_rss >= report.idle_rss_before > 0
+
+
+@pytest.mark.slow
+async def test_unsigned_generations_confirm_each_callback_with_one_record_info(bench_database: str) -> None:
+    with trio.fail_after(110):
+        report = await generations.measure(6, 0.01, False)
+    assert not report.signed
+    assert report.states == {"delivered": 6}
+    assert report.kie_requests["/api/v1/jobs/recordInfo"] == 6
+    assert report.per_job <= generations.TARGET_UNSIGNED_REQUESTS_PER_JOB
+    rows = generations.results(report, report)
+    assert [row.measure for row in rows][-1] == "Kie API requests per completed job (unsigned callbacks)"
 
 
 @pytest.mark.slow

@@ -10,8 +10,7 @@ import trio
 
 from kiebot.catalog.pricing import quote
 from kiebot.generation.request import JobRequest
-from kiebot.store import free_tier
-from kiebot.store import jobs as jobs_store
+from kiebot.store import free_tier, jobs
 from kiebot.testing.harness import World
 
 ZIMAGE = "z-image"
@@ -76,13 +75,13 @@ async def test_free_uses_running_out_between_summary_and_confirm_turn_into_a_pai
         # Meanwhile the last free use of the hour goes to another job (another device, another instance).
         spec = world.app.bot.registry.require(ZIMAGE)
         async with world.app.db.transaction() as conn:
-            created = await jobs_store.create_job(
+            created = await jobs.create_job(
                 conn, user_id=ann.user_id, chat_id=ann.user_id, model_id=ZIMAGE, kind=spec.kind,
                 params=JobRequest(prompt="elsewhere").to_json(), quote_kopecks=0, idempotency_key=f"elsewhere-{ann.user_id}",
                 timeout_s=600, dry_run=True,
             )
             await free_tier.claim_free_use(conn, ann.user_id, ZIMAGE, created.job.id, world.app.bot.now(), 5, 2)
-            await jobs_store.transition(conn, created.job.id, "cancelled")  # no worker will see it
+            await jobs.transition(conn, created.job.id, "cancelled")  # no worker will see it
         offer = await ann.confirm(summary)
         assert "закончились" in offer.content
         assert any(":ok:p:" in d for d in offer.callback_data())

@@ -13,7 +13,21 @@ import httpx
 import pytest
 import trio
 
-from kiebot.catalog.fx import FxCache, FxError, FxRate, fallback_rate, fetch_cbr_rate, parse_cbr_daily
+from kiebot.catalog.fx import (
+    FxCache,
+    FxError,
+    FxOutOfRange,
+    FxRate,
+    fallback_rate,
+    fetch_cbr_rate,
+    parse_cbr_daily,
+)
+from kiebot.chat.format import render
+from kiebot.metrics import Metrics
+from kiebot.runtime.duties import refresh_fx
+from kiebot.store import kv
+from kiebot.store.db import Database
+from kiebot.store.migrations import apply_migrations
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -241,3 +255,56 @@ async def test_failed_refresh_keeps_the_last_good_rate_and_retries_later() -> No
             assert len(requests) == 2
     cache.seed(FALLBACK)
     assert cache.current() == good, "a fallback never replaces an official rate"
+
+
+# ---- the sane range (issue 13 item 7) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["700,0000", "15,5000"])
+def test_a_rate_outside_20_to_500_is_refused_by_the_parser(value: str) -> None:
+    """Both were accepted by the old 1–1000 range: a lost digit would have priced every model."""
+    with pytest.raises(FxOutOfRange) as err:
+        parse_cbr_daily(_with_usd("1", value))
+    assert err.value.rate == Decimal(value.replace(",", "."))
+
+
+def test_a_stored_rate_outside_the_range_is_not_seeded() -> None:
+    cache = FxCache(fallback=FALLBACK, client=None)
+    cache.seed(FxRate(rub_per_usd=Decimal("700"), date=dt.date(2025, 12, 19), source="cbr"))
+    assert cache.current() == FALLBACK
+
+
+async def test_the_fx_duty_ignores_a_fetched_rate_outside_the_range_and_alerts_admins(
+    database_url: str, aio_loop: None
+) -> None:
+    good = FxRate(rub_per_usd=Decimal("81.5"), date=dt.date(2025, 12, 19), source="cbr")
+    alerts: list[tuple[str, dict[str, object]]] = []
+
+    async def alert(key: str, **params: object) -> None:
+        alerts.append((key, params))
+
+    metrics = Metrics()
+    with trio.fail_after(20):
+        async with (
+            Database.open(database_url, max_size=2) as db,
+            local_server(answering(200, _with_usd("1", "700,0000"))) as url,
+            httpx.AsyncClient() as client,
+        ):
+            await apply_migrations(db)
+            cache = FxCache(fallback=FALLBACK, client=client, url=url)
+            cache.seed(good)
+            await refresh_fx(db, cache, metrics, alert)
+            async with db.connection() as conn:
+                stored = await kv.get(conn, "fx")
+    assert cache.current() == good  # the last good rate keeps pricing
+    assert cache.last_refused == Decimal("700.0000")
+    assert stored is not None
+    assert stored.value == {"rub_per_usd": "81.5", "date": "2025-12-19", "source": "cbr"}
+    assert metrics.registry.get_sample_value("kiebot_fx_rub_per_usd") == 81.5
+    assert [key for key, _ in alerts] == ["edges.fx_refused"]
+    params = alerts[0][1]
+    assert (params["rate"], params["kept"], params["topic"]) == ("700.0000", "81.5", "fx:range")
+    for lang in ("ru", "en"):
+        text = render(lang, "edges.fx_refused", **{k: v for k, v in params.items() if k != "topic"})
+        assert "700.0000" in text
+        assert "FX_RUB_PER_USD" in text

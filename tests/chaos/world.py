@@ -297,6 +297,7 @@ def bot_env(*, database_url: str, tg_url: str, kie_url: str, port: int, registry
             "KIE_API_KEY": KIE_KEY,
             "KIE_API_URL": kie_url,
             "KIE_UPLOAD_URL": kie_url,
+            "KIE_TRUSTED_RESULT_HOSTS": "127.0.0.1",  # the fake Kie serves results over http from loopback
             "DATABASE_URL": database_url,
             "BOT_MODE": "webhook",
             "HOST": "127.0.0.1",

@@ -52,6 +52,7 @@ VALID: dict[str, str] = {
     "KIE_API_URL": "https://api.kie.ai",
     "KIE_UPLOAD_URL": "https://kieai.redpandaai.co",
     "KIE_WEBHOOK_HMAC_KEY": "hmac-key-0123456789",
+    "KIE_TRUSTED_RESULT_HOSTS": "localhost,kie-fake:8080",
     "KIE_STUB": "1",
     "KIE_LOW_CREDITS": "1000",
     "PUBLIC_BASE_URL": "https://bot.example.com/base",
@@ -67,6 +68,8 @@ VALID: dict[str, str] = {
     "LOG_FORMAT": "json",
     "INSTANCE_NAME": "web-1",
     "PRICING_MARKUP": "2,5",
+    "ALLOW_PRICING_BELOW_COST": "0",
+    "MAX_ACTIVE_JOBS_PER_USER": "5",
     "FX_RUB_PER_USD": "78.5",
     "WELCOME_BALANCE_RUB": "10.50",
     "FREE_TIER_MODEL_IDS": "a,b,c,d,e",
@@ -144,6 +147,10 @@ def check_valid(s: Settings) -> None:
     for positive in (s.pricing_markup, s.fx_rub_per_usd, s.stars_rub_rate):
         assert math.isfinite(positive)
         assert positive > 0
+    assert s.pricing_markup >= 1.0 or s.allow_pricing_below_cost
+    assert 20 <= s.fx_rub_per_usd <= 500
+    assert 1 <= s.max_active_jobs_per_user <= 1000
+    assert not s.telegram_webhook_secret_token or len(s.telegram_webhook_secret_token) >= 16
     assert math.isfinite(s.shutdown_grace_s)
     assert s.shutdown_grace_s >= 0
     assert isinstance(s.welcome_balance_kopecks, int)

@@ -37,6 +37,7 @@ from kiebot.i18n import LANGS, t
         ("model_unavailable", "unknown model", "unavailable"),
         ("timeout", "deadline passed", "too_long"),
         ("undeliverable", "the user blocked the bot", "nothing_back"),
+        ("result_refused", "private address (safety)", "provider_failed"),
         (None, None, "provider_failed"),
         ("something_new", "whatever", "provider_failed"),
     ],

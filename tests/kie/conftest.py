@@ -10,6 +10,8 @@ import pytest
 import trio
 
 from kiebot.kie.client import KieClient, RetryPolicy
+from kiebot.kie.result_fetch import ResultFetcher
+from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.testing.kie.receiver import CallbackReceiver
 from kiebot.testing.kie.server import FakeKie
@@ -47,6 +49,8 @@ class ClientFactory:
             "create_retry": FAST,
             "throttle": SlidingWindowThrottle(20, 10.0),
             "rng": random.Random(7),
+            # The fake serves results over http from 127.0.0.1: trusted as KIE_TRUSTED_RESULT_HOSTS would.
+            "results": ResultFetcher(TrustedHosts.parse(["127.0.0.1"])),
         }
         settings.update(options)
         return KieClient(

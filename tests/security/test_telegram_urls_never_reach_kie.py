@@ -24,8 +24,7 @@ from hypercorn.trio import serve
 
 from kiebot.bot.screens.wizard import state as ws
 from kiebot.i18n import t
-from kiebot.store import jobs as jobs_store
-from kiebot.store import money
+from kiebot.store import jobs, money
 from kiebot.testing import media
 from kiebot.testing.harness import TOKEN, World, eventually, open_world
 from kiebot.testing.kie import media as kie_media
@@ -184,7 +183,7 @@ class Walker:
 
 async def job_states(world: World, user_id: int) -> list[str]:
     async with world.app.db.connection() as conn:
-        return [j.state for j in await jobs_store.recent_jobs(conn, user_id, limit=10)]
+        return [j.state for j in await jobs.recent_jobs(conn, user_id, limit=10)]
 
 
 async def test_user_media_reaches_kie_as_bytes_and_no_telegram_file_url_is_sent(database_url: str, sec: Any) -> None:
@@ -234,7 +233,7 @@ async def test_user_media_reaches_kie_as_bytes_and_no_telegram_file_url_is_sent(
                 # admin's, on the job card.
                 assert t("en", "generation.reason.bad_input") in told.content
                 async with world.app.db.connection() as conn:
-                    assert await jobs_store.job_money_violations(conn) == []
+                    assert await jobs.job_money_violations(conn) == []
                     assert await money.check_invariants(conn) == []
 
             nursery.cancel_scope.cancel()

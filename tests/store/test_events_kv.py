@@ -80,3 +80,22 @@ async def test_kv_roundtrip_with_types(store_db: Database) -> None:
                 await kv.get_as(conn, "kie.credits", FxRate)
             assert await kv.delete(conn, "kie.credits") is True
             assert await kv.delete(conn, "kie.credits") is False
+
+
+async def test_kv_put_if_absent_is_true_for_one_writer_only(store_db: Database) -> None:
+    with trio.fail_after(10):
+        results: list[bool] = []
+
+        async def writer(n: int) -> None:
+            async with store_db.connection() as conn:
+                results.append(await kv.put_if_absent(conn, "alert.once", {"by": n}))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(5):
+                nursery.start_soon(writer, n)
+        assert sorted(results) == [False, False, False, False, True]
+        async with store_db.connection() as conn:
+            entry = await kv.get(conn, "alert.once")
+            assert entry is not None
+            assert await kv.put_if_absent(conn, "alert.once", {"by": 9}) is False
+            assert await kv.get(conn, "alert.once") == entry  # the first value stays

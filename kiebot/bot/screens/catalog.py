@@ -26,8 +26,9 @@ from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.wizard.media import format_names
 from kiebot.bot.screens.wizard.quote import unit_price
+from kiebot.bot.screens.wizard.screens import free_variant_text
 from kiebot.catalog import ModelSpec, description, kind_label, param_label, title, unit_label
-from kiebot.catalog.pricing import price_range
+from kiebot.catalog.pricing import has_paid_variants, price_range
 from kiebot.catalog.texts import field_label
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, approx_duration, rub
@@ -221,6 +222,12 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
         lines.append(ctx.t("catalog_ui.card_free", left=free.left_today, limit=free.limit))
         if free.bonus_left:
             lines.append(ctx.t("catalog_ui.card_free_bonus", n=free.bonus_left))
+        if has_paid_variants(spec):
+            # Free means the cheapest variant (issue 13 item 8): say which; the rest are paid.
+            variant = free_variant_text(ctx, spec)
+            lines.append(
+                ctx.t("edges.card_free_variant", variant=variant) if variant else ctx.t("edges.card_free_smallest")
+            )
     lines.append(ctx.t("catalog_ui.card_time", time=approx_duration(spec.typical_seconds, ctx.lang)))
     example_key = f"catalog_ui.example.{spec.kind}"
     if spec.prompt is not None and spec.prompt.label in ("prompt", "sound_prompt") and example_key in texts("ru"):

@@ -37,9 +37,8 @@ from kiebot.bot.screens.manual_topup_review import (
 from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.chat.format import Safe, rub
 from kiebot.logs import mask_user_id
-from kiebot.payments import rules as pay
-from kiebot.store import conversations
-from kiebot.store import payments as store_payments
+from kiebot.payments import rules
+from kiebot.store import conversations, payments
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.telegram.errors import TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -57,7 +56,7 @@ RECEIPT_STATE = "mt_receipt"
 
 
 def _bounds(ctx: Ctx) -> dict[str, Safe]:
-    return {"min": Safe(rub(pay.MANUAL_MIN_KOPECKS, ctx.lang)), "max": Safe(rub(pay.MANUAL_MAX_KOPECKS, ctx.lang))}
+    return {"min": Safe(rub(rules.MANUAL_MIN_KOPECKS, ctx.lang)), "max": Safe(rub(rules.MANUAL_MAX_KOPECKS, ctx.lang))}
 
 
 async def _unavailable(ctx: Ctx) -> None:
@@ -74,7 +73,7 @@ async def amount_screen(ctx: Ctx, args: list[str]) -> None:
             conn, ctx.user_id, AMOUNT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
         )
     presets = [
-        Button.callback(rub(rubles * 100, ctx.lang), cb("mta", rubles * 100)) for rubles in pay.MANUAL_PRESETS_RUB
+        Button.callback(rub(rubles * 100, ctx.lang), cb("mta", rubles * 100)) for rubles in rules.MANUAL_PRESETS_RUB
     ]
     rows: list[list[Button]] = [presets[i : i + 2] for i in range(0, len(presets), 2)]
     rows.append([Button.callback(ctx.t("balance.back"), cb("bal"))])
@@ -84,8 +83,8 @@ async def amount_screen(ctx: Ctx, args: list[str]) -> None:
 @routes.state(AMOUNT_STATE)
 async def amount_typed(ctx: Ctx, state: ConversationState, message: Message) -> None:
     try:
-        kopecks = pay.parse_rubles(message.text or "")
-    except pay.AmountError as bad:
+        kopecks = rules.parse_rubles(message.text or "")
+    except rules.AmountError as bad:
         await ctx.send(ctx.t(f"payments.manual.{bad.problem}", **_bounds(ctx)), [[Button.callback(ctx.t("common.cancel"), cb("bal"))]])
         return
     async with ctx.tx() as conn:
@@ -105,10 +104,10 @@ async def amount_chosen(ctx: Ctx, args: list[str]) -> None:
 
 
 def _amount_arg(args: list[str]) -> int:
-    kopecks = int_arg(args, 0, minimum=1, maximum=pay.MANUAL_MAX_KOPECKS)
+    kopecks = int_arg(args, 0, minimum=1, maximum=rules.MANUAL_MAX_KOPECKS)
     try:
-        return pay.check_manual_amount(kopecks)
-    except pay.AmountError:
+        return rules.check_manual_amount(kopecks)
+    except rules.AmountError:
         raise BadCallback("amount out of bounds") from None
 
 
@@ -155,7 +154,7 @@ async def paid_pressed(ctx: Ctx, args: list[str]) -> None:
 async def receipt_received(ctx: Ctx, state: ConversationState, message: Message) -> None:
     """A receipt makes a pending request (and clears the state) in one transaction, then goes to
     every admin. A re-delivered update finds no state and creates nothing twice."""
-    receipt = pay.Receipt.from_message(message)
+    receipt = rules.Receipt.from_message(message)
     kopecks = state.data.get("kopecks")
     if not isinstance(kopecks, int):
         raise BadCallback("receipt state without an amount")
@@ -164,11 +163,11 @@ async def receipt_received(ctx: Ctx, state: ConversationState, message: Message)
         return
     try:
         async with ctx.tx() as conn:
-            topup = await pay.create_topup_request(
+            topup = await rules.create_topup_request(
                 conn, ctx.deps.metrics, user_id=ctx.user_id, kopecks=kopecks, receipt=receipt
             )
             await conversations.clear_state(conn, ctx.user_id)
-    except store_payments.TooManyPending as many:
+    except payments.TooManyPending as many:
         async with ctx.tx() as conn:
             await conversations.clear_state(conn, ctx.user_id)
         await ctx.send(ctx.t("payments.manual.too_many", limit=many.limit), [[Button.callback(ctx.t("menu.balance"), cb("bal"))]])

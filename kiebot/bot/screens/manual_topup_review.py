@@ -30,9 +30,8 @@ from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
-from kiebot.payments import rules as pay
-from kiebot.store import conversations, money, users
-from kiebot.store import payments as store_payments
+from kiebot.payments import rules
+from kiebot.store import conversations, money, payments, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.store.payments import ManualTopup
 from kiebot.telegram.errors import BadRequest, Forbidden
@@ -134,7 +133,7 @@ async def send_topup_to_admin(deps: BotDeps, admin_id: int, topup: ManualTopup) 
     Approve/Reject buttons (just the outcome once decided). The copy is remembered so it is updated
     when any admin decides. Returns the message id, or None when the admin cannot be reached."""
     caption, keyboard = await _admin_view(deps, topup, admin_id)
-    receipt = pay.Receipt.decode(topup.receipt_file_id)
+    receipt = rules.Receipt.decode(topup.receipt_file_id)
     try:
         if receipt is None:
             sent = await deps.tg.send_message(admin_id, caption, parse_mode="HTML", reply_markup=markup(keyboard))
@@ -151,7 +150,7 @@ async def send_topup_to_admin(deps: BotDeps, admin_id: int, topup: ManualTopup) 
         return None
     if topup.status == "pending":
         async with deps.db.connection() as conn:
-            await pay.remember_admin_copy(conn, topup.id, admin_id, sent.message_id)
+            await rules.remember_admin_copy(conn, topup.id, admin_id, sent.message_id)
     return sent.message_id
 
 
@@ -159,7 +158,7 @@ async def _settle_copies(deps: BotDeps, topup: ManualTopup) -> None:
     """Show every admin's copy of a decided request with the decision and without buttons, then
     forget the copies (which also marks the aftermath of this decision as done)."""
     async with deps.db.connection() as conn:
-        copies = await pay.admin_copies(conn, topup.id)
+        copies = await rules.admin_copies(conn, topup.id)
     for admin_id, message_id in copies:
         caption, _ = await _admin_view(deps, topup, admin_id)
         try:
@@ -170,7 +169,7 @@ async def _settle_copies(deps: BotDeps, topup: ManualTopup) -> None:
         except (BadRequest, Forbidden) as exc:
             log.info("admin copy not updated", extra={"request": topup.id, "error": type(exc).__name__})
     async with deps.db.connection() as conn:
-        await pay.forget_admin_copies(conn, topup.id)
+        await rules.forget_admin_copies(conn, topup.id)
 
 
 async def _tell_user(deps: BotDeps, topup: ManualTopup) -> None:
@@ -197,13 +196,13 @@ async def _after_decision(deps: BotDeps, topup: ManualTopup) -> None:
     await _settle_copies(deps, topup)
 
 
-async def _decide(ctx: Ctx, request_id: int, *, approve: bool, reason: str | None) -> store_payments.Decision | None:
+async def _decide(ctx: Ctx, request_id: int, *, approve: bool, reason: str | None) -> payments.Decision | None:
     """The decision (first one wins); None when the request does not exist."""
     try:
-        decision = await pay.decide_topup(
+        decision = await rules.decide_topup(
             ctx.deps.db, ctx.deps.metrics, request_id=request_id, admin_id=ctx.user_id, approve=approve, reason=reason
         )
-    except store_payments.UnknownTopup:
+    except payments.UnknownTopup:
         return None
     if decision.decided_now:
         topup = decision.topup
@@ -211,12 +210,12 @@ async def _decide(ctx: Ctx, request_id: int, *, approve: bool, reason: str | Non
     return decision
 
 
-def _mine(ctx: Ctx, decision: store_payments.Decision) -> bool:
+def _mine(ctx: Ctx, decision: payments.Decision) -> bool:
     """This admin's decision: made now, or made earlier by them (a re-run after a failure)."""
     return decision.decided_now or decision.topup.decided_by == ctx.user_id
 
 
-async def _aftermath(ctx: Ctx, decision: store_payments.Decision) -> None:
+async def _aftermath(ctx: Ctx, decision: payments.Decision) -> None:
     """After a decision: tell the user and update every copy — once. A re-run of our own decision
     (the inbox retrying after a transient failure) finishes the job if copies are still
     remembered; someone else's earlier decision only refreshes the copy that was tapped."""
@@ -225,7 +224,7 @@ async def _aftermath(ctx: Ctx, decision: store_payments.Decision) -> None:
         await _after_decision(ctx.deps, topup)
     elif topup.decided_by == ctx.user_id:
         async with ctx.conn() as conn:
-            unfinished = bool(await pay.admin_copies(conn, topup.id))
+            unfinished = bool(await rules.admin_copies(conn, topup.id))
         if unfinished:
             await _after_decision(ctx.deps, topup)
     else:
@@ -265,7 +264,7 @@ async def approve_pressed(ctx: Ctx, args: list[str]) -> None:
 async def reject_pressed(ctx: Ctx, args: list[str]) -> None:
     request_id = int_arg(args, 0, minimum=1, maximum=_MAX_ID)
     async with ctx.conn() as conn:
-        topup = await store_payments.get_request(conn, request_id)
+        topup = await payments.get_request(conn, request_id)
     if topup is None:
         await ctx.answer(ctx.t("payments.manual.admin.unknown"), alert=True)
         return
@@ -327,7 +326,7 @@ async def keep_pending(ctx: Ctx, args: list[str]) -> None:
 async def view_pressed(ctx: Ctx, args: list[str]) -> None:
     request_id = int_arg(args, 0, minimum=1, maximum=_MAX_ID)
     async with ctx.conn() as conn:
-        topup = await store_payments.get_request(conn, request_id)
+        topup = await payments.get_request(conn, request_id)
     if topup is None:
         await ctx.send(ctx.t("payments.manual.admin.unknown"))
         return

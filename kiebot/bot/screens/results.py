@@ -26,14 +26,14 @@ from kiebot.chat.callback_data import BadCallback, int_arg
 from kiebot.generation import service
 from kiebot.generation.notify import Notifier
 from kiebot.generation.request import JobRequest
-from kiebot.store import jobs as jobs_store
+from kiebot.store import jobs
 from kiebot.store.jobs import Job
 
 
 async def own_job(ctx: Ctx, args: list[str]) -> Job:
     """The user's own job named by the button, else :class:`BadCallback`."""
     async with ctx.conn() as conn:
-        job = await jobs_store.get_job(conn, int_arg(args, 0))
+        job = await jobs.get_job(conn, int_arg(args, 0))
     if job is None or job.user_id != ctx.user_id:
         raise BadCallback("not this user's job")
     return job
@@ -115,7 +115,7 @@ async def cancel_job(ctx: Ctx, args: list[str]) -> None:
         raise BadCallback("job vanished")
     await ctx.answer(ctx.t("generation.cancel_done"))
     async with ctx.conn() as conn:
-        ended = await jobs_store.get_job(conn, job.id)
+        ended = await jobs.get_job(conn, job.id)
     notifier = ctx.deps.notifier
     if ended is not None and isinstance(notifier, Notifier):
         await notifier.job_ended_without_result(ended, "cancelled")

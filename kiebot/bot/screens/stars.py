@@ -36,9 +36,8 @@ from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, render, rub
 from kiebot.i18n import normalize_lang
 from kiebot.logs import mask_user_id
-from kiebot.payments import rules as pay
-from kiebot.store import conversations, money, users
-from kiebot.store import payments as store_payments
+from kiebot.payments import rules
+from kiebot.store import conversations, money, payments, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.store.db import DatabaseUnavailable
 from kiebot.telegram.errors import Forbidden, TelegramError
@@ -56,11 +55,11 @@ PACKAGES_PER_ROW = 2
 
 
 def rate_text(ctx: Ctx) -> str:
-    return rub(pay.stars_to_kopecks(1, ctx.deps.settings.stars_rub_rate), ctx.lang)
+    return rub(rules.stars_to_kopecks(1, ctx.deps.settings.stars_rub_rate), ctx.lang)
 
 
 def _kopecks(ctx: Ctx, stars: int) -> int:
-    return pay.stars_to_kopecks(stars, ctx.deps.settings.stars_rub_rate)
+    return rules.stars_to_kopecks(stars, ctx.deps.settings.stars_rub_rate)
 
 
 def packages_keyboard(ctx: Ctx) -> Keyboard:
@@ -77,14 +76,14 @@ def packages_keyboard(ctx: Ctx) -> Keyboard:
 
 
 def packages_text(ctx: Ctx) -> str:
-    return ctx.t("payments.stars.title", rate=Safe(rate_text(ctx)), min=pay.MIN_STARS, max=pay.MAX_STARS)
+    return ctx.t("payments.stars.title", rate=Safe(rate_text(ctx)), min=rules.MIN_STARS, max=rules.MAX_STARS)
 
 
 @routes.callback("topup")
 async def topup_screen(ctx: Ctx, args: list[str]) -> None:
     async with ctx.tx() as conn:
         await conversations.clear_state(conn, ctx.user_id)
-    if _kopecks(ctx, pay.MAX_STARS) <= 0:  # STARS_RUB_RATE=0: Stars cannot buy anything
+    if _kopecks(ctx, rules.MAX_STARS) <= 0:  # STARS_RUB_RATE=0: Stars cannot buy anything
         await ctx.show(ctx.t("payments.stars.unavailable"), [[Button.callback(ctx.t("balance.back"), cb("bal"))]])
         return
     await ctx.show(packages_text(ctx), packages_keyboard(ctx))
@@ -92,7 +91,7 @@ async def topup_screen(ctx: Ctx, args: list[str]) -> None:
 
 @routes.callback("stars")
 async def package_chosen(ctx: Ctx, args: list[str]) -> None:
-    stars = int_arg(args, 0, minimum=pay.MIN_STARS, maximum=pay.MAX_STARS)
+    stars = int_arg(args, 0, minimum=rules.MIN_STARS, maximum=rules.MAX_STARS)
     await send_stars_invoice(ctx, stars)
 
 
@@ -102,16 +101,16 @@ async def custom_amount(ctx: Ctx, args: list[str]) -> None:
         await conversations.set_state(
             conn, ctx.user_id, AMOUNT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
         )
-    text = ctx.t("payments.stars.ask_amount", min=pay.MIN_STARS, max=pay.MAX_STARS, rate=Safe(rate_text(ctx)))
+    text = ctx.t("payments.stars.ask_amount", min=rules.MIN_STARS, max=rules.MAX_STARS, rate=Safe(rate_text(ctx)))
     await ctx.show(text, [[Button.callback(ctx.t("common.cancel"), cb("topup"))]])
 
 
 @routes.state(AMOUNT_STATE)
 async def amount_typed(ctx: Ctx, state: ConversationState, message: Message) -> None:
     try:
-        stars = pay.parse_stars(message.text or "")
-    except pay.AmountError as bad:
-        text = ctx.t(f"payments.stars.{bad.problem}", min=pay.MIN_STARS, max=pay.MAX_STARS)
+        stars = rules.parse_stars(message.text or "")
+    except rules.AmountError as bad:
+        text = ctx.t(f"payments.stars.{bad.problem}", min=rules.MIN_STARS, max=rules.MAX_STARS)
         await ctx.send(text, [[Button.callback(ctx.t("common.cancel"), cb("topup"))]])
         return
     async with ctx.tx() as conn:
@@ -126,8 +125,8 @@ async def send_stars_invoice(ctx: Ctx, stars: int) -> Message | None:
         await ctx.send(ctx.t("payments.stars.unavailable"))
         return None
     async with ctx.tx() as conn:
-        order = await store_payments.create_order(
-            conn, ctx.user_id, stars=stars, kopecks=kopecks, now=ctx.deps.now(), ttl_s=pay.ORDER_TTL_S
+        order = await payments.create_order(
+            conn, ctx.user_id, stars=stars, kopecks=kopecks, now=ctx.deps.now(), ttl_s=rules.ORDER_TTL_S
         )
     amount = Safe(rub(kopecks, ctx.lang))
     keyboard = [
@@ -138,10 +137,10 @@ async def send_stars_invoice(ctx: Ctx, stars: int) -> Message | None:
         return await ctx.tg.send_invoice(
             ctx.chat_id,
             ctx.t("payments.stars.invoice_title"),
-            ctx.t("payments.stars.invoice_description", stars=stars, amount=amount, minutes=int(pay.ORDER_TTL_S // 60)),
+            ctx.t("payments.stars.invoice_description", stars=stars, amount=amount, minutes=int(rules.ORDER_TTL_S // 60)),
             order.payload,
             [LabeledPrice(label=ctx.t("payments.stars.invoice_label", amount=amount), amount=stars)],
-            currency=pay.STARS_CURRENCY,
+            currency=rules.STARS_CURRENCY,
             provider_token="",
             reply_markup=markup(keyboard),
         )
@@ -155,7 +154,7 @@ async def send_stars_invoice(ctx: Ctx, stars: int) -> Message | None:
 
 async def precheckout(deps: BotDeps, query: PreCheckoutQuery) -> None:
     """Answer a ``pre_checkout_query``: yes only for a valid order of this user (see module doc)."""
-    verdict: pay.Verdict = "unavailable"
+    verdict: rules.Verdict = "unavailable"
     lang = normalize_lang(query.from_.language_code)
     with trio.move_on_after(PRECHECKOUT_BUDGET_S):
         try:
@@ -163,7 +162,7 @@ async def precheckout(deps: BotDeps, query: PreCheckoutQuery) -> None:
                 payer = await users.get_user(conn, query.from_.id)
                 if payer is not None:
                     lang = normalize_lang(payer.language)
-                verdict = await pay.judge_precheckout(conn, query, deps.now(), payer)
+                verdict = await rules.judge_precheckout(conn, query, deps.now(), payer)
         except DatabaseUnavailable:
             log.warning("pre-checkout: database unavailable; declining with 'try again'")
     ok = verdict == "ok"
@@ -198,7 +197,7 @@ async def on_successful_payment(ctx: Ctx, message: Message) -> None:
     assert paid is not None
     charge = paid.telegram_payment_charge_id
     try:
-        credit = await pay.credit_stars(
+        credit = await rules.credit_stars(
             ctx.deps.db, ctx.deps.metrics, user_id=ctx.user_id, paid=paid, rub_per_star=ctx.deps.settings.stars_rub_rate
         )
     except money.IdempotencyConflict:
@@ -231,7 +230,7 @@ async def on_refunded_payment(ctx: Ctx, message: Message) -> None:
     refunded = message.refunded_payment
     assert refunded is not None
     charge = refunded.telegram_payment_charge_id
-    news = await pay.record_refund(ctx.deps.db, ctx.deps.metrics, refunded)
+    news = await rules.record_refund(ctx.deps.db, ctx.deps.metrics, refunded)
     log.info("Stars refund received", extra={"user": mask_user_id(ctx.user_id), "status": news.status, "stars": news.stars})
     if news.status in ("recorded", "already"):
         text = ctx.t(

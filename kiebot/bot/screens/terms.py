@@ -8,6 +8,11 @@
   command — is relayed to every admin with the user's id, balance and recent Stars payments (charge
   ids, which ``refundStarPayment`` needs) and a ✉️ Reply button (``psr:<user_id>``, admin only)
   whose typed answer (state ``ps_reply``) goes back to the user from the bot.
+
+Relays are capped per user (:mod:`kiebot.store.support`: 3 per 10 minutes, a banned user 1 per
+day, counted in PostgreSQL): past the cap the user is told politely when they can write again, and
+nothing reaches the admins. The /paysupport prompt checks first, so nobody types a question that
+would not be sent; the relay itself takes the slot atomically.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from kiebot.bot.context import Ctx, Keyboard, markup
 from kiebot.bot.router import routes
 from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
-from kiebot.chat.format import Safe, escape, render, rub
+from kiebot.chat.format import Safe, duration, escape, render, rub
 from kiebot.logs import mask_user_id
-from kiebot.payments import rules as pay
-from kiebot.store import conversations, money, payments, users
+from kiebot.payments import rules
+from kiebot.store import conversations, money, payments, support, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState
 from kiebot.telegram.errors import BadRequest, Forbidden, TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -40,7 +45,7 @@ RECENT_PAYMENTS = 5
 
 def terms_text(ctx: Ctx) -> str:
     settings = ctx.deps.settings
-    rate = rub(pay.stars_to_kopecks(1, settings.stars_rub_rate), ctx.lang)
+    rate = rub(rules.stars_to_kopecks(1, settings.stars_rub_rate), ctx.lang)
     parts = [ctx.t("terms.title"), ctx.t("terms.body", rate=Safe(rate))]
     if settings.manual_topup_enabled:
         parts.append(ctx.t("terms.manual"))
@@ -78,6 +83,11 @@ async def paysupport_command(ctx: Ctx, arg: str) -> None:
     if not ctx.deps.settings.admin_ids:
         await ctx.send(_unavailable_text(ctx))
         return
+    async with ctx.conn() as conn:
+        verdict = await support.relay_allowed(conn, ctx.user_id, support.limit_for(banned=ctx.user.banned))
+    if not verdict.allowed:
+        await ctx.send(await _limited_text(ctx, verdict))
+        return
     async with ctx.tx() as conn:
         await conversations.set_state(
             conn, ctx.user_id, SUPPORT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
@@ -97,7 +107,7 @@ def _unavailable_text(ctx: Ctx) -> str:
 
 @routes.state(SUPPORT_STATE)
 async def question_received(ctx: Ctx, state: ConversationState, message: Message) -> None:
-    attachment = pay.Receipt.from_message(message)
+    attachment = rules.Receipt.from_message(message)
     question = (message.text or message.caption or "").strip()
     if not question and attachment is None:
         await ctx.send(ctx.t("terms.support.text_needed"), [[Button.callback(ctx.t("common.cancel"), cb("menu"))]])
@@ -107,11 +117,17 @@ async def question_received(ctx: Ctx, state: ConversationState, message: Message
     await _relay(ctx, question, attachment)
 
 
-async def _relay(ctx: Ctx, question: str, attachment: pay.Receipt | None) -> None:
+async def _relay(ctx: Ctx, question: str, attachment: rules.Receipt | None) -> None:
     """Send the question to every admin (each in their language), then confirm to the user."""
     admins = ctx.deps.settings.admin_ids
     if not admins:
         await ctx.send(_unavailable_text(ctx))
+        return
+    async with ctx.conn() as conn:
+        verdict = await support.take_relay(conn, ctx.user_id, support.limit_for(banned=ctx.user.banned))
+    if not verdict.allowed:
+        log.info("payment question not relayed: over the cap", extra={"user": mask_user_id(ctx.user_id), "used": verdict.used})
+        await ctx.send(await _limited_text(ctx, verdict))
         return
     delivered = 0
     for admin_id in admins:
@@ -121,7 +137,20 @@ async def _relay(ctx: Ctx, question: str, attachment: pay.Receipt | None) -> Non
     await ctx.send(ctx.t("terms.support.sent") if delivered else _unavailable_text(ctx))
 
 
-async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: pay.Receipt | None) -> bool:
+async def _limited_text(ctx: Ctx, verdict: support.RelayVerdict) -> str:
+    """"You have written N times already; you can write again in …" (plus the contact, if any)."""
+    wait = 60.0
+    if verdict.next_at is not None:
+        async with ctx.conn() as conn:
+            now = await conn.fetchval("SELECT clock_timestamp()")
+        wait = max(60.0, (verdict.next_at - now).total_seconds())
+    text = ctx.t("edges.support_limited", used=verdict.used, wait=duration(wait, ctx.lang))
+    if ctx.deps.settings.support_telegram:
+        text += "\n" + ctx.t("terms.contact", contact=ctx.deps.settings.support_telegram)
+    return text
+
+
+async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: rules.Receipt | None) -> bool:
     async with ctx.conn() as conn:
         admin = await users.get_user(conn, admin_id)
         account = await money.get_account(conn, ctx.user_id)

@@ -188,6 +188,9 @@ class FakeKie:
         self.duplicate_callbacks = False
         self.early_callbacks = False
         self.chunked_files = False
+        #: Where result URLs point (default: this server). Tests set e.g. ``https://10.0.0.1`` or
+        #: ``http://localhost:<port>`` to see how the bot judges a result host.
+        self.result_base_url: str | None = None
 
         self.base_url = ""
         self.tasks: dict[str, FakeTask] = {}
@@ -545,7 +548,7 @@ class FakeKie:
         if not url or self._http is None:
             return
         body = json.dumps(
-            callback_body(task, self.base_url), ensure_ascii=False, separators=(",", ":")
+            callback_body(task, self._result_base), ensure_ascii=False, separators=(",", ":")
         ).encode()
         for attempt in range(self.callback_attempts):
             headers = {"Content-Type": "application/json"}
@@ -575,7 +578,7 @@ class FakeKie:
         task = self.tasks.get(request.args.get("taskId", ""))
         if task is None or task.family != family:
             return self._error(404, "Task not found")
-        return self._json(record_body(task, self.base_url))
+        return self._json(record_body(task, self._result_base))
 
     async def _credit(self) -> Response:
         early, _ = await self._guard("credit")
@@ -714,11 +717,15 @@ class FakeKie:
             data = kie_media.sample_mp3()
         return self._file(data, _MIME.get(ext, "application/octet-stream"))
 
+    @property
+    def _result_base(self) -> str:
+        return (self.result_base_url or self.base_url).rstrip("/")
+
     def _ready_urls(self, task: FakeTask) -> list[str]:
         if task.succeeded:
-            return task.result_urls(self.base_url)
+            return task.result_urls(self._result_base)
         if task.family == "suno" and task.phase == "first":
-            return task.result_urls(self.base_url, ready=1)
+            return task.result_urls(self._result_base, ready=1)
         return []
 
     async def _uploaded_file(self, key: str) -> Response:

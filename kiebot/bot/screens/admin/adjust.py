@@ -8,14 +8,22 @@ flow is typed input with a confirmation screen, because it moves money:
    (money held for running generations cannot be taken: it belongs to those jobs);
 2. the reason (3–200 characters) is required: it lands in the ledger row and the audit log;
 3. ✅ applies it through ``store.admin.adjust_balance`` — ledger row, account and audit row in one
-   transaction, idempotent by a key made of the admin's conversation version, so a double tap or a
-   re-delivered update applies it once. The balance is checked again there, under the account
-   lock, so a generation hold racing with the adjustment can never drive it below zero.
+   transaction, idempotent by a key made of a random nonce kept in the flow's state (and carried by
+   the ✅ button), so a double tap or a re-delivered update applies it once. The balance is checked
+   again there, under the account lock, so a generation hold racing with the adjustment can never
+   drive it below zero.
+
+Why a nonce and not the conversation version: the clean-up duty deletes long-dead conversation
+rows, and versions then start again from 1, so a version-based key of a new adjustment could equal
+one applied months ago — which then said "already applied" and applied nothing (issue 13 item 4).
+A repeated tap is recognised as "already applied" only when the ledger row under its key is this
+admin's adjustment of this user by this amount (the button carries the amount too).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,7 +31,7 @@ from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import require_admin, signed_rub
 from kiebot.bot.screens.admin.users import show_user_card, user_id_arg
-from kiebot.chat.callback_data import BadCallback, cb, int_arg
+from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, rub
 from kiebot.store import admin, conversations, money, users
 from kiebot.store.conversations import ANY_VERSION, ConversationState, StateConflict
@@ -64,9 +72,19 @@ def parse_amount(text: str) -> int:
     return -kopecks if sign in ("-", "−") else kopecks
 
 
-def adjustment_key(admin_id: int, version: int) -> str:
-    """One adjustment per confirmation screen: the admin's conversation version names it."""
-    return f"adm_adjust:{admin_id}:{version}"
+#: 72 random bits: no two confirmation screens ever share a nonce, whatever happens to versions.
+_NONCE_BYTES = 9
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{12}$")
+
+
+def new_nonce() -> str:
+    """12 URL-safe characters (fits callback data next to the user id and the amount)."""
+    return secrets.token_urlsafe(_NONCE_BYTES)
+
+
+def adjustment_key(admin_id: int, nonce: str) -> str:
+    """One adjustment per confirmation screen: the nonce of that screen names it."""
+    return f"adm_adjust:{admin_id}:{nonce}"
 
 
 async def apply_adjustment(
@@ -175,9 +193,13 @@ async def reason_input(ctx: Ctx, state: ConversationState, message: Message) -> 
             _cancel(ctx, user_id),
         )
         return
+    nonce = new_nonce()
     try:
-        confirm = await _set(
-            ctx, CONFIRM_STATE, {"user_id": user_id, "delta": delta, "reason": reason}, state.version
+        await _set(
+            ctx,
+            CONFIRM_STATE,
+            {"user_id": user_id, "delta": delta, "reason": reason, "nonce": nonce},
+            state.version,
         )
     except StateConflict:
         raise BadCallback("state changed") from None
@@ -196,7 +218,7 @@ async def reason_input(ctx: Ctx, state: ConversationState, message: Message) -> 
         ),
         [
             [
-                Button.callback(ctx.t("admin.adjust.apply"), cb("adm.adjok", user_id, confirm.version)),
+                Button.callback(ctx.t("admin.adjust.apply"), cb("adm.adjok", user_id, nonce, delta)),
                 Button.callback(ctx.t("common.cancel"), cb("adm.u", user_id)),
             ]
         ],
@@ -213,20 +235,26 @@ async def waiting_for_confirmation(ctx: Ctx, state: ConversationState, message: 
 @routes.callback("adm.adjok", admin=True)
 async def confirm_adjustment(ctx: Ctx, args: list[str]) -> None:
     user_id = user_id_arg(args)
-    version = int_arg(args, 1, minimum=0, maximum=2**62)
-    key = adjustment_key(ctx.user_id, version)
+    nonce = str_arg(args, 1)
+    shown_delta = int_arg(args, 2, minimum=-MAX_KOPECKS, maximum=MAX_KOPECKS)
+    if not _NONCE_RE.match(nonce):
+        raise BadCallback("malformed adjustment nonce")
+    key = adjustment_key(ctx.user_id, nonce)
     async with ctx.conn() as conn:
         state = await conversations.get_state(conn, ctx.user_id)
         done = await money.entry_by_key(conn, key)
     if done is not None:
+        if (done.kind, done.admin_id, done.user_id, done.amount) != ("admin_adjust", ctx.user_id, user_id, shown_delta):
+            raise BadCallback("adjustment key names another operation")
         # A second tap after the first one went through: say so, change nothing.
         await show_user_card(ctx, user_id, ctx.t("admin.adjust.already"))
         return
     if (
         state is None
         or state.state != CONFIRM_STATE
-        or state.version != version
+        or state.data.get("nonce") != nonce
         or int(state.data.get("user_id", 0)) != user_id
+        or int(state.data.get("delta", 0)) != shown_delta
     ):
         raise BadCallback("stale adjustment")
     delta = int(state.data["delta"])

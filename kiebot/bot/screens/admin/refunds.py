@@ -10,11 +10,15 @@ that makes this safe:
    payment row locked;
 2. still inside that transaction, ``refundStarPayment`` is called. ``CHARGE_ALREADY_REFUNDED``
    means Telegram refunded it before (a retry after a lost answer): done;
-3. the transaction commits — with the audit row — only if Telegram refunded. Any other refusal,
-   a timeout or a network failure rolls everything back: the balance is untouched, and the admin
-   is told. If Telegram did refund but its answer was lost, the ``refunded_payment`` message it
-   sends is recorded by the payments screens (``mark_refunded`` is idempotent), so the debit still
-   happens exactly once.
+3. the transaction commits — with the audit row — only if Telegram refunded. A refusal rolls
+   everything back: the balance is untouched, and the admin is told;
+4. a timeout or a network failure does not say whether the refund took effect, so it is settled,
+   not guessed (issue 13 item 10): still inside the transaction, ``getStarTransactions`` is asked
+   whether the refund is listed. Listed → the debit is kept (committed, audited, the admin told
+   "refunded"); not listed → rolled back ("not refunded, try again"); the lookup failing too →
+   rolled back ("no answer"), and if Telegram did refund after all, the ``refunded_payment``
+   message it sends (or the Stars reconciliation) records it — ``mark_refunded`` is idempotent, so
+   the debit happens exactly once.
 
 While the transaction waits for Telegram (bounded by :data:`REFUND_TIMEOUT_S`), the user's other
 money operations wait for the account lock, so no generation hold can spend the refunded rubles in
@@ -23,6 +27,7 @@ between. A charge already marked refunded is not sent to Telegram again.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import msgspec
@@ -34,19 +39,36 @@ from kiebot.bot.screens.admin.common import clear_input, nav_row, short_code, sh
 from kiebot.bot.screens.admin.users import user_id_arg
 from kiebot.chat.callback_data import BadCallback, cb, str_arg
 from kiebot.chat.format import Safe, rub
+from kiebot.limits import DEFAULT_LIMITS
+from kiebot.logs import mask_user_id
 from kiebot.metrics import Metrics
+from kiebot.payments import rules as pay
 from kiebot.store import admin, money, payments, users
 from kiebot.store.db import Database
 from kiebot.telegram.client import TelegramClient
 from kiebot.telegram.errors import ChargeAlreadyRefunded, NetworkError, RetryAfter, ServerError, TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
-#: How long the refund transaction may wait for Telegram (the client retries inside it).
-REFUND_TIMEOUT_S = 20.0
+log = logging.getLogger(__name__)
+
+#: How long the refund transaction may wait for Telegram (the client retries inside it); the panel
+#: passes ``Limits.stars_refund_timeout_s``.
+REFUND_TIMEOUT_S = DEFAULT_LIMITS.stars_refund_timeout_s
+#: How long the look-up in Telegram's Stars ledger may take after a lost answer
+#: (``Limits.stars_refund_lookup_s``).
+LOOKUP_TIMEOUT_S = DEFAULT_LIMITS.stars_refund_lookup_s
 #: Payments listed on the screen (newest first).
 MAX_PAYMENTS = 20
 
-RefundOutcome = Literal["refunded", "already_refunded", "insufficient", "telegram_refused", "no_answer"]
+RefundOutcome = Literal["refunded", "already_refunded", "insufficient", "telegram_refused", "no_answer", "not_refunded"]
+
+
+class _Unsettled(Exception):
+    """Roll the refund transaction back and report ``outcome``."""
+
+    def __init__(self, outcome: RefundOutcome) -> None:
+        super().__init__(outcome)
+        self.outcome: RefundOutcome = outcome
 
 
 class RefundResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +87,7 @@ async def refund_stars_payment(
     charge_id: str,
     metrics: Metrics | None = None,
     timeout_s: float = REFUND_TIMEOUT_S,
+    lookup_timeout_s: float = LOOKUP_TIMEOUT_S,
 ) -> RefundResult:
     """Refund one Stars charge: debit + Telegram refund + audit, all or nothing (see the module
     docstring for the order and why).
@@ -72,7 +95,9 @@ async def refund_stars_payment(
     Raises:
         payments.UnknownPayment: no such charge.
     """
-    result = await _refund(db, tg, admin_id=admin_id, charge_id=charge_id, timeout_s=timeout_s)
+    result = await _refund(
+        db, tg, admin_id=admin_id, charge_id=charge_id, timeout_s=timeout_s, lookup_timeout_s=lookup_timeout_s
+    )
     if result.outcome == "refunded" and metrics is not None:
         # The refunded_payment message that follows finds the charge already recorded and
         # counts nothing, so the refund is counted here, once.
@@ -81,7 +106,7 @@ async def refund_stars_payment(
 
 
 async def _refund(
-    db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float
+    db: Database, tg: TelegramClient, *, admin_id: int, charge_id: str, timeout_s: float, lookup_timeout_s: float
 ) -> RefundResult:
     try:
         async with db.transaction() as conn:
@@ -90,11 +115,14 @@ async def _refund(
             if not recorded.refunded_now:
                 return RefundResult(outcome="already_refunded", payment=payment, balance=recorded.balance)
             telegram_says = "refunded"
-            with trio.fail_after(timeout_s):
-                try:
-                    await tg.refund_star_payment(payment.user_id, charge_id)
-                except ChargeAlreadyRefunded:
-                    telegram_says = "already refunded"
+            try:
+                with trio.fail_after(timeout_s):
+                    try:
+                        await tg.refund_star_payment(payment.user_id, charge_id)
+                    except ChargeAlreadyRefunded:
+                        telegram_says = "already refunded"
+            except (NetworkError, ServerError, RetryAfter, trio.TooSlowError):
+                telegram_says = await _settle_lost_answer(db, tg, payment, lookup_timeout_s)
             await admin.record_admin_action(
                 conn,
                 admin_id,
@@ -113,12 +141,36 @@ async def _refund(
             return RefundResult(outcome="refunded", payment=payment, balance=recorded.balance)
     except money.InsufficientFunds:
         return await _as_is(db, charge_id, "insufficient")
-    except (NetworkError, ServerError, RetryAfter, trio.TooSlowError):
-        # Telegram may or may not have refunded: nothing was debited here; if it did refund, its
-        # refunded_payment message gets recorded when it arrives.
-        return await _as_is(db, charge_id, "no_answer")
+    except _Unsettled as unsettled:
+        return await _as_is(db, charge_id, unsettled.outcome)
     except TelegramError as exc:
         return await _as_is(db, charge_id, "telegram_refused", exc.description[:200])
+
+
+async def _settle_lost_answer(
+    db: Database, tg: TelegramClient, payment: payments.StarsPayment, lookup_timeout_s: float
+) -> str:
+    """The refund call's answer was lost: ask Telegram's Stars ledger whether it took effect.
+
+    Returns the audit note when it did (the caller keeps the debit).
+
+    Raises:
+        _Unsettled: ``not_refunded`` (not listed) or ``no_answer`` (the ledger could not be read
+            within ``lookup_timeout_s``); the caller's transaction then rolls back.
+    """
+    listed: bool | None = None
+    with trio.move_on_after(lookup_timeout_s):
+        try:
+            listed = await pay.refund_listed(db, tg, payment.telegram_payment_charge_id, payment.user_id)
+        except TelegramError as exc:
+            log.warning("refund answer lost and the Stars ledger unreadable", extra={"error": type(exc).__name__})
+    if listed is None:
+        raise _Unsettled("no_answer")
+    if not listed:
+        log.info("refund answer lost; Telegram lists no refund: rolled back", extra={"user": mask_user_id(payment.user_id)})
+        raise _Unsettled("not_refunded")
+    log.info("refund answer lost; Telegram lists the refund: debit kept", extra={"user": mask_user_id(payment.user_id)})
+    return "refunded (answer lost, confirmed by getStarTransactions)"
 
 
 async def _as_is(db: Database, charge_id: str, outcome: RefundOutcome, detail: str = "") -> RefundResult:
@@ -254,6 +306,8 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
         admin_id=ctx.user_id,
         charge_id=payment.telegram_payment_charge_id,
         metrics=ctx.deps.metrics,
+        timeout_s=ctx.deps.settings.limits.stars_refund_timeout_s,
+        lookup_timeout_s=ctx.deps.settings.limits.stars_refund_lookup_s,
     )
     back = [nav_row(ctx, cb("adm.pay", user.user_id))]
     amount = Safe(rub(result.payment.kopecks, ctx.lang))
@@ -276,6 +330,8 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
         text = _insufficient_text(ctx, result.payment, result.balance)
     elif result.outcome == "no_answer":
         text = ctx.t("admin.refund.no_answer")
+    elif result.outcome == "not_refunded":
+        text = ctx.t("edges.refund_not_done", stars=result.payment.stars)
     else:
         text = ctx.t("admin.refund.refused", detail=result.detail or "—")
     await ctx.show(text, back)

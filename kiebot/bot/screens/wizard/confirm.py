@@ -23,14 +23,13 @@ from kiebot.bot.screens.wizard.flow import advance, request_issues
 from kiebot.bot.screens.wizard.quote import draft_quote
 from kiebot.bot.screens.wizard.screens import free_over_text, summary_screen, wz
 from kiebot.catalog import ModelSpec, render_issue, title
-from kiebot.catalog.pricing import PricingError
+from kiebot.catalog.pricing import PricingError, is_free_variant
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, escape, rub
 from kiebot.generation import service
 from kiebot.generation.notify import Notifier, progress_text
 from kiebot.logs import request_id_var
-from kiebot.store import conversations, free_tier
-from kiebot.store import jobs as jobs_store
+from kiebot.store import conversations, free_tier, jobs
 from kiebot.store.conversations import StateConflict
 from kiebot.store.jobs import Job
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -60,6 +59,13 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
     except PricingError:
         await ctx.answer(ctx.t("wizard.price.not_offered"), alert=True)
         return
+    if mode == "f" and not is_free_variant(spec, quote):
+        # Free means the cheapest variant only (issue 13 item 8): a dearer one is paid; show the
+        # summary again with its price instead of giving it away.
+        await ctx.answer(ctx.t("wizard.price_changed"), alert=True)
+        text, rows = await summary_screen(ctx, spec, draft, version, note=ctx.t("wizard.price_changed"))
+        await ctx.show(text, rows)
+        return
     if mode == "p" and quote.kopecks != shown:
         await ctx.answer(ctx.t("wizard.price_changed"), alert=True)
         text, rows = await summary_screen(ctx, spec, draft, version, note=ctx.t("wizard.price_changed"))
@@ -83,6 +89,8 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
         await _not_enough(ctx, version, outcome)
     elif isinstance(outcome, service.NoFreeUses):
         await _no_free_uses(ctx, spec, draft, version)
+    elif isinstance(outcome, service.TooManyJobs):
+        await _too_many(ctx, version, outcome)
     else:
         await _started(ctx, spec, outcome.job, version)
 
@@ -97,6 +105,16 @@ async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -
     )
     rows = [
         [Button.callback(ctx.t("wizard.top_up"), cb("bal"))],
+        [Button.callback(ctx.t("wizard.to_summary"), wz(version, "sm")), Button.callback(ctx.t("common.cancel"), wz(version, "x"))],
+    ]
+    await ctx.show(text, rows)
+
+
+async def _too_many(ctx: Ctx, version: int, outcome: service.TooManyJobs) -> None:
+    """Fair queueing: the count and the cap; the draft stays, so the user can confirm once one ends."""
+    text = ctx.t("edges.too_many_jobs", active=outcome.active, limit=outcome.limit)
+    rows = [
+        [Button.callback(ctx.t("menu.history"), cb("hist", 0))],
         [Button.callback(ctx.t("wizard.to_summary"), wz(version, "sm")), Button.callback(ctx.t("common.cancel"), wz(version, "x"))],
     ]
     await ctx.show(text, rows)
@@ -130,8 +148,8 @@ async def _started(ctx: Ctx, spec: ModelSpec, job: Job, version: int) -> None:
         message = await ctx.show(progress_text(job, spec, ctx.lang, ctx.deps.now()), rows)
         if message is not None:
             async with ctx.conn() as conn:
-                await jobs_store.set_progress_message(conn, job.id, message.message_id)
-                current = await jobs_store.get_job(conn, job.id)
+                await jobs.set_progress_message(conn, job.id, message.message_id)
+                current = await jobs.get_job(conn, job.id)
             if current is not None and current.state != "queued":
                 await _catch_up(ctx, spec, current)
     try:

@@ -31,8 +31,7 @@ from kiebot.bot.screens.wizard.screens import change_screen, picker_screen, step
 from kiebot.catalog import ModelSpec, render_issue
 from kiebot.catalog.types import Scalar
 from kiebot.chat.callback_data import BadCallback, int_arg, str_arg
-from kiebot.store import conversations
-from kiebot.store import jobs as jobs_store
+from kiebot.store import conversations, jobs
 from kiebot.store.conversations import StateConflict
 
 Action = Callable[[Ctx, ModelSpec, ws.Draft, int, list[str]], Awaitable[None]]
@@ -178,7 +177,7 @@ async def _pick_task(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, a
     if param is None or param.type != "task_ref":
         raise BadCallback("not a task step")
     async with ctx.conn() as conn:
-        job = await jobs_store.get_job(conn, int_arg(args, 0))
+        job = await jobs.get_job(conn, int_arg(args, 0))
     if job is None or job.user_id != ctx.user_id or job.model_id not in param.accepts or job.state != "delivered" or not job.kie_task_id:
         raise BadCallback("not an accepted result of this user")
     await ctx.answer()

@@ -19,7 +19,14 @@ from kiebot.bot.screens.wizard import state as ws
 from kiebot.bot.screens.wizard.media import format_names
 from kiebot.bot.screens.wizard.quote import draft_quote, unit_price, value_prices
 from kiebot.catalog import ModelSpec, param_label, title, unit_label, value_label
-from kiebot.catalog.pricing import PricingError, Quote
+from kiebot.catalog.pricing import (
+    PricingError,
+    Quote,
+    free_variant,
+    has_paid_variants,
+    is_free_variant,
+    kopecks_for,
+)
 from kiebot.catalog.texts import field_label, value_text
 from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
 from kiebot.chat.callback_data import cb
@@ -61,11 +68,43 @@ def shown_value(spec: ModelSpec, param: ParamSpec, value: Scalar | None, lang: s
     return value_text(param, value, lang)
 
 
+def free_variant_text(ctx: Ctx, spec: ModelSpec) -> str:
+    """The free variant of a free-tier model in words: ``Разрешение: 480p``."""
+    parts = []
+    for wire, value in free_variant(spec).when.items():
+        param = spec.param(wire)
+        if param is not None:
+            parts.append(f"{param_label(param, ctx.lang)}: {value_label(param, value, ctx.lang)}")
+    return ", ".join(parts)
+
+
+def free_here(ctx: Ctx, spec: ModelSpec, quoted: Quote | None) -> bool:
+    """Whether the draft, priced ``quoted``, is a free-tier model at its free variant (issue 13
+    item 8: free means the cheapest variant; the others are paid from the balance)."""
+    return spec.id in ctx.deps.free_tier and quoted is not None and is_free_variant(spec, quoted)
+
+
+def free_only_note(ctx: Ctx, spec: ModelSpec) -> str:
+    """"Free only at …; this variant is paid" for a free-tier model at a dearer variant."""
+    variant = free_variant_text(ctx, spec)
+    return ctx.t("edges.free_only", variant=variant) if variant else ctx.t("edges.free_only_smallest")
+
+
 def price_line(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, *, final: bool) -> str:
-    """The price as it stands: per unit for a metered model until the quantity is known."""
-    fx, markup = ctx.deps.fx.current(), ctx.deps.markup
+    """The price as it stands: per unit for a metered model until the quantity is known. A
+    free-tier model says "free" only at its free variant, and which variant that is otherwise."""
     if spec.id in ctx.deps.free_tier and not final:
-        return ctx.t("wizard.price.free_model")
+        if not has_paid_variants(spec):
+            return ctx.t("wizard.price.free_model")
+        if free_here(ctx, spec, _quote(ctx, spec, draft)):
+            variant = free_variant_text(ctx, spec)
+            return ctx.t("edges.free_here", variant=variant) if variant else ctx.t("wizard.price.free_model")
+        return free_only_note(ctx, spec) + "\n" + _paid_line(ctx, spec, draft, final=final)
+    return _paid_line(ctx, spec, draft, final=final)
+
+
+def _paid_line(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, *, final: bool) -> str:
+    fx, markup = ctx.deps.fx.current(), ctx.deps.markup
     if spec.pricing.metered and not final:
         per = Safe(rub(unit_price(spec, fx=fx, markup=markup), ctx.lang))
         return ctx.t("wizard.price.per_unit", price=per, unit=unit_label(spec.pricing.unit, ctx.lang))
@@ -110,12 +149,18 @@ def params_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> S
 def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int) -> Screen:
     """The values of one enum parameter: the current one marked, prices where they differ."""
     param = spec.wizard_params[index]
-    prices = value_prices(spec, draft, param, fx=ctx.deps.fx.current(), markup=ctx.deps.markup)
+    fx, markup = ctx.deps.fx.current(), ctx.deps.markup
+    prices = value_prices(spec, draft, param, fx=fx, markup=markup)
+    free_kopecks: int | None = None
+    if spec.id in ctx.deps.free_tier and prices:
+        free_kopecks = kopecks_for(free_variant(spec).credits * spec.pricing.quantity_min, fx=fx, markup=markup)
     buttons = []
     for j, value in enumerate(param.values):
         label = value_label(param, value, ctx.lang)
         if value in prices and prices[value] is None:
             label = ctx.t("wizard.params.not_offered", value=label)
+        elif value in prices and prices[value] == free_kopecks:
+            label = ctx.t("edges.free_value", value=label)
         elif value in prices:
             label = ctx.t("wizard.params.with_price", value=label, price=rub(prices[value] or 0, ctx.lang))
         if draft.params.get(param.wire) == value:
@@ -280,18 +325,20 @@ async def summary_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: in
         tasks = await task_sources(conn, ctx.user_id, spec, draft)
     lines = [ctx.t("wizard.summary.title"), ctx.t("wizard.summary.model", model=title(spec, ctx.lang)), *choice_lines(ctx, spec, draft, tasks), ""]
     rows: list[list[Button]] = []
-    free_model = spec.id in ctx.deps.free_tier
+    free = free_here(ctx, spec, quoted)
     if quoted is None:
         lines.append(ctx.t("wizard.price.not_offered"))
-    elif free_model and status.available_now:
+    elif free and status.available_now:
         # Today's uses against today's limit, and bonus uses apart: "3 of 5" never reads "8 of 5".
         lines.append(ctx.t("wizard.price.free", left=status.left_today, limit=status.limit))
         if status.bonus_left:
             lines.append(ctx.t("wizard.price.free_bonus", n=status.bonus_left))
         rows.append([Button.callback(ctx.t("wizard.confirm_free"), wz(version, "ok", "f", 0))])
     else:
-        if free_model:
+        if free:
             lines.append(free_over_text(ctx, status))
+        elif spec.id in ctx.deps.free_tier:
+            lines.append(free_only_note(ctx, spec))
         lines.append(price_line(ctx, spec, draft, final=True))
         lines.append(ctx.t("wizard.price.balance", balance=Safe(rub(account.balance, ctx.lang))))
         missing = quoted.kopecks - account.balance
