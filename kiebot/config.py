@@ -34,6 +34,8 @@ _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,100}$")
 # (https://core.telegram.org/bots/api#setwebhook).
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
+# Long enough not to be guessed (Render's generateValue gives 44 characters).
+_METRICS_TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$")
@@ -122,6 +124,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_s: float = 20.0
     #: Tunable rates, durations and sizes (``KIEBOT_LIMITS``); tests and benchmarks pass others.
     limits: Limits = DEFAULT_LIMITS
+    metrics_token: str = ""
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self.kie_webhook_hmac_key,
             self.webhook_secret if self.telegram_bot_token or self.telegram_webhook_secret_token else "",
             _password_of(self.database_url),
+            self.metrics_token,
         )
         return tuple(v for v in values if v)
 
@@ -342,6 +346,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
     Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
+    Variable(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token `/health` and `/metrics` require (16–512 printable characters); without one they answer 404 in webhook mode and are open in polling mode",
+        secret=True,
+    ),
 )
 
 
@@ -507,6 +517,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("DISPATCH_CONCURRENCY", "dispatch_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("SHUTDOWN_GRACE_S", "shutdown_grace_s", lambda n, r: _float(n, r, minimum=0.0, exclusive=False))
     opt("KIEBOT_LIMITS", "limits", _limits)
+    raw_metrics_token = get("METRICS_TOKEN")
+    if raw_metrics_token is not None:
+        if not _METRICS_TOKEN_RE.match(raw_metrics_token.strip()):
+            # Never echo a secret, not even a malformed one.
+            raise ConfigError("METRICS_TOKEN: expected 16–512 printable characters without spaces")
+        kw["metrics_token"] = raw_metrics_token.strip()
     return Settings(**kw)
 
 
@@ -544,7 +560,7 @@ def masked_database_url(url: str) -> str:
 def describe(settings: Settings) -> dict[str, Any]:
     """The effective configuration as a dict with every secret masked (``python -m kiebot config``)."""
     out: dict[str, Any] = msgspec.to_builtins(settings)
-    for field in ("telegram_bot_token", "kie_api_key", "kie_webhook_hmac_key", "telegram_webhook_secret_token"):
+    for field in ("telegram_bot_token", "kie_api_key", "kie_webhook_hmac_key", "telegram_webhook_secret_token", "metrics_token"):
         out[field] = mask(out[field])
     out["database_url"] = masked_database_url(settings.database_url) or "(embedded PostgreSQL)"
     out["webhook_secret"] = mask(settings.webhook_secret) if settings.telegram_bot_token else ""

@@ -60,6 +60,17 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # Intake
     #: Updates stored by one group-commit INSERT at most.
     intake_max_batch: int = 256
+    #: Seconds the webhook writer's own connection may sit idle before it is replaced (a proxy's
+    #: idle timeout may have dropped it; as the pool's max_idle_s).
+    intake_conn_max_idle_s: float = 300.0
+
+    # Operations endpoints (kiebot/runtime/probes.py)
+    #: How old a /health summary or a /metrics page may be when served: a flood of probes costs
+    #: one computation per this many seconds.
+    probe_cache_s: float = 5.0
+    #: What a /health summary or a metrics refresh may spend on the database, waiting for a
+    #: connection included; past it they answer with what they have.
+    probe_db_s: float = 2.0
 
     # HTTP
     #: What hypercorn gives open requests at shutdown before they are cancelled.

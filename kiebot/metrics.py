@@ -1,9 +1,11 @@
 """Prometheus metrics, one registry per app instance (tests run several instances in one process).
 
 Exposed as text at ``GET /metrics``. Counters are bumped where things happen; gauges that describe
-the database (inbox lag, jobs by state, held money) are refreshed by :meth:`Metrics.refresh`
-callbacks just before each scrape, so a scrape always shows current numbers without a
-background loop.
+the database (inbox lag, jobs by state, held money) are refreshed by :meth:`Metrics.add_refresher`
+callbacks while a page is rendered, so a scrape shows current numbers without a background loop.
+The web layer renders at most one page per few seconds however often it is asked
+(:mod:`kiebot.runtime.probes`). The Grafana dashboard and Prometheus alerts in ``deploy/`` use
+these names: rename one and tests/deploy/test_operator_kit.py fails.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Metrics:
         self.webhook_rejected = Counter(
             "kiebot_webhook_rejected", "Webhook requests refused", ["reason"], registry=r
         )
+        self.webhook_responses = Counter(
+            "kiebot_webhook_responses", "Webhook answers by HTTP status code (a crash counts as 500)", ["code"], registry=r
+        )
         self.inbox_pending = Gauge("kiebot_inbox_pending", "Updates waiting to be handled", registry=r)
         self.inbox_lag = Gauge("kiebot_inbox_lag_seconds", "Age of the oldest pending update", registry=r)
         self.telegram_calls = Counter(
@@ -56,6 +61,9 @@ class Metrics:
         self.kie_calls = Counter("kiebot_kie_calls", "Kie API calls by endpoint and code", ["endpoint", "code"], registry=r)
         self.kie_callbacks = Counter("kiebot_kie_callbacks", "Kie callbacks by outcome", ["outcome"], registry=r)
         self.jobs = Gauge("kiebot_jobs", "Jobs by state", ["state"], registry=r)
+        self.jobs_by_kind = Gauge(
+            "kiebot_jobs_by_kind", "Unfinished jobs by state and kind (pairs with none are absent)", ["state", "kind"], registry=r
+        )
         self.jobs_finished = Counter("kiebot_jobs_finished", "Jobs that reached a final state", ["kind", "state"], registry=r)
         self.generation_seconds = Histogram(
             "kiebot_generation_seconds",

@@ -244,7 +244,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fake_kie=fake_kie,
     )
     metrics.fx_rate.set(float(fx.current().rub_per_usd))
-    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership))
+    metrics.add_refresher(partial(refresh_gauges, db, metrics, leadership, db_s=limits.probe_db_s))
 
     async def reconcile_stars() -> None:
         await reconcile_and_announce(
@@ -274,7 +274,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fx_http=fx_http,
         kie=kie,
         notifier=notifier,
-        writer=InboxWriter(db, max_batch=limits.intake_max_batch),
+        writer=InboxWriter(db, max_batch=limits.intake_max_batch, max_idle_s=limits.intake_conn_max_idle_s),
         dispatcher=dispatcher,
         workers=GenerationWorkers(gen, notifier, concurrency=settings.generation_concurrency, lease_s=limits.generation_lease_s),
         periodic=periodic,

@@ -22,11 +22,13 @@ import msgspec
 import trio
 from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
 from kiebot.config import Settings
 from kiebot.intake.dispatch import chat_key_of, check_storable
 from kiebot.intake.writer import InboxWriter
 from kiebot.metrics import Metrics
+from kiebot.runtime.probes import ALLOWED, NOT_FOUND, Shared, private_access
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.inbox import InboxItem
 from kiebot.telegram.types import decode_update_lenient
@@ -92,6 +94,20 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
 
     @app.post(settings.telegram_webhook_path)
     async def webhook() -> Response:
+        # Every answer is counted by status code, a crash as 500: the webhook 5xx alert
+        # (deploy/prometheus/alerts.yml) watches this.
+        try:
+            response = await receive_update()
+        except HTTPException as exc:  # raised by quart itself, e.g. 413 while reading the body
+            metrics.webhook_responses.labels(code=str(exc.code or 500)).inc()
+            raise
+        except Exception:
+            metrics.webhook_responses.labels(code="500").inc()
+            raise
+        metrics.webhook_responses.labels(code=str(response.status_code)).inc()
+        return response
+
+    async def receive_update() -> Response:
         began = time.perf_counter()
         length = request.content_length
         if length is not None and length > settings.webhook_max_body_bytes:
@@ -147,10 +163,16 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
         # Answering at all proves the event loop is responsive.
         return _json_response({"status": "ok"})
 
+    # Shared by concurrent probes (kiebot.runtime.probes): a flood of probe requests runs one
+    # database ping at a time, one /health summary and one /metrics page per probe_cache_s.
+    ping = Shared(deps.db.ping, max_age_s=0.0)
+    summary = Shared(deps.summary, max_age_s=settings.limits.probe_cache_s)
+    page = Shared(metrics.render, max_age_s=settings.limits.probe_cache_s)
+
     @app.get("/readyz")
     async def readyz() -> Response:
         readiness = deps.readiness
-        db_ok = await deps.db.ping()
+        db_ok = await ping.get()
         problems = readiness.problems(needs_webhook=settings.bot_mode == "webhook")
         if not db_ok:
             problems.insert(0, "database unreachable")
@@ -166,17 +188,30 @@ def create_web_app(deps: WebDeps) -> QuartTrio:
             payload["reason"] = "; ".join(problems)
         return _json_response(payload, 200 if not problems else 503)
 
+    def refused() -> Response | None:
+        """None when the caller may read /health and /metrics, else the answer to give."""
+        verdict = private_access(settings, request.headers.get("Authorization"))
+        if verdict == ALLOWED:
+            return None
+        if verdict == NOT_FOUND:
+            return _json_response({"ok": False, "error": "not found"}, 404)
+        return _json_response({"ok": False, "error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="kiebot"'})
+
     @app.get("/health")
     async def health() -> Response:
+        if (answer := refused()) is not None:
+            return answer
         try:
-            summary = await deps.summary()
+            body = await summary.get()
         except DatabaseUnavailable:
-            summary = {"db": "unreachable"}
-        return _json_response(summary)
+            body = {"db": "unreachable"}
+        return _json_response(body)
 
     @app.get("/metrics")
     async def metrics_route() -> Response:
-        body = await metrics.render()
+        if (answer := refused()) is not None:
+            return answer
+        body = await page.get()
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.errorhandler(413)

@@ -118,6 +118,15 @@ async def queue_depth(conn: Conn) -> dict[str, int]:
     return depth
 
 
+async def queue_depth_by_kind(conn: Conn) -> dict[tuple[str, str], int]:
+    """Unfinished jobs by (state, kind), only the pairs that have some (for the metrics scrape)."""
+    rows = await conn.fetch(
+        "SELECT state, kind, count(*) AS n FROM jobs WHERE state = ANY($1::text[]) GROUP BY state, kind",
+        list(ACTIVE_STATES),
+    )
+    return {(r["state"], r["kind"]): int(r["n"]) for r in rows}
+
+
 async def dashboard(conn: Conn, now: datetime, zone: tzinfo = UTC) -> Dashboard:
     """Everything the admin panel's first screen shows, as of ``now``; "today" on ``zone``'s clock."""
     today = day_start(now, zone)

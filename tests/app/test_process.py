@@ -1,6 +1,7 @@
 """From outside: ``python -m kiebot run`` as a real process against the fake Bot API, with the
 in-process fake Kie (``KIE_STUB=1``): probes, metrics, a bad secret refused, /start answered
-through the webhook, SIGTERM → exit 0, and no secret in its logs."""
+through the webhook, /health and /metrics only with the operator's token, SIGTERM → exit 0, and no
+secret in its logs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from kiebot.testing.harness import TOKEN, free_port
 from kiebot.testing.telegram.server import FakeTelegram
 
 USER = 5_400_001
+METRICS_TOKEN = "process-metrics-token-0123456789"
 
 
 def _update(update_id: int, text: str) -> bytes:
@@ -71,6 +73,7 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "DEBUG",
         "SHUTDOWN_GRACE_S": "3",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log_file, trio.fail_after(90):
@@ -97,7 +100,10 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
                     good = await http.post(hook, content=_update(2, "/start"), headers={"X-Telegram-Bot-Api-Secret-Token": secret})
                     assert good.status_code == 200
                     await fake.wait_for_message(USER, contains="Главное меню", timeout=30)
-                    metrics = (await http.get(base + "/metrics")).text
+                    # A public deployment: /health and /metrics answer only the operator's token.
+                    assert (await http.get(base + "/metrics")).status_code == 401
+                    assert (await http.get(base + "/health")).status_code == 401
+                    metrics = (await http.get(base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
                     assert 'kiebot_updates_received_total{kind="message",source="webhook"} 1.0' in metrics
                     assert "kiebot_webhook_rejected_total" in metrics
                 process.send_signal(signal.SIGTERM)
@@ -114,6 +120,7 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
     secret_part = TOKEN.split(":", 1)[1]
     assert secret_part not in logs
     assert secret not in logs
+    assert METRICS_TOKEN not in logs
     lines = [line for line in logs.splitlines() if line.startswith("{")]
     assert lines, logs[:2000]
     events = [json.loads(line)["event"] for line in lines]

@@ -13,6 +13,7 @@ from kiebot.intake.writer import InboxWriter
 from kiebot.store import inbox
 from kiebot.store.db import Database, PostgresError
 from kiebot.store.inbox import InboxItem
+from kiebot.testing.harness import eventually
 
 
 def _item(update_id: int, chat: int = 1, body: bytes | None = None) -> InboxItem:
@@ -76,3 +77,60 @@ async def test_an_unstorable_update_fails_alone(store_db: Database) -> None:
 def test_batches_have_a_size() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         InboxWriter(None, max_batch=0)  # type: ignore[arg-type]
+
+
+async def test_the_writer_never_waits_for_a_pool_connection(database_url: str, aio_loop: None) -> None:
+    """Every pooled connection taken (a flood of probes, a burst of handlers): updates are still
+    stored at once, on the writer's own connection."""
+    with trio.fail_after(20):
+        async with Database.open(database_url, max_size=2) as db:
+            from kiebot.store.migrations import apply_migrations
+
+            await apply_migrations(db)
+            writer = InboxWriter(db)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(writer.run)
+                async with db.connection(), db.connection():  # the whole pool, held
+                    with trio.fail_after(5):
+                        assert await writer.put(_item(1)) is True
+                        assert await writer.put(_item(2)) is True
+                nursery.cancel_scope.cancel()
+            assert writer.connections == 1
+            async with db.connection() as conn:
+                assert (await inbox.stats(conn)).pending == 2
+
+
+async def test_a_lost_connection_is_replaced_and_the_batch_stored(store_db: Database) -> None:
+    with trio.fail_after(20):
+        writer = InboxWriter(store_db)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            assert await writer.put(_item(1)) is True
+            assert writer._conn is not None
+            pid = writer._conn.backend_pid()
+            async with store_db.connection() as conn:  # a server restart or a proxy's idle timeout
+                assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid) is True
+            assert await writer.put(_item(2)) is True  # tried once more on a new connection
+            assert writer.connections == 2
+            assert writer._conn is not None
+            second = writer._conn.backend_pid()
+            nursery.cancel_scope.cancel()
+        async with store_db.connection() as conn:
+            assert (await inbox.stats(conn)).pending == 2
+
+            async def closed() -> bool:  # the writer closes its connection when it stops
+                return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", second) == 0
+
+            await eventually(closed, interval=0.05)
+
+
+async def test_an_idle_connection_is_replaced_before_use(store_db: Database) -> None:
+    with trio.fail_after(20):
+        writer = InboxWriter(store_db, max_idle_s=0.0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            assert await writer.put(_item(1)) is True
+            await trio.sleep(0.01)
+            assert await writer.put(_item(2)) is True
+            assert writer.connections == 2
+            nursery.cancel_scope.cancel()
