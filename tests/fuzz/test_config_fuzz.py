@@ -77,6 +77,7 @@ VALID: dict[str, str] = {
     "FREE_HOURLY_LIMIT": "2",
     "REFERRAL_BONUS_FREE_USES": "3",
     "TIMEZONE": "Europe/Moscow",
+    "METRICS_TOKEN": "metrics-token-0123456789",
     "STARS_PACKAGES": "50,100,250",
     "STARS_RUB_RATE": "1.0",
     "PAYMENT_BANK": "Bank",
