@@ -77,12 +77,16 @@ def normalize_lang(code: str | None) -> Lang:
 Number = int | float | Decimal
 
 
-def _decimal(value: Number | str) -> Decimal | None:
+def _decimal(value: Number | str, lang: str = "ru") -> Decimal | None:
+    """The exact value of a number, or of a number written as text the language's way
+    (``"1 234,5"`` in Russian, ``"1,234.5"`` in English); None for anything else."""
     if isinstance(value, bool):
         return None
+    # str() first: Decimal(0.8) would be 0.8000000000000000444…
+    text = str(value).strip().replace(NBSP, "").replace(" ", "").replace(MINUS, "-")
+    text = text.replace(",", ".") if lang == "ru" else text.replace(",", "")
     try:
-        # str() first: Decimal(0.8) would be 0.8000000000000000444…
-        number = Decimal(str(value).strip().replace(",", ".").replace(NBSP, "").replace(" ", ""))
+        number = Decimal(text)
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
@@ -97,7 +101,7 @@ def number(value: Number, lang: str, *, decimals: int | None = None, money: bool
     («до 1000 символов», as Russian typesetting does) and groups from 10 000; amounts of money
     (``money=True``) group from 1 000 («1 234,50 ₽»), as banks and shops write them.
     """
-    exact = _decimal(value)
+    exact = _decimal(value, lang)
     if exact is None:
         return str(value)
     places = 2 if decimals is None else decimals
@@ -157,7 +161,7 @@ def _plurals(lang: Lang, template: str, params: Mapping[str, Any]) -> str:
     def pick(match: re.Match[str]) -> str:
         name, forms = match.group(1), match.group(2).split("|")
         value = params.get(name)
-        exact = _decimal(value) if isinstance(value, int | float | Decimal | str) else None
+        exact = _decimal(value, lang) if isinstance(value, int | float | Decimal | str) else None
         if exact is None:
             return _choose(lang, forms, "other").replace("#", "{" + name + "}")
         shown = number(exact, lang)

@@ -148,6 +148,8 @@ def test_the_examples_the_review_found(lang: str, key: str, params: dict[str, ob
 
 def test_a_count_passed_as_text_still_agrees_and_a_missing_one_does_not_crash() -> None:
     assert "осталось 422 кредита" in t("ru", "generation.admin.low_credits", credits="422", threshold=1)
+    assert "осталось 1234,5 кредита" in t("ru", "generation.admin.low_credits", credits="1 234,5", threshold=1)
+    assert "1,234.5 credits left" in t("en", "generation.admin.low_credits", credits="1,234.5", threshold=1)
     assert "{credits}" in t("ru", "generation.admin.low_credits", threshold=1)
 
 
