@@ -1,4 +1,4 @@
-"""Command line: ``python -m kiebot run | sandbox | migrate | config | registry | prices``.
+"""Command line: ``python -m kiebot run | sandbox | migrate | config | registry | prices | catalog sync``.
 
 Each sub-command imports only what it needs, so ``config`` and ``registry check`` stay fast and
 work without tokens or a database. A configuration problem prints one line and exits with 2.
@@ -56,6 +56,12 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     return prices_main(args)
 
 
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from kiebot.catalog.sync_cli import catalog_main
+
+    return catalog_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiebot", description="Kie.ai generations for a ruble balance, in Telegram.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     prices = sub.add_parser("prices", help="print every SKU with its price in rubles")
     prices.add_argument("--json", action="store_true", help="machine-readable output")
     prices.set_defaults(func=_cmd_prices)
+
+    catalog = sub.add_parser("catalog", help="compare the registry with Kie's live catalogue")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    sync = catalog_sub.add_parser("sync", help="read Kie's catalogue and schemas now; exit 1 on drift, 2 if unreadable")
+    sync.add_argument("--json", action="store_true", help="machine-readable report")
+    sync.add_argument("--store", action="store_true", help="also store the report for the admin panel (needs DATABASE_URL)")
+    sync.add_argument(
+        "--min-interval", type=float, default=1.1, help="seconds between Kie catalogue calls (default 1.1; Kie allows 1/s)"
+    )
+    catalog.set_defaults(func=_cmd_catalog)
     return parser
 
 

@@ -50,6 +50,15 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     stars_reconcile_first_after_s: float = 120.0
     #: How often the broadcast sender looks for broadcasts to run when nobody woke it.
     broadcast_poll_s: float = 2.0
+    #: Kie's catalogue API (models, price, schema, success-rate): one budget of 1 request/s per
+    #: account for the four (reference kie-live-truth §3); calls leave this far apart.
+    kie_catalogue_interval_s: float = 1.1
+    #: The catalogue sync (issue 15): daily, first soon after a leader starts.
+    catalog_sync_every_s: float = 86400.0
+    catalog_sync_first_after_s: float = 90.0
+    #: Model health from Kie's /success-rate: every 15 minutes.
+    model_health_every_s: float = 900.0
+    model_health_first_after_s: float = 30.0
 
     # Stars refunds from the admin panel (kiebot/bot/screens/admin/refunds.py)
     #: How long the refund transaction waits for ``refundStarPayment`` (the client retries inside).

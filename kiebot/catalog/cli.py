@@ -100,6 +100,8 @@ def _diff(path: Path) -> int:
     print(f"\nlisted prices the registry lacks ({len(diff.unknown)}):")
     for line in diff.unknown:
         print(f'  line {line.line}: "{line.label}" ${_num(line.usd)}')
+    if diff.unlabelled:
+        print(f"\nnot compared (no kie_labels: priced from another source, see `catalog sync`): {', '.join(diff.unlabelled)}")
     print("\nin sync" if diff.in_sync else "\ndrift: update registry/models.toml or record the deviation there")
     return 0 if diff.in_sync else 1
 

@@ -52,6 +52,9 @@ class PriceDiff(msgspec.Struct, frozen=True, kw_only=True):
     changed: tuple[PriceChange, ...]
     missing: tuple[MissingSkus, ...]
     unknown: tuple[PriceLine, ...]
+    #: Enabled models whose SKUs name no price-list line (``kie_labels`` empty): priced from
+    #: another source (Seedance 1.5 Pro, reference kie-live-truth §5) and left to ``catalog sync``.
+    unlabelled: tuple[str, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -94,7 +97,12 @@ def diff_prices(registry: Registry, lines: Iterable[PriceLine]) -> PriceDiff:
     used: set[str] = set()
     changed: list[PriceChange] = []
     missing: list[MissingSkus] = []
+    unlabelled: list[str] = []
     for spec in registry.models:
+        if not any(sku.kie_labels for sku in spec.pricing.skus):
+            if spec.enabled:
+                unlabelled.append(spec.id)
+            continue
         lacking_keys: list[str] = []
         lacking_labels: list[str] = []
         for sku in spec.pricing.skus:
@@ -131,4 +139,9 @@ def diff_prices(registry: Registry, lines: Iterable[PriceLine]) -> PriceDiff:
                 )
             )
     unknown = tuple(line for key, line in listed.items() if key not in used)
-    return PriceDiff(changed=tuple(changed), missing=tuple(missing), unknown=tuple(sorted(unknown, key=lambda ln: ln.line)))
+    return PriceDiff(
+        changed=tuple(changed),
+        missing=tuple(missing),
+        unknown=tuple(sorted(unknown, key=lambda ln: ln.line)),
+        unlabelled=tuple(unlabelled),
+    )

@@ -14,13 +14,16 @@ from kiebot.catalog import ModelSpec
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
 from kiebot.kie.types import TaskStatus
-from kiebot.store import breakers, job_tracking, jobs
+from kiebot.store import breakers, catalog_sync, job_tracking, jobs
 from kiebot.store.db import Conn
 from kiebot.store.jobs import IllegalTransition, Job, UnknownJob
 
 log = logging.getLogger(__name__)
 
 BREAKER_THRESHOLD = 5
+#: When Kie itself reports problems with the model (``model_health``, issue 15), fewer failures
+#: in a row are enough: users are not charged-and-refunded while Kie already knows it is down.
+BREAKER_THRESHOLD_TROUBLED = 2
 BREAKER_OPEN_S = 300.0
 
 
@@ -110,8 +113,13 @@ async def count_provider_failure(deps: GenDeps, notifier: Notifier, model_id: st
     """Count a provider-side failure; the breaker pauses the model after a run of them."""
     async with deps.db.connection() as conn:
         before = await breakers.get_breaker(conn, model_id)
+        troubled = await catalog_sync.troubled(conn, model_id, deps.now())
         after = await breakers.record_failure(
-            conn, model_id, deps.now(), threshold=BREAKER_THRESHOLD, open_for_s=BREAKER_OPEN_S
+            conn,
+            model_id,
+            deps.now(),
+            threshold=BREAKER_THRESHOLD_TROUBLED if troubled else BREAKER_THRESHOLD,
+            open_for_s=BREAKER_OPEN_S,
         )
     if after.state == "open" and (before is None or before.state != "open"):
         deps.metrics.circuit_open.labels(model=model_id).set(1)

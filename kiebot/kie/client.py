@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import msgspec
@@ -70,6 +70,10 @@ from kiebot.kie.types import (
     Family,
     TaskStatus,
 )
+
+if TYPE_CHECKING:
+    from kiebot.kie.catalogue import CatalogueClient
+    from kiebot.kie.pacing import Pacer
 
 log = logging.getLogger("kiebot.kie")
 
@@ -172,6 +176,13 @@ class KieClient:
 
     def __repr__(self) -> str:
         return f"KieClient(api_url={self._api_url!r}, upload_url={self._upload_url!r})"
+
+    def catalogue(self, pacer: Pacer | None = None) -> CatalogueClient:
+        """A client of Kie's free catalogue API (models, price, schema, success-rate) for the same
+        account and transport; share ``pacer`` between its users (one 1 request/s budget)."""
+        from kiebot.kie.catalogue import CatalogueClient
+
+        return CatalogueClient(self._http, api_key=self._key, api_url=self._api_url, pacer=pacer)
 
     # ---- tasks ---------------------------------------------------------------------------
 

@@ -52,12 +52,14 @@ from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
 from kiebot.intake.writer import InboxWriter
 from kiebot.kie.client import KieClient
+from kiebot.kie.pacing import Pacer
 from kiebot.kie.result_fetch import ResultFetcher
 from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
 from kiebot.logs import quiet_third_party_loggers, redact, setup_logging
 from kiebot.metrics import Metrics
 from kiebot.payments.reconcile_job import reconcile_and_announce
+from kiebot.runtime.catalog_duties import CatalogWatch, catalog_jobs
 from kiebot.runtime.duties import leader_duties, with_retries
 from kiebot.runtime.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
 from kiebot.runtime.health import refresh_gauges
@@ -257,6 +259,11 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
             "stars-reconcile", limits.stars_reconcile_every_s, reconcile_stars, first_after_s=limits.stars_reconcile_first_after_s
         ),
     ]
+    if kie is not None:
+        # The daily catalogue sync and the 15-minute health read share Kie's 1 request/s budget.
+        catalogue = kie.catalogue(Pacer(limits.kie_catalogue_interval_s))
+        handle.catalog_watch = CatalogWatch(db, registry, catalogue, notifier, bot.availability)
+        periodic += catalog_jobs(handle.catalog_watch, limits)
     dispatcher = intake.Dispatcher(
         db,
         partial(handle_update, bot),

@@ -13,6 +13,7 @@ from kiebot.config import Settings
 from kiebot.generation.deps import GenDeps
 from kiebot.intake.dispatch import Dispatcher
 from kiebot.metrics import Metrics
+from kiebot.runtime.catalog_duties import CatalogWatch
 from kiebot.runtime.leader import Leadership
 from kiebot.runtime.web import Readiness
 from kiebot.store.db import Database
@@ -37,6 +38,8 @@ class AppHandle:
     fake_kie: Any = None
     #: Per-chat dispatch of this instance (tests follow its progress through ``on_handled``).
     dispatcher: Dispatcher | None = None
+    #: The catalogue sync and model health (run by the leader's scheduler; None without Kie).
+    catalog_watch: CatalogWatch | None = None
 
     def request_shutdown(self) -> None:
         self.shutdown.set()

@@ -147,7 +147,10 @@ class Sandbox:
 
     async def start_app(self) -> AppHandle:
         settings = load_settings(self.env())
-        settings = msgspec.structs.replace(settings, limits=msgspec.structs.replace(settings.limits, kie_stub_speed=self.options.speed))
+        # The catalogue sync runs first thing, so the sandbox's admin finds its report in 🎨 Models
+        # about a minute after start (at Kie's real pace) instead of after the production delay.
+        limits = msgspec.structs.replace(settings.limits, kie_stub_speed=self.options.speed, catalog_sync_first_after_s=3.0)
+        settings = msgspec.structs.replace(settings, limits=limits)
         stopped = self._app_stopped = trio.Event()
 
         async def run(task_status: trio.TaskStatus[AppHandle] = trio.TASK_STATUS_IGNORED) -> None:

@@ -20,7 +20,7 @@ import trio
 
 from kiebot.catalog import load_registry
 from kiebot.catalog.pricing import quote
-from kiebot.store import money
+from kiebot.store import admin, money
 from kiebot.testing.harness import World
 
 REGISTRY = load_registry()
@@ -88,22 +88,32 @@ async def test_model_walks_from_card_to_delivered_result(model_id: str, shared_w
 
 
 async def test_disabled_models_are_neither_listed_nor_startable(shared_world, bot_user) -> None:
-    disabled = [spec for spec in REGISTRY.models if not spec.enabled]
-    assert disabled, "the registry has no disabled model to check"
+    # Every registry model is on sale since Seedance 1.5 Pro (issue 15); a model switched off is
+    # one the admin switched off (or a registry entry with enabled = false: the same status).
+    switched_off = REGISTRY.require("wan/2-5-text-to-video")
+    disabled = [spec for spec in REGISTRY.models if not spec.enabled] + [switched_off]
 
     async def scenario(world: World) -> None:
-        ann = bot_user(world, 6_100_000)
-        await ann.start()
-        for spec in disabled:
-            code = world.app.bot.codes.code(spec.id)
-            card = await ann.open_model(spec.id)
-            assert "недоступна" in card.content
-            assert not any(d.startswith("go:") for d in card.callback_data())
-            started = await ann.press(card, f"go:{code}:m", force=True)
-            assert await ann.draft() is None, started.content
-        popular = await ann.press(ann._expect(await ann.say("/menu")), "pop:0")
-        titles = " ".join(ann.labels(popular))
-        assert all(spec.title.ru not in titles for spec in disabled)
+        async with world.app.db.connection() as conn:
+            await admin.set_model_enabled(conn, switched_off.id, False, 1)
+        world.app.bot.availability.invalidate()
+        try:
+            ann = bot_user(world, 6_100_000)
+            await ann.start()
+            for spec in disabled:
+                code = world.app.bot.codes.code(spec.id)
+                card = await ann.open_model(spec.id)
+                assert "недоступна" in card.content
+                assert not any(d.startswith("go:") for d in card.callback_data())
+                started = await ann.press(card, f"go:{code}:m", force=True)
+                assert await ann.draft() is None, started.content
+            popular = await ann.press(ann._expect(await ann.say("/menu")), "pop:0")
+            titles = " ".join(ann.labels(popular))
+            assert all(spec.title.ru not in titles for spec in disabled)
+        finally:
+            async with world.app.db.connection() as conn:
+                await admin.set_model_enabled(conn, switched_off.id, True, 1)
+            world.app.bot.availability.invalidate()
 
     with trio.fail_after(70):
         await shared_world.run(scenario)

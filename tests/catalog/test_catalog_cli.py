@@ -50,9 +50,9 @@ def test_registry_check_passes_and_summarises() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"registry OK: {DEFAULT_PATH}" in out
-    assert "models: 45 (44 enabled, 1 disabled)" in out
-    assert "  image: 16\n  video: 23\n  audio: 5\n" in out
-    assert "disabled: bytedance/seedance-1.5-pro" in out
+    assert "models: 45 (45 enabled, 0 disabled)" in out
+    assert "  image: 16\n  video: 24\n  audio: 5\n" in out
+    assert "disabled:" not in out
     assert "free tier (5 cheapest at 78.0 ₽/$, ×2): z-image, recraft/remove-background, infinitalk/from-audio, google/imagen4-fast, google/nano-banana" in out
 
 
@@ -94,7 +94,8 @@ def test_diff_against_the_2025_12_21_list_shows_only_gaps_of_the_partial_scrape(
     assert "  sora-2-text-to-video: whole model\n" in out
     assert "  kling-2.6/text-to-video: duration=5,sound=true, duration=10,sound=true\n" in out
     assert 'line 20: "Midjourney, image-to-image, fast" $0.04' in out
-    assert "bytedance/seedance-1.5-pro" not in out  # disabled, not for sale
+    assert "  bytedance/seedance-1.5-pro: whole model" not in out  # no kie_labels: not comparable
+    assert "not compared (no kie_labels: priced from another source, see `catalog sync`): bytedance/seedance-1.5-pro" in out
     assert out.rstrip().endswith("drift: update registry/models.toml or record the deviation there")
 
 
@@ -148,7 +149,7 @@ def test_prices_json_shape_offline() -> None:
     assert data["fx"] == {"rub_per_usd": 78.0, "date": None, "source": "fallback"}
     assert data["markup"] == 2.0
     assert data["free_tier"] == ["z-image", "recraft/remove-background", "infinitalk/from-audio", "google/imagen4-fast", "google/nano-banana"]
-    assert len(data["models"]) == 44
+    assert len(data["models"]) == 45
     for model in data["models"]:
         assert set(model) == {"id", "family", "category", "kind", "title_ru", "title_en", "skus"}
         for sku in model["skus"]:

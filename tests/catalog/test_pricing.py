@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiebot.catalog import MediaItem, load_registry
+from kiebot.catalog import DEFAULT_PATH, MediaItem, load_registry, parse_registry
 from kiebot.catalog.fx import FxRate, fallback_rate
 from kiebot.catalog.pricing import (
     CREDIT_USD,
@@ -193,8 +193,9 @@ def test_free_tier_override() -> None:
         free_tier(REGISTRY, "78", "2", chosen[:4])
     with pytest.raises(ConfigError, match="expected exactly 5 distinct model ids, got 4"):
         free_tier(REGISTRY, "78", "2", (*chosen[:4], "z-image"))
-    with pytest.raises(ConfigError, match=re.escape('model "bytedance/seedance-1.5-pro" is disabled')):
-        free_tier(REGISTRY, "78", "2", (*chosen[:4], "bytedance/seedance-1.5-pro"))
+    text = DEFAULT_PATH.read_text(encoding="utf-8").replace('id = "wan/2-5-text-to-video"\n', 'id = "wan/2-5-text-to-video"\nenabled = false\n', 1)
+    with pytest.raises(ConfigError, match=re.escape('model "wan/2-5-text-to-video" is disabled')):
+        free_tier(parse_registry(text), "78", "2", (*chosen[:4], "wan/2-5-text-to-video"))
 
 
 # ---- the arithmetic against an independent computation -----------------------------------------

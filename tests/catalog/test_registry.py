@@ -4,6 +4,7 @@ valid combination, and the loader refuses broken registries with messages naming
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from kiebot.catalog import (
     DEFAULT_PATH,
     ModelSpec,
+    Registry,
     RegistryError,
     clear_registry_cache,
     load_registry,
@@ -178,12 +180,44 @@ def test_lookups() -> None:
     assert REGISTRY.for_wire("veo", "z-image") is None
 
 
+def _with_disabled(model_id: str) -> Registry:
+    """The shipped registry with one model switched off by ``enabled = false``."""
+    text = DEFAULT_PATH.read_text(encoding="utf-8")
+    marker = f'id = "{model_id}"\n'
+    assert marker in text
+    return parse_registry(text.replace(marker, marker + "enabled = false\n", 1))
+
+
+def test_every_model_of_the_original_bot_is_on_sale() -> None:
+    # Seedance 1.5 Pro was the last one off (issue 15): every registry model is enabled now.
+    assert [m.id for m in REGISTRY.models if not m.enabled] == []
+    assert len(REGISTRY.enabled) == len(MODELS)
+
+
 def test_disabled_models_are_kept_out_of_lists() -> None:
-    seedance = REGISTRY.require("bytedance/seedance-1.5-pro")
-    assert not seedance.enabled
-    assert seedance not in REGISTRY.enabled
-    assert seedance not in REGISTRY.by_category("video")
-    assert len(REGISTRY.enabled) == len(MODELS) - 1
+    registry = _with_disabled("wan/2-5-text-to-video")
+    spec = registry.require("wan/2-5-text-to-video")
+    assert not spec.enabled
+    assert spec not in registry.enabled
+    assert spec not in registry.by_category("video")
+    assert len(registry.enabled) == len(MODELS) - 1
+
+
+def test_seedance_720p_variants_are_priced_from_the_per_second_rates() -> None:
+    spec = REGISTRY.require("bytedance/seedance-1.5-pro")
+    assert spec.pricing.by == ("duration", "generate_audio")
+    credits = {(s.when["duration"], s.when["generate_audio"]): s.credits for s in spec.pricing.skus}
+    for seconds in ("4", "8", "12"):
+        assert credits[(seconds, False)] == Decimal("3.5") * int(seconds)
+        assert credits[(seconds, True)] == 7 * int(seconds)
+    resolution = spec.param("resolution")
+    assert resolution is not None
+    assert resolution.values == ("720p",)  # 480p waits for a billed figure
+    frames = spec.media_input("input_urls")
+    assert frames is not None
+    assert (frames.min_count, frames.max_count, frames.as_list) == (0, 2, True)
+    assert spec.prompt is not None
+    assert (spec.prompt.min_length, spec.prompt.max_length) == (3, 2500)
 
 
 def test_grok_upscale_takes_an_earlier_grok_video_task() -> None:

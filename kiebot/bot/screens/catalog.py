@@ -33,7 +33,7 @@ from kiebot.catalog.texts import field_label
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, approx_duration, rub
 from kiebot.i18n import catalog as texts
-from kiebot.store import favourites, free_tier
+from kiebot.store import catalog_sync, favourites, free_tier
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 TOOL_KINDS: Final = ("upscale", "background_removal", "watermark_removal", "audio_isolation")
@@ -232,6 +232,10 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
     example_key = f"catalog_ui.example.{spec.kind}"
     if spec.prompt is not None and spec.prompt.label in ("prompt", "sound_prompt") and example_key in texts("ru"):
         lines.append(ctx.t("catalog_ui.card_example", example=ctx.t(example_key)))
+    if status == "available":
+        async with ctx.conn() as conn:
+            if await catalog_sync.troubled(conn, spec.id, ctx.deps.now()):
+                lines += ["", ctx.t("catalog_sync.user.troubled")]
     if status == "paused":
         lines += ["", ctx.t("catalog_ui.card_paused")]
     elif status == "disabled":

@@ -49,6 +49,7 @@ from quart_trio import QuartTrio
 from kiebot.kie.guard import find_telegram_file_url
 from kiebot.kie.types import Family
 from kiebot.testing.kie import media as kie_media
+from kiebot.testing.kie.catalogue import FakeCatalogue
 from kiebot.testing.kie.inputs import InputReader, input_urls
 from kiebot.testing.kie.registry import registry_pricer, registry_profile, registry_validator
 from kiebot.testing.kie.rules import (
@@ -69,7 +70,7 @@ from kiebot.testing.kie.tasks import FakeTask, Fault, Outcome, Script, callback_
 log = logging.getLogger("kiebot.testing.kie.server")
 
 UNAUTHORIZED_MSG: Final = "You do not have access permissions"
-Endpoint = Literal["create", "record", "credit", "download-url", "upload", "file"]
+Endpoint = Literal["create", "record", "credit", "download-url", "upload", "file", "catalog"]
 #: ``pricer(family, model, payload) -> credits`` (None: use the default for the task's kind).
 Pricer = Callable[[str, str, Mapping[str, Any]], float | None]
 
@@ -207,6 +208,8 @@ class FakeKie:
         self._creates: deque[float] = deque()
         self._nursery: trio.Nursery | None = None
         self._http: httpx.AsyncClient | None = None
+        #: The catalogue API (models, price, schema, success-rate) and its switches.
+        self.catalogue = FakeCatalogue()
         self._app = self._build_app()
 
     def __repr__(self) -> str:
@@ -323,6 +326,7 @@ class FakeKie:
         app.add_url_rule("/files/<task_id>/<name>", "result_file", self._result_file, methods=["GET"])
         app.add_url_rule("/uploads/<path:key>", "uploaded_file", self._uploaded_file, methods=["GET"])
         app.add_url_rule("/download/<token>", "temporary_link", self._temporary_link, methods=["GET"])
+        self.catalogue.mount(app, lambda: self._guard("catalog"))
         return app
 
     @staticmethod

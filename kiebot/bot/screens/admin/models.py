@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
+from kiebot.bot.screens.admin.catalog_sync import kie_lines
 from kiebot.bot.screens.admin.common import (
     clear_input,
     nav_row,
@@ -68,6 +69,12 @@ async def models_screen(ctx: Ctx, args: list[str]) -> None:
             Button.callback(ctx.t("admin.models.breakers_button", n=counts["paused"]), cb("adm.brk")),
         ]
     )
+    rows.append(
+        [
+            Button.callback(ctx.t("catalog_sync.screen.button"), cb("adm.ks")),
+            Button.callback(ctx.t("catalog_sync.screen.health_button"), cb("adm.kh")),
+        ]
+    )
     rows.append(nav_row(ctx))
     await ctx.show(text, rows)
 
@@ -103,6 +110,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
         )
     elif breaker is not None and breaker.failures:
         lines.append(ctx.t("admin.models.breaker_failures", failures=breaker.failures))
+    lines += await kie_lines(ctx, model_id)
     code = ctx.deps.codes.code(model_id)
     switched_off = status == "disabled"
     rows: Keyboard = [

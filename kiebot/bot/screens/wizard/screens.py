@@ -32,7 +32,7 @@ from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
 from kiebot.chat.callback_data import cb
 from kiebot.chat.format import Safe, duration, escape, rub
 from kiebot.i18n import catalog, t
-from kiebot.store import free_tier, money
+from kiebot.store import catalog_sync, free_tier, money
 from kiebot.store import jobs as jobs_store
 from kiebot.store.db import Conn
 from kiebot.store.jobs import Job
@@ -323,7 +323,10 @@ async def summary_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: in
         account = await money.get_account(conn, ctx.user_id)
         status = await free_tier.free_status(conn, ctx.user_id, ctx.deps.now(), _limits(ctx))
         tasks = await task_sources(conn, ctx.user_id, spec, draft)
+        kie_troubled = await catalog_sync.troubled(conn, spec.id, ctx.deps.now())
     lines = [ctx.t("wizard.summary.title"), ctx.t("wizard.summary.model", model=title(spec, ctx.lang)), *choice_lines(ctx, spec, draft, tasks), ""]
+    if kie_troubled:
+        lines += [ctx.t("catalog_sync.user.troubled"), ""]
     rows: list[list[Button]] = []
     free = free_here(ctx, spec, quoted)
     if quoted is None:
