@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks._common import Result, format_results, machine_description
 from benchmarks._procs import placement
 
-ORDER = ("decode", "ingest", "e2e", "generations", "startup", "store", "ledger")
+ORDER = ("decode", "ingest", "e2e", "generations", "media", "startup", "store", "ledger")
 
 
 def _collector(name: str) -> Callable[[], list[Result]]:

@@ -120,6 +120,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dry_run: bool = False
     fsm_state_ttl_s: int = 2700
     generation_concurrency: int = 32
+    #: Media bytes held in memory across all jobs, in MiB (the rest goes through temporary files).
+    media_memory_mb: int = 128
     dispatch_concurrency: int = 16
     shutdown_grace_s: float = 20.0
     #: Tunable rates, durations and sizes (``KIEBOT_LIMITS``); tests and benchmarks pass others.
@@ -343,6 +345,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DRY_RUN", "0", "1 = never call Kie or move money; users see the quote and a dry-run result"),
     Variable("FSM_STATE_TTL_S", "2700", "Seconds a half-finished wizard is kept"),
     Variable("GENERATION_CONCURRENCY", "32", "Generations handled at once by this instance"),
+    Variable("MEDIA_MEMORY_MB", "128", "MiB of media (results, user files) held in memory at once across all jobs; larger files go through temporary files in `TMPDIR`"),
     Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
     Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
@@ -514,6 +517,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("DRY_RUN", "dry_run", _bool)
     opt("FSM_STATE_TTL_S", "fsm_state_ttl_s", lambda n, r: _int(n, r, minimum=60))
     opt("GENERATION_CONCURRENCY", "generation_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=10000))
+    opt("MEDIA_MEMORY_MB", "media_memory_mb", lambda n, r: _int(n, r, minimum=1, maximum=65536))
     opt("DISPATCH_CONCURRENCY", "dispatch_concurrency", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("SHUTDOWN_GRACE_S", "shutdown_grace_s", lambda n, r: _float(n, r, minimum=0.0, exclusive=False))
     opt("KIEBOT_LIMITS", "limits", _limits)

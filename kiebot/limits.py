@@ -81,6 +81,12 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: connection included; past it they answer with what they have.
     probe_db_s: float = 2.0
 
+    # Media in memory (the total is MEDIA_MEMORY_MB; see kiebot/generation/media_budget.py)
+    #: A result or user file up to this size may stay in memory; larger ones go to a temporary file.
+    media_small_file_bytes: int = 4 * 1024 * 1024
+    #: Bytes gathered before one write to a temporary file.
+    media_write_batch_bytes: int = 256 * 1024
+
     # HTTP
     #: What hypercorn gives open requests at shutdown before they are cancelled.
     web_graceful_s: float = 3.0

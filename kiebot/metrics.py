@@ -80,6 +80,11 @@ class Metrics:
             "kiebot_supervisor_restarts", "Background service restarts", ["service"], registry=r
         )
         self.circuit_open = Gauge("kiebot_model_circuit_open", "1 while a model is paused", ["model"], registry=r)
+        # Media in memory (MEDIA_MEMORY_MB bounds both); the app points them at its budget.
+        self.media_memory = Gauge("kiebot_media_memory_bytes", "Media bytes held in memory now", registry=r)
+        self.media_memory_peak = Gauge(
+            "kiebot_media_memory_peak_bytes", "Most media bytes held in memory at once since start", registry=r
+        )
         # Payments (issue: Stars and manual top-ups).
         self.stars_payments = Counter("kiebot_stars_payments", "Stars payments credited", registry=r)
         self.stars_received = Counter("kiebot_stars_received", "Stars received", registry=r)

@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import asyncpg
 import httpx
 import pytest
+import trio
 import trio_asyncio
 
 from kiebot.logs import redact
 from kiebot.store.db import Database
 from kiebot.store.migrations import apply_migrations
+from kiebot.testing.kie.receiver import CallbackReceiver
 from tests.support import hyp, log_guard
 
 
@@ -117,3 +119,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A plain HTTP client for talking to the in-repo fakes on 127.0.0.1."""
     async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+async def receiver(nursery: trio.Nursery) -> CallbackReceiver:
+    """A local endpoint that records the callbacks the fake Kie sends."""
+    sink = CallbackReceiver()
+    await nursery.start(sink.serve)
+    return sink

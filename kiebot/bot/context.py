@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from kiebot.chat.broadcast import BroadcastSender
 from kiebot.chat.callback_data import ModelCodes
 from kiebot.chat.format import render
 from kiebot.config import Settings
+from kiebot.generation.media_budget import MediaBudget
 from kiebot.generation.notify import Notifier
 from kiebot.metrics import Metrics
 from kiebot.store.db import Conn, Database
@@ -73,6 +74,8 @@ class BotDeps:
     notifier: Notifier | None = None
     #: The admin broadcast sender, woken when an admin starts a broadcast.
     broadcast: BroadcastSender | None = None
+    #: Media bytes in memory (``MEDIA_MEMORY_MB``): the same budget as the jobs' (``app.py``).
+    media: MediaBudget = field(default_factory=lambda: MediaBudget(128 * 1024 * 1024))
 
     @property
     def markup(self) -> float:

@@ -1,17 +1,21 @@
 """Delivering a finished job: download the result from Kie at once, send it to the chat, capture.
 
 Kie's result URLs expire (~24 h, reference §10.7), so the bytes are fetched and uploaded to
-Telegram rather than linked. Telegram's limits decide the form (https://core.telegram.org/bots/api#sending-files):
-a photo upload ≤ 10 MB, any other file ≤ 50 MB; past those a document, past 50 MB a link. Several
-pictures from one run go as one album (2–10 items). Only after Telegram accepted the result does
-the job move to ``delivered``, which captures the hold in the same transaction — users pay for
-what reached them.
+Telegram rather than linked. They are streamed through a
+:class:`~kiebot.generation.media_file.MediaFile` — small ones in memory, large ones in a temporary
+file — so media held in memory across all deliveries stay within ``MEDIA_MEMORY_MB``. Telegram's
+limits decide the form (https://core.telegram.org/bots/api#sending-files): a photo upload
+≤ 10 MB, any other file ≤ 50 MB; past those a document, past 50 MB a link. Several pictures from
+one run go as one album (2–10 items). Only after Telegram accepted the result does the job move
+to ``delivered``, which captures the hold in the same transaction — users pay for what reached
+them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from kiebot.catalog import ModelSpec, title
@@ -19,6 +23,7 @@ from kiebot.chat.callback_data import cb
 from kiebot.chat.format import Safe, duration, render, rub
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
+from kiebot.generation.media_file import MediaFile
 from kiebot.generation.notify import Notifier, user_language
 from kiebot.kie import errors as kie_errors
 from kiebot.store import jobs, kv
@@ -78,21 +83,34 @@ def result_keyboard(job: Job, lang: str) -> list[list[InlineKeyboardButton]]:
 
 
 class _Fetched:
-    def __init__(self, url: str, data: bytes | None) -> None:
+    """One result: its bytes in a :class:`MediaFile` (memory or disk), or ``None`` when it is
+    over Telegram's 50 MB and goes as a link."""
+
+    def __init__(self, url: str, file: MediaFile | None) -> None:
         self.url = url
-        self.data = data
-        self.mime, self.ext = sniff(data or b"", url)
+        self.file = file
+        self.size = file.size if file is not None else 0
+        self.mime, self.ext = sniff(file.head if file is not None else b"", url)
+
+    def upload(self, name: str) -> InputFile:
+        assert self.file is not None
+        return InputFile(name, mime_type=self.mime, file=self.file.reader())
 
 
-async def _fetch_all(deps: GenDeps, urls: Sequence[str]) -> list[_Fetched]:
+async def _fetch_all(deps: GenDeps, urls: Sequence[str], files: ExitStack) -> list[_Fetched]:
+    """Each result streamed into a :class:`MediaFile` closed with ``files`` (``MEDIA_MEMORY_MB``)."""
     assert deps.kie is not None
     fetched = []
     for url in urls:
+        file = files.enter_context(MediaFile(deps.media))
         try:
-            data: bytes | None = await deps.kie.fetch_result(url, max_bytes=FILE_MAX_BYTES)
+            await deps.kie.fetch_result_into(url, file, max_bytes=FILE_MAX_BYTES)
+            await file.finish()
         except kie_errors.ResultTooLarge:
-            data = None  # Telegram will not take it either: send the link
-        fetched.append(_Fetched(url, data))
+            file.close()
+            fetched.append(_Fetched(url, None))  # Telegram will not take it either: send the link
+            continue
+        fetched.append(_Fetched(url, file))
     return fetched
 
 
@@ -100,13 +118,12 @@ async def _send_one(deps: GenDeps, job: Job, spec: ModelSpec | None, item: _Fetc
                     markup: InlineKeyboardMarkup | None, lang: str) -> tuple[Message, dict[str, Any]]:
     chat = job.chat_id
     tg = deps.tg
-    if item.data is None:
+    if item.file is None:
         text = render(lang, "generation.result_link", url=item.url)
         message = await tg.send_message(chat, text, parse_mode="HTML", reply_markup=markup)
         return message, {"type": "link", "url": item.url}
-    name = f"kiebot-{job.id}-{index + 1}.{item.ext}"
-    upload = InputFile(name, item.data, item.mime)
-    size = len(item.data)
+    upload = item.upload(f"kiebot-{job.id}-{index + 1}.{item.ext}")
+    size = item.size
     kind = item.mime.split("/")[0]
     try:
         if kind == "image" and item.mime != "image/gif" and size <= PHOTO_MAX_BYTES:
@@ -132,24 +149,25 @@ async def _send_result(deps: GenDeps, job: Job, spec: ModelSpec | None, lang: st
         text = str(result.get("text") or "")
         await deps.tg.send_message(job.chat_id, text, parse_mode="HTML", reply_markup=keyboard)
         return [{"type": "text"}]
-    fetched = await _fetch_all(deps, [str(u) for u in result.get("urls", [])])
-    caption = render(lang, "generation.result_caption", model=name)
-    sent: list[dict[str, Any]] = []
-    photos = [f for f in fetched if f.data is not None and f.mime in ("image/png", "image/jpeg", "image/webp") and len(f.data) <= PHOTO_MAX_BYTES]
-    if len(photos) == len(fetched) and 2 <= len(photos) <= 10:
-        media = [
-            InputMediaPhoto(media=InputFile(f"kiebot-{job.id}-{i + 1}.{f.ext}", f.data or b"", f.mime), caption=caption if i == 0 else None, parse_mode="HTML" if i == 0 else None)
-            for i, f in enumerate(photos)
-        ]
-        messages = await deps.tg.send_media_group(job.chat_id, media)
-        sent = [{"type": "photo", "file_id": m.photo[-1].file_id if m.photo else ""} for m in messages]
-        await deps.tg.send_message(job.chat_id, render(lang, "generation.result_ready", model=name), parse_mode="HTML", reply_markup=keyboard)
+    with ExitStack() as files:
+        fetched = await _fetch_all(deps, [str(u) for u in result.get("urls", [])], files)
+        caption = render(lang, "generation.result_caption", model=name)
+        sent: list[dict[str, Any]] = []
+        photos = [f for f in fetched if f.file is not None and f.mime in ("image/png", "image/jpeg", "image/webp") and f.size <= PHOTO_MAX_BYTES]
+        if len(photos) == len(fetched) and 2 <= len(photos) <= 10:
+            media = [
+                InputMediaPhoto(media=f.upload(f"kiebot-{job.id}-{i + 1}.{f.ext}"), caption=caption if i == 0 else None, parse_mode="HTML" if i == 0 else None)
+                for i, f in enumerate(photos)
+            ]
+            messages = await deps.tg.send_media_group(job.chat_id, media)
+            sent = [{"type": "photo", "file_id": m.photo[-1].file_id if m.photo else ""} for m in messages]
+            await deps.tg.send_message(job.chat_id, render(lang, "generation.result_ready", model=name), parse_mode="HTML", reply_markup=keyboard)
+            return sent
+        for index, item in enumerate(fetched):
+            last = index == len(fetched) - 1
+            _, record = await _send_one(deps, job, spec, item, index, caption if index == 0 else None, keyboard if last else None, lang)
+            sent.append(record)
         return sent
-    for index, item in enumerate(fetched):
-        last = index == len(fetched) - 1
-        _, record = await _send_one(deps, job, spec, item, index, caption if index == 0 else None, keyboard if last else None, lang)
-        sent.append(record)
-    return sent
 
 
 async def alert_refused_host(deps: GenDeps, notifier: Notifier, job: Job, exc: kie_errors.ResultRefused) -> bool:

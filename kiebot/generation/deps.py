@@ -10,6 +10,7 @@ import trio
 
 from kiebot.catalog import Registry
 from kiebot.config import Settings
+from kiebot.generation.media_budget import MediaBudget
 from kiebot.kie.client import KieClient
 from kiebot.metrics import Metrics
 from kiebot.store.db import Database
@@ -52,6 +53,8 @@ class GenDeps:
     now: Callable[[], datetime] = utcnow
     submit_wakeup: Wakeup = field(default_factory=Wakeup)
     deliver_wakeup: Wakeup = field(default_factory=Wakeup)
+    #: Media bytes in memory across all jobs (``MEDIA_MEMORY_MB``); the app sizes it from settings.
+    media: MediaBudget = field(default_factory=lambda: MediaBudget(128 * 1024 * 1024))
     #: Set by the app when Kie is local (the stub, or a test's fake): its own bound URL.
     callback_base_override: str | None = None
 

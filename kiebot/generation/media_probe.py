@@ -9,8 +9,10 @@ here before the wizard accepts them, with two well-kept libraries that read head
 decode the media: Pillow for images (https://pillow.readthedocs.io) and mutagen for audio and
 MP4/QuickTime durations (https://mutagen.readthedocs.io).
 
-Pure and synchronous: bytes in, :class:`Measured` or ``None`` (unreadable) out. Any parser
-failure on hostile bytes is "unreadable", never an exception.
+Pure and synchronous: bytes (or a seekable file, e.g. a
+:class:`~kiebot.generation.media_file.MediaFile`'s reader — the parsers seek, they need not hold
+the file) in, :class:`Measured` or ``None`` (unreadable) out. Any parser failure on hostile bytes
+is "unreadable", never an exception.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import io
 import math
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import BinaryIO, Final
 
 import mutagen
 from mutagen.aac import AAC
@@ -68,12 +70,15 @@ class Measured:
     duration_s: int | None = None
 
 
-def measure(data: bytes, kind: str) -> Measured | None:
+def measure(data: bytes | BinaryIO, kind: str) -> Measured | None:
     """Measure ``data`` as the catalogue's media ``kind`` (``image``, ``audio`` or ``video``).
 
     Returns ``None`` when the bytes are not a file of that kind that can be measured: an image
     without a readable size, audio or video without a positive duration.
     """
+    if isinstance(data, bytes):
+        data = io.BytesIO(data)
+    data.seek(0)
     if kind == "image":
         return _image(data)
     if kind == "audio":
@@ -83,9 +88,9 @@ def measure(data: bytes, kind: str) -> Measured | None:
     return None
 
 
-def _image(data: bytes) -> Measured | None:
+def _image(data: BinaryIO) -> Measured | None:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(data) as image:
             width, height = image.size
             kind = image.format or ""
             image.verify()  # chunk checksums and structure, without decoding the pixels
@@ -96,7 +101,7 @@ def _image(data: bytes) -> Measured | None:
     return Measured(_IMAGE_TYPES.get(kind, f"image/{kind.lower()}"), width=width, height=height)
 
 
-def _audio(data: bytes) -> Measured | None:
+def _audio(data: BinaryIO) -> Measured | None:
     parsed = _mutagen(data, [cls for cls, _ in _AUDIO_TYPES])
     if parsed is None:
         return None
@@ -105,19 +110,21 @@ def _audio(data: bytes) -> Measured | None:
     return Measured(mime, duration_s=seconds)
 
 
-def _video(data: bytes) -> Measured | None:
+def _video(data: BinaryIO) -> Measured | None:
     parsed = _mutagen(data, [MP4])
     if parsed is None:
         return None
     _, seconds = parsed
     # An ISO BMFF file names its family in the "ftyp" box: "qt  " is QuickTime (.mov).
-    brand = data[8:12] if data[4:8] == b"ftyp" else b""
+    data.seek(0)
+    head = data.read(12)
+    brand = head[8:12] if head[4:8] == b"ftyp" else b""
     return Measured("video/quicktime" if brand == b"qt  " else "video/mp4", duration_s=seconds)
 
 
-def _mutagen(data: bytes, options: list[type[mutagen.FileType]]) -> tuple[mutagen.FileType, int] | None:
+def _mutagen(data: BinaryIO, options: list[type[mutagen.FileType]]) -> tuple[mutagen.FileType, int] | None:
     try:
-        found = mutagen.File(io.BytesIO(data), options=options)
+        found = mutagen.File(data, options=options)
         length = float(found.info.length) if found is not None else 0.0
     except _PARSE_ERRORS:
         return None

@@ -24,6 +24,7 @@ from kiebot.catalog.texts import choices_in_words
 from kiebot.chat.format import render, rub
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
+from kiebot.generation.media_file import MediaFile
 from kiebot.generation.notify import Notifier, model_title, progress_text, user_language
 from kiebot.generation.request import JobRequest
 from kiebot.i18n import t
@@ -42,6 +43,9 @@ MAX_SUBMIT_ATTEMPTS = 4
 async def _transfer_media(deps: GenDeps, job: Job, request: JobRequest) -> dict[str, list[str]]:
     """Download each Telegram file and upload the bytes to Kie; returns Kie URLs per wire input.
 
+    Each file is streamed through a :class:`MediaFile` (memory within ``MEDIA_MEMORY_MB``, else a
+    temporary file), one at a time, and deleted once Kie has it.
+
     Never passes a Telegram file URL on: it contains the bot token. Each file goes under names
     only this job can produce (:mod:`kiebot.kie.upload_names`): Kie overwrites same-name uploads
     and reads a task's inputs late, so a shared name would hand one user's file to another's job.
@@ -56,13 +60,15 @@ async def _transfer_media(deps: GenDeps, job: Job, request: JobRequest) -> dict[
             info = await deps.tg.get_file(ref.file_id)
             if not info.file_path:
                 raise FileTooLarge("getFile", 20_000_000)
-            data = await deps.tg.download_file(info.file_path)
-            url = await deps.kie.upload_stream(
-                data,
-                file_name=names.file_name(wire, index, ref.mime_type),
-                mime_type=ref.mime_type,
-                upload_path=names.upload_path,
-            )
+            with MediaFile(deps.media) as file:
+                await deps.tg.download_file_into(info.file_path, file)
+                await file.finish()
+                url = await deps.kie.upload_stream(
+                    file.reader(),
+                    file_name=names.file_name(wire, index, ref.mime_type),
+                    mime_type=ref.mime_type,
+                    upload_path=names.upload_path,
+                )
             urls[wire].append(url)
     return urls
 

@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 import httpx
 import msgspec
@@ -74,6 +74,28 @@ from kiebot.kie.types import (
 if TYPE_CHECKING:
     from kiebot.kie.catalogue import CatalogueClient
     from kiebot.kie.pacing import Pacer
+
+class ByteSink(Protocol):
+    """Where a streamed download goes, chunk by chunk (e.g. ``kiebot.generation.media_file.MediaFile``):
+    memory for the whole file is the sink's business, not the client's."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def reset(self) -> None:
+        """Forget what was written: the download starts over (a retry)."""
+        ...
+
+
+class _BytesSink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def reset(self) -> None:
+        self.data = bytearray()
+
 
 log = logging.getLogger("kiebot.kie")
 
@@ -311,9 +333,12 @@ class KieClient:
     # ---- uploads (https://docs.kie.ai/file-upload-api/quickstart; files are kept 3 days) ------
 
     async def upload_stream(
-        self, data: bytes, *, file_name: str, mime_type: str, upload_path: str = "kiebot"
+        self, data: bytes | BinaryIO, *, file_name: str, mime_type: str, upload_path: str = "kiebot"
     ) -> str:
         """Upload bytes as multipart (``POST /api/file-stream-upload``); returns the download URL.
+
+        ``data`` may be a seekable file object: httpx then sends it in 64 KiB pieces (and rewinds
+        it for a retry), so the file need not be in memory.
 
         ``upload_path`` + ``file_name`` is the file's identity at Kie: an upload under a used pair
         replaces that file, also under a task that has not read it yet. Give each job its own
@@ -367,7 +392,16 @@ class KieClient:
     # ---- results -------------------------------------------------------------------------
 
     async def fetch_result(self, url: str, *, max_bytes: int) -> bytes:
-        """Download a result file, streamed and capped at ``max_bytes``.
+        """A result file's bytes (:meth:`fetch_result_into` a buffer in memory): for small files."""
+        sink = _BytesSink()
+        await self.fetch_result_into(url, sink, max_bytes=max_bytes)
+        return bytes(sink.data)
+
+    async def fetch_result_into(self, url: str, sink: ByteSink, *, max_bytes: int) -> int:
+        """Download a result file into ``sink``, streamed and capped at ``max_bytes``; its size.
+
+        Chunks go to the sink as they arrive, so the client holds one chunk at a time; a retry
+        resets the sink first.
 
         Result URLs expire (~24 h, https://docs.kie.ai/market/common/get-task-detail), so fetch
         at once. No ``Authorization`` header is sent: file hosts are not Kie's API. Only https
@@ -386,11 +420,13 @@ class KieClient:
             failure: _Failure | None = None
             status = 0
             invalid = False
+            if attempt:
+                await sink.reset()
             try:
                 async with self._results.stream(url, timeout=self._upload_timeout) as response:
                     self._observe(what, response)
                     if response.status_code == 200:
-                        return await _read_capped(response, max_bytes)
+                        return await _stream_capped(response, sink, max_bytes)
                     status = response.status_code
             except ResultRefused:
                 self._observe(what, _Failure("refused", "ResultRefused"))
@@ -530,18 +566,17 @@ def _plain_http_error(status: int, what: str) -> KieError:
     return error_for_code(status, f"{what}: HTTP {status}", http_status=status)
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def _stream_capped(response: httpx.Response, sink: ByteSink, max_bytes: int) -> int:
     announced = response.headers.get("Content-Length")
     if announced and announced.isdigit() and int(announced) > max_bytes:
         raise ResultTooLarge(f"result is {announced} bytes, the cap is {max_bytes}")
-    chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise ResultTooLarge(f"result exceeds the cap of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        await sink.write(chunk)
+    return size
 
 
 def _first_line(exc: Exception) -> str:

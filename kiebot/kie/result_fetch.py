@@ -37,6 +37,7 @@ from kiebot.kie.result_guard import (
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 MAX_REDIRECTS = 5
+_IDENTITY = {"Accept-Encoding": "identity"}
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -142,7 +143,8 @@ class ResultFetcher:
         """
         current = httpx.URL(url)
         for _ in range(self._max_redirects + 1):
-            request = self._client.build_request("GET", current, timeout=timeout)
+            # identity: a compressed answer would be inflated chunk by chunk past the size cap
+            request = self._client.build_request("GET", current, headers=_IDENTITY, timeout=timeout)
             response = await self._client.send(request, stream=True)
             if not response.has_redirect_location:
                 try:

@@ -47,6 +47,7 @@ from kiebot.chat.callback_data import ModelCodes
 from kiebot.config import Settings, check_runnable, load_settings
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.kie_news import handle_kie_callback
+from kiebot.generation.media_budget import MIB, MediaBudget
 from kiebot.generation.notify import Notifier
 from kiebot.generation.workers import GenerationWorkers
 from kiebot.intake import dispatch as intake
@@ -201,7 +202,14 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         on_retry_after=lambda method, seconds: metrics.telegram_retry_after.inc(seconds),
     )
     fake_kie, kie = await _start_kie(root, settings, metrics, kie_stub)
-    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker)
+    media = MediaBudget(
+        settings.media_memory_mb * MIB,
+        small_file_bytes=limits.media_small_file_bytes,
+        write_batch_bytes=limits.media_write_batch_bytes,
+    )
+    metrics.media_memory.set_function(lambda: media.in_use)
+    metrics.media_memory_peak.set_function(lambda: media.peak)
+    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker, media=media)
     notifier = Notifier(settings, db, tg, registry)
     broadcast_sender = BroadcastSender(
         db,
@@ -223,6 +231,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         wake_generation=gen.submit_wakeup.signal,
         notifier=notifier,
         broadcast=broadcast_sender,
+        media=media,
     )
     bot_handlers.load()
     leadership = Leadership(

@@ -26,18 +26,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import msgspec
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.i18n import LANGS, catalog
+from kiebot.runtime.serving import hypercorn_config, start_serving
 from kiebot.sandbox.options import Lang
 from kiebot.testing.telegram.model.state import State
 from kiebot.testing.telegram.sim import register as register_sim
@@ -170,11 +168,6 @@ async def serve_page(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the page until cancelled; reports its URL (``http://127.0.0.1:PORT``)."""
-    config = HypercornConfig()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("kiebot.sandbox.http")
-    config.graceful_timeout = 1.0
+    config = hypercorn_config(host, port, log_name="kiebot.sandbox.http", graceful_s=1.0)
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(partial(hypercorn_serve, app, config))
-        task_status.started(display_url(str(binds[0]).rstrip("/")))
+        task_status.started(display_url(await start_serving(nursery, app, config)))

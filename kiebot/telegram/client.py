@@ -26,7 +26,7 @@ import logging
 import random
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -101,6 +101,28 @@ def _decoder(result_type: Any) -> msgspec.json.Decoder[Any]:
     if decoder is None:
         decoder = _decoders[result_type] = msgspec.json.Decoder(_Ok[result_type])
     return decoder
+
+
+class ByteSink(Protocol):
+    """Where :meth:`TelegramClient.download_file_into` writes, chunk by chunk (e.g.
+    ``kiebot.generation.media_file.MediaFile``): memory for the whole file is the sink's business."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def reset(self) -> None:
+        """Forget what was written: the download starts over (a retry)."""
+        ...
+
+
+class _BytesSink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def reset(self) -> None:
+        self.data = bytearray()
 
 
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -301,10 +323,18 @@ class TelegramClient(BotApiMethods):
             log.exception("telegram call hook failed")
 
     async def download_file(self, file_path: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
-        """Download ``File.file_path`` (bots may download ≤ 20 MB, https://core.telegram.org/bots/api#getfile).
+        """Download ``File.file_path`` into memory (:meth:`download_file_into` a buffer)."""
+        sink = _BytesSink()
+        await self.download_file_into(file_path, sink, max_bytes=max_bytes)
+        return bytes(sink.data)
+
+    async def download_file_into(self, file_path: str, sink: ByteSink, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
+        """Download ``File.file_path`` into ``sink`` chunk by chunk; returns its size (bots may
+        download ≤ 20 MB, https://core.telegram.org/bots/api#getfile).
 
         The URL embeds the token, so it is built and used here only. Refuses (FileTooLarge) as soon
-        as the declared or received size passes ``max_bytes``, without buffering the rest.
+        as the declared or received size passes ``max_bytes``, without reading the rest. A retry
+        resets the sink first.
         """
         if not file_path or file_path.startswith("/") or ".." in file_path.split("/") or "://" in file_path:
             raise ValueError("not a Bot API file path")
@@ -313,8 +343,10 @@ class TelegramClient(BotApiMethods):
             attempt = 0
             while True:
                 started = trio.current_time()
-                outcome = await self._download_once(method, self._file_prefix + file_path, max_bytes)
-                if isinstance(outcome, bytes):
+                if attempt:
+                    await sink.reset()
+                outcome = await self._download_once(method, self._file_prefix + file_path, max_bytes, sink)
+                if isinstance(outcome, int):
                     self._record(method, "ok", started)
                     return outcome
                 self._record(method, _outcome_name(outcome), started)
@@ -333,7 +365,7 @@ class TelegramClient(BotApiMethods):
                 )
                 await permit.again(after=delay)
 
-    async def _download_once(self, method: str, url: str, max_bytes: int) -> bytes | TelegramError:
+    async def _download_once(self, method: str, url: str, max_bytes: int, sink: ByteSink) -> int | TelegramError:
         try:
             async with self._http.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -342,10 +374,13 @@ class TelegramClient(BotApiMethods):
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                     return FileTooLarge(method, max_bytes)
-                content = await _read_at_most(response, max_bytes)
-                if content is None:
-                    return FileTooLarge(method, max_bytes)
-                return content
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        return FileTooLarge(method, max_bytes)
+                    await sink.write(chunk)
+                return size
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return self._network_error(method, exc)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import BinaryIO, Final, TypeVar
 
 import msgspec
 
@@ -19,8 +19,9 @@ from kiebot.telegram.types import InputFile, InputMedia
 
 _json_encoder: Final = msgspec.json.Encoder()
 
-MultipartFiles = list[tuple[str, tuple[str, bytes, str]]]
-"""httpx's ``files=`` shape: (field name, (filename, content, mime type))."""
+MultipartFiles = list[tuple[str, tuple[str, bytes | BinaryIO, str]]]
+"""httpx's ``files=`` shape: (field name, (filename, content, mime type)); content is bytes or a
+seekable file object, which httpx streams."""
 
 _MEDIA_FILE_FIELDS: Final = ("media", "thumbnail")
 
@@ -51,7 +52,7 @@ def multipart_fields(params: Mapping[str, object]) -> dict[str, str]:
 
 def multipart_files(files: Mapping[str, InputFile]) -> MultipartFiles:
     """Files in httpx's ``files=`` shape, one part per attach name."""
-    return [(name, (upload.filename, upload.data, upload.mime_type)) for name, upload in files.items()]
+    return [(name, (upload.filename, upload.content, upload.mime_type)) for name, upload in files.items()]
 
 
 _M = TypeVar("_M", bound=InputMedia)

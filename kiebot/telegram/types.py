@@ -22,7 +22,7 @@ of the fields we need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 import msgspec
 
@@ -735,16 +735,25 @@ class InputFile:
     """Bytes to upload with multipart/form-data (https://core.telegram.org/bots/api#inputfile).
 
     Our own carrier, not a wire object: the client puts it in the multipart body and refers to it
-    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). The repr shows
-    the size, not the bytes.
+    by name. Upload limits: 10 MB for photos, 50 MB for other files (``limits.py``). The content is
+    ``data`` (bytes) or, for a large file, ``file`` — a seekable binary file object that httpx
+    sends in 64 KiB pieces and rewinds for a retry, so it is never held whole in memory. The repr
+    shows the size, not the bytes.
     """
 
     filename: str
-    data: bytes = field(repr=False)
+    data: bytes = field(default=b"", repr=False)
     mime_type: str = "application/octet-stream"
+    file: BinaryIO | None = field(default=None, repr=False)
+
+    @property
+    def content(self) -> bytes | BinaryIO:
+        """What goes into the multipart body: the file when there is one, else the bytes."""
+        return self.file if self.file is not None else self.data
 
     def __repr__(self) -> str:
-        return f"InputFile(filename={self.filename!r}, size={len(self.data)}, mime_type={self.mime_type!r})"
+        size = "stream" if self.file is not None else len(self.data)
+        return f"InputFile(filename={self.filename!r}, size={size}, mime_type={self.mime_type!r})"
 
 
 class InputMediaPhoto(TelegramObject, kw_only=True, tag_field="type", tag="photo"):

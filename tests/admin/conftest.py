@@ -109,6 +109,11 @@ class Driver:
             if r.method.lower() in SCREEN_METHODS and str(r.params.get("chat_id")) == str(chat_id)
         ]
 
+    async def start(self, user_id: int, first_name: str, **profile: Any) -> Reaction:
+        """A user who opened the bot: added to the fake Telegram, then /start."""
+        self.tg.add_user(user_id, first_name, **profile)
+        return await self.send(user_id, "/start")
+
     async def send(self, user_id: int, text: str) -> Reaction:
         index = len(self.tg.requests)
         self.tg.send_text(user_id, text)

@@ -50,8 +50,7 @@ async def test_an_adjustment_after_the_cleanup_duty_is_applied_not_called_a_repe
             d = driver_for(world)
             d.allow_repeated_taps()
             d.tg.add_user(ADMIN_ID, "Boss")
-            d.tg.add_user(ANN, "Ann")
-            await d.send(ANN, "/start")
+            await d.start(ANN, "Ann")
 
             async def card() -> int:
                 """/admin → 🔍 → Ann's id → her card."""

@@ -76,8 +76,7 @@ async def test_broadcast_survives_a_restart_without_sending_twice(
         async with admin_world() as world:
             d = driver_for(world)
             d.tg.add_user(ADMIN_ID, "Boss")
-            d.tg.add_user(TALKER, "Talker")
-            await d.send(TALKER, "/start")
+            await d.start(TALKER, "Talker")
             for user_id in RECIPIENTS:
                 d.tg.add_user(user_id, f"U{user_id}")
             async with world.app.db.connection() as conn:

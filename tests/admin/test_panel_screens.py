@@ -45,8 +45,7 @@ async def test_dashboard_figures(
         async with admin_world() as world:
             d = driver_for(world)
             for user_id, name in ((ANN, "Ann"), (BOB, "Bob")):
-                d.tg.add_user(user_id, name)
-                await d.send(user_id, "/start")
+                await d.start(user_id, name)
             async with world.app.db.connection() as conn:
                 await money.credit(conn, ANN, 100_000, kind="welcome", key="seed")
                 await payments.record_stars_payment(
@@ -93,8 +92,7 @@ async def test_search_and_job_card(
         async with admin_world() as world:
             d = driver_for(world)
             d.allow_repeated_taps()
-            d.tg.add_user(ANN, "Ann", username="ann_k")
-            await d.send(ANN, "/start")
+            await d.start(ANN, "Ann", username="ann_k")
             async with world.app.db.connection() as conn:
                 await money.credit(conn, ANN, 10_000, kind="welcome", key="seed")
                 failed = await make_finished_job(conn, ANN, key="f1", outcome="failed")
@@ -210,8 +208,7 @@ async def test_pending_topups_open_with_approve_and_the_audit_log_shows_it(
         async with admin_world() as world:
             d = driver_for(world)
             d.allow_repeated_taps()
-            d.tg.add_user(ANN, "Ann")
-            await d.send(ANN, "/start")
+            await d.start(ANN, "Ann")
             photo, _ = await d.send_photo(ANN, png(4, 4))
             async with world.app.db.connection() as conn:
                 request = await payments.create_request(

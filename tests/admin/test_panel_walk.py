@@ -205,8 +205,7 @@ async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
 
             # Ordinary users: every one of those datas is dead for them, and changes nothing.
             for stranger in STRANGERS:
-                d.tg.add_user(stranger, f"U{stranger}")
-                await d.send(stranger, "/start")
+                await d.start(stranger, f"U{stranger}")
             before = await snapshot(world)
             datas = list(seen)
             per_user = -(-len(datas) // len(STRANGERS))

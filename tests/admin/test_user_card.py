@@ -27,8 +27,7 @@ pytestmark = pytest.mark.slow
 
 async def start_users(d: Driver) -> None:
     d.tg.add_user(ADMIN_ID, "Boss", username="boss")
-    d.tg.add_user(ANN, "Ann", username="ann_k")
-    await d.send(ANN, "/start")
+    await d.start(ANN, "Ann", username="ann_k")
     await d.send(ADMIN_ID, "/admin")
 
 

@@ -12,31 +12,18 @@ import trio
 from kiebot.config import load_settings
 from kiebot.runtime.app import AppHandle, run_app
 from kiebot.testing.harness import eventually, free_port, open_world
+from tests.support.webhook import command, webhook_env
 
 USERS = [5_200_000 + i for i in range(30)]
 
 
 def start_update(update_id: int, user_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": 1,
-                "date": 1_700_000_000,
-                "chat": {"id": user_id, "type": "private", "first_name": "U"},
-                "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "en"},
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            },
-        }
-    ).encode()
+    return json.dumps(command(update_id, user_id, message_id=1)).encode()
 
 
 async def test_two_instances_share_the_work_and_elect_one_leader(database_url: str) -> None:
-    port_a = free_port()
-    env = {"BOT_MODE": "webhook", "PORT": str(port_a), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port_a}"}
     with trio.fail_after(90):
-        async with open_world(database_url, env=env) as world:
+        async with open_world(database_url, env=webhook_env()) as world:
             first = world.app
             await world.tg.wait_for(lambda: world.tg.state.webhook is not None, what="webhook registered")
             port_b = free_port()

@@ -12,33 +12,13 @@ import trio
 
 from kiebot.config import ConfigError, describe, load_settings
 from kiebot.runtime.probes import ALLOWED, NOT_FOUND, UNAUTHORIZED, Shared, private_access
-from kiebot.testing.harness import free_port, open_world
+from kiebot.testing.harness import open_world
+from tests.support.webhook import command, webhook_env
 
 USER = 5_600_001
 METRICS_TOKEN = "op3rator-metrics-token-0123456789"
 # What no anonymous answer, and no /health at all, may contain.
 MONEY_WORDS = ("revenue", "kopeck", "stars", "rub", "balance", "held", "price", "net_")
-
-
-def _webhook_env(**extra: str) -> dict[str, str]:
-    port = free_port()
-    return {"BOT_MODE": "webhook", "PORT": str(port), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", **extra}
-
-
-def _update(update_id: int, user_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": user_id, "type": "private", "first_name": "Op"},
-                "from": {"id": user_id, "is_bot": False, "first_name": "Op", "language_code": "en"},
-                "text": "/help",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-            },
-        }
-    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -111,7 +91,7 @@ async def test_shared_results_run_once_for_a_crowd_and_expire() -> None:
 
 async def test_webhook_mode_keeps_health_and_metrics_private(database_url: str) -> None:
     with trio.fail_after(60):
-        async with open_world(database_url, env=_webhook_env(METRICS_TOKEN=METRICS_TOKEN)) as world:
+        async with open_world(database_url, env=webhook_env(METRICS_TOKEN=METRICS_TOKEN)) as world:
             base = world.app.url
             bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
             async with httpx.AsyncClient() as http:
@@ -139,7 +119,7 @@ async def test_webhook_mode_keeps_health_and_metrics_private(database_url: str) 
 
 async def test_webhook_mode_without_a_token_has_no_health_or_metrics(database_url: str) -> None:
     with trio.fail_after(60):
-        async with open_world(database_url, env=_webhook_env()) as world:
+        async with open_world(database_url, env=webhook_env()) as world:
             async with httpx.AsyncClient() as http:
                 answers = [await http.get(world.app.url + path) for path in ("/health", "/metrics")]
                 healthz = await http.get(world.app.url + "/healthz")
@@ -167,7 +147,7 @@ async def test_a_flood_of_probes_cannot_delay_intake(database_url: str) -> None:
     """200 concurrent probe requests while updates arrive, with every pooled connection taken:
     each update is stored and acknowledged at once (the writer has a connection of its own), and
     the probes answer from what they share (one summary, one page, one ping at a time)."""
-    env = _webhook_env(METRICS_TOKEN=METRICS_TOKEN, DB_POOL_SIZE="2")
+    env = webhook_env(METRICS_TOKEN=METRICS_TOKEN, DB_POOL_SIZE="2")
     with trio.fail_after(90):
         async with open_world(database_url, env=env) as world:
             base = world.app.url
@@ -187,7 +167,7 @@ async def test_a_flood_of_probes_cannot_delay_intake(database_url: str) -> None:
                 async def deliver(update_id: int) -> None:
                     await trio.sleep(0.01 * (update_id % 20))
                     began = trio.current_time()
-                    answer = await http.post(world.settings.webhook_url, content=_update(update_id, USER + update_id), headers=secret)
+                    answer = await http.post(world.settings.webhook_url, content=json.dumps(command(update_id, USER + update_id, "/help", first_name="Op")).encode(), headers=secret)
                     acks.append((answer.status_code, trio.current_time() - began))
 
                 async with world.app.db.connection(), world.app.db.connection(), trio.open_nursery() as nursery:

@@ -6,13 +6,8 @@ secret in its logs."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -21,40 +16,15 @@ import trio
 from kiebot.config import load_settings
 from kiebot.testing.harness import TOKEN, free_port
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.process import bot_process, inherited_env, sigterm, until_ok
+from tests.support.webhook import command
 
 USER = 5_400_001
 METRICS_TOKEN = "process-metrics-token-0123456789"
 
 
 def _update(update_id: int, text: str) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
-                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
-                "text": text,
-                "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-            },
-        }
-    ).encode()
-
-
-async def _until_ok(
-    http: httpx.AsyncClient, url: str, *, deadline_s: float = 45, until: Callable[[Any], bool] = lambda body: True
-) -> httpx.Response:
-    """GET ``url`` until it answers 200 with a JSON body ``until`` accepts."""
-    with trio.fail_after(deadline_s):
-        while True:
-            try:
-                answer = await http.get(url)
-                if answer.status_code == 200 and until(answer.json()):
-                    return answer
-            except httpx.TransportError:
-                pass
-            await trio.sleep(0.2)
+    return json.dumps(command(update_id, USER, text, first_name="Ann", language_code="ru")).encode()
 
 
 @pytest.mark.slow
@@ -62,7 +32,7 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
     fake = FakeTelegram(token=TOKEN)
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
+        **inherited_env(),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "KIE_STUB": "1",
         "DATABASE_URL": database_url,
@@ -81,17 +51,14 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
             env["TELEGRAM_API_URL"] = await nursery.start(fake.serve)
             secret = load_settings(env).webhook_secret
             fake.add_user(USER, "Ann", language_code="ru")
-            process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "kiebot", "run"], env=env, stdout=log_file, stderr=subprocess.STDOUT
-            )
-            try:
+            async with bot_process([sys.executable, "-m", "kiebot", "run"], env=env, log_file=log_file) as process:
                 async with httpx.AsyncClient() as http:
-                    health = await _until_ok(http, base + "/healthz")
+                    health = await until_ok(http, base + "/healthz")
                     assert health.json() == {"status": "ok"}
                     # An instance is ready as soon as it can take webhooks, possibly before its
                     # first leadership attempt succeeded (a follower is ready too): wait for the
                     # leader's registration to show.
-                    ready = await _until_ok(http, base + "/readyz", until=lambda body: body["webhook"] == "registered")
+                    ready = await until_ok(http, base + "/readyz", until=lambda body: body["webhook"] == "registered")
                     assert ready.json()["ready"] is True
                     assert ready.json()["mode"] == "active"
                     hook = base + "/webhook"
@@ -106,14 +73,7 @@ async def test_run_command_serves_probes_and_answers_start(database_url: str) ->
                     metrics = (await http.get(base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
                     assert 'kiebot_updates_received_total{kind="message",source="webhook"} 1.0' in metrics
                     assert "kiebot_webhook_rejected_total" in metrics
-                process.send_signal(signal.SIGTERM)
-                with trio.fail_after(20):
-                    code = await process.wait()
-                assert code == 0
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+                assert await sigterm(process) == 0
             nursery.cancel_scope.cancel()
         log_file.seek(0)
         logs = log_file.read().decode()

@@ -19,6 +19,7 @@ from kiebot.generation.request import JobRequest
 from kiebot.generation.service import Confirmed, confirm
 from kiebot.store import inbox, jobs, money, users
 from kiebot.testing.harness import eventually, free_port, open_world
+from tests.support.webhook import command
 
 USER = 5_300_001
 
@@ -129,19 +130,7 @@ def _start(root: str) -> None:
 
 
 def _update(update_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
-                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "en"},
-                "text": "/help",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-            },
-        }
-    ).encode()
+    return json.dumps(command(update_id, USER, "/help", first_name="Ann")).encode()
 
 
 @pytest.mark.slow

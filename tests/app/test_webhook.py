@@ -8,28 +8,10 @@ import httpx
 import trio
 
 from kiebot.store import inbox
-from kiebot.testing.harness import free_port, open_world
+from kiebot.testing.harness import open_world
+from tests.support.webhook import command, webhook_env
 
 USER = 5_100_001
-
-
-def webhook_env() -> dict[str, str]:
-    port = free_port()
-    return {"BOT_MODE": "webhook", "PORT": str(port), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}"}
-
-
-def start_update(update_id: int, user_id: int, text: str = "/start") -> dict[str, object]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": 1,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "Web"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Web", "language_code": "en"},
-            "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-        },
-    }
 
 
 async def test_webhook_mode_registers_and_answers(database_url: str) -> None:
@@ -60,7 +42,7 @@ async def test_webhook_refuses_bad_requests_and_stores_good_ones_once(database_u
             world.tg.add_user(USER, "Web", language_code="en")
             url = world.settings.webhook_url
             secret = world.settings.webhook_secret
-            good = json.dumps(start_update(777, USER)).encode()
+            good = json.dumps(command(777, USER, first_name="Web", message_id=1)).encode()
             async with httpx.AsyncClient() as http:
                 no_secret = await http.post(url, content=good)
                 wrong = await http.post(url, content=good, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"})

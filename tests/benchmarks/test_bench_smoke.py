@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 import trio
 
-from benchmarks import e2e, generations, ingest, startup
+from benchmarks import e2e, generations, ingest, media, startup
 
 
 @pytest.fixture
@@ -72,6 +72,18 @@ async def test_unsigned_generations_confirm_each_callback_with_one_record_info(b
     assert report.per_job <= generations.TARGET_UNSIGNED_REQUESTS_PER_JOB
     rows = generations.results(report, report)
     assert [row.measure for row in rows][-1] == "Kie API requests per completed job (unsigned callbacks)"
+
+
+@pytest.mark.slow
+async def test_media_delivers_every_big_video_whole(bench_database: str) -> None:
+    with trio.fail_after(110):
+        report = await media.measure(3, 2_000_000, 0.01)
+    assert report.states == {"delivered": 3}
+    assert report.complete_videos == 3
+    assert report.peak_rss >= report.idle_rss > 0
+    (row,) = media.results(report)
+    assert row.area == "Media memory"
+    assert row.target == "< 300 MB"
 
 
 @pytest.mark.slow

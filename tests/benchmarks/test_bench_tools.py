@@ -180,4 +180,4 @@ def test_helper_modules_are_not_listed_as_benchmarks(module: str) -> None:
     out = subprocess.run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     listed = out.stdout.split()
     assert module.rsplit(".", 1)[1] not in listed
-    assert listed == ["decode", "ingest", "e2e", "generations", "startup", "store", "ledger"]
+    assert listed == ["decode", "ingest", "e2e", "generations", "media", "startup", "store", "ledger"]

@@ -21,6 +21,17 @@ import trio_asyncio
 SEED = int(os.environ.get("KIEBOT_CHAOS_SEED", "20251221"))
 
 
+async def run_and_audit(chaos: ModuleType, spec: object, *, deadline_s: float, min_kills: int) -> None:
+    """One chaos run; every money and delivery invariant held, the service settled, and the bot
+    really was killed ``min_kills`` times or more (a run that never killed it proves little)."""
+    with trio.fail_after(deadline_s):
+        async with trio_asyncio.open_loop():
+            report = await chaos.run_chaos(spec)
+    assert report.audit.ok
+    assert report.settled
+    assert report.figures["SIGKILLs"] >= min_kills
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_short_chaos_run_keeps_every_money_and_delivery_invariant(chaos: ModuleType) -> None:
@@ -31,12 +42,7 @@ async def test_short_chaos_run_keeps_every_money_and_delivery_invariant(chaos: M
         intensity=chaos.Intensity(duration_s=60.0, kills=4, telegram_storms=2, telegram_errors=4, kie_faults=7),
         quiet_timeout_s=100.0,
     )
-    with trio.fail_after(280):
-        async with trio_asyncio.open_loop():
-            report = await chaos.run_chaos(spec)
-    assert report.audit.ok
-    assert report.settled
-    assert report.figures["SIGKILLs"] >= 4
+    await run_and_audit(chaos, spec, deadline_s=280, min_kills=4)
 
 
 @pytest.mark.chaos
@@ -49,9 +55,4 @@ async def test_long_chaos_run_keeps_every_money_and_delivery_invariant(chaos: Mo
         intensity=chaos.Intensity(duration_s=300.0, kills=20, telegram_storms=6, telegram_errors=14, kie_faults=24),
         quiet_timeout_s=180.0,
     )
-    with trio.fail_after(1150):
-        async with trio_asyncio.open_loop():
-            report = await chaos.run_chaos(spec)
-    assert report.audit.ok
-    assert report.settled
-    assert report.figures["SIGKILLs"] >= 15
+    await run_and_audit(chaos, spec, deadline_s=1150, min_kills=15)

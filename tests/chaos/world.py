@@ -34,7 +34,7 @@ import triopg
 
 from kiebot.config import Settings, load_settings
 from kiebot.store.db import Database
-from kiebot.testing.harness import ADMIN_ID, KIE_KEY, TOKEN, free_port
+from kiebot.testing.harness import ADMIN_ID, KIE_KEY, TOKEN, base_env, free_port
 from kiebot.testing.kie.server import FakeKie
 from kiebot.testing.telegram.server import FakeTelegram, FloodRules
 
@@ -286,47 +286,38 @@ class ChaosWorld:
 
 
 def bot_env(*, database_url: str, tg_url: str, kie_url: str, port: int, registry: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    """The harness's settings for a bot against the fakes (``base_env``), as a webhook process on
+    ``port`` with json logs, the chaos registry, small money figures and two generation slots."""
     keep = ("PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if k in keep}
     base = f"http://127.0.0.1:{port}"
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_url,
-            "KIE_API_KEY": KIE_KEY,
-            "KIE_API_URL": kie_url,
-            "KIE_UPLOAD_URL": kie_url,
-            "KIE_TRUSTED_RESULT_HOSTS": "127.0.0.1",  # the fake Kie serves results over http from loopback
-            "DATABASE_URL": database_url,
-            "BOT_MODE": "webhook",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "WEBHOOK_BASE_URL": base,
-            "PUBLIC_BASE_URL": base,
-            "ADMIN_IDS": str(ADMIN_ID),
-            "INSTANCE_NAME": "chaos-1",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-            "SHUTDOWN_GRACE_S": "3",
-            "FX_RUB_PER_USD": "78",
-            "KIEBOT_REGISTRY": str(registry),
-            "WELCOME_BALANCE_RUB": "10",
-            "FREE_HOURLY_LIMIT": "3",
-            "PAYMENT_BANK": "Т-Банк",
-            "PAYMENT_CARD": "2200 1234 5678 9012",
-            "PAYMENT_CARD_HOLDER": "Иван И.",
-            "GENERATION_CONCURRENCY": "2",
-            # Outside TEST_MODE the app fetches the Bank of Russia rate over https: send that to a
-            # closed local port so it fails at once and the fallback rate is used (no network).
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "https_proxy": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
-    )
-    env.update(extra)
-    return env
+    chaos = {
+        "BOT_MODE": "webhook",
+        "PORT": str(port),
+        "WEBHOOK_BASE_URL": base,
+        "PUBLIC_BASE_URL": base,
+        "INSTANCE_NAME": "chaos-1",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_GRACE_S": "3",
+        "KIEBOT_REGISTRY": str(registry),
+        "WELCOME_BALANCE_RUB": "10",
+        "FREE_HOURLY_LIMIT": "3",
+        "PAYMENT_BANK": "Т-Банк",
+        "PAYMENT_CARD": "2200 1234 5678 9012",
+        "PAYMENT_CARD_HOLDER": "Иван И.",
+        "GENERATION_CONCURRENCY": "2",
+        # Outside TEST_MODE the app fetches the Bank of Russia rate over https: send that to a
+        # closed local port so it fails at once and the fallback rate is used (no network).
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    return {
+        **{k: v for k, v in os.environ.items() if k in keep},
+        "PYTHONPATH": str(ROOT),
+        **base_env(database_url, tg_url, kie_url, **(chaos | dict(extra))),
+    }
 
 
 @contextlib.asynccontextmanager

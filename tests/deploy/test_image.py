@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,8 @@ import trio
 from kiebot.config import load_settings
 from kiebot.testing.harness import TOKEN, free_port
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.process import bot_process, inherited_env, sigterm, until_ok
+from tests.support.webhook import command
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = 5_700_001
@@ -36,19 +37,7 @@ METRICS_TOKEN = "image-metrics-token-0123456789"
 
 
 def _start(update_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": USER, "type": "private", "first_name": "Ann"},
-                "from": {"id": USER, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            },
-        }
-    ).encode()
+    return json.dumps(command(update_id, USER, first_name="Ann", language_code="ru")).encode()
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -106,7 +95,7 @@ async def _run_the_bot(python: Path, registry: Path, workdir: Path, database_url
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
+        **inherited_env(),
         # What the Dockerfile sets, with the image's paths replaced by this test's.
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -129,12 +118,17 @@ async def _run_the_bot(python: Path, registry: Path, workdir: Path, database_url
             env["TELEGRAM_API_URL"] = await nursery.start(fake.serve)
             secret = load_settings(env).webhook_secret
             fake.add_user(USER, "Ann", language_code="ru")
-            process = await trio.lowlevel.open_process(
-                [str(python), "-m", "kiebot", "run"], env=env, cwd=str(workdir), stdout=log_file, stderr=subprocess.STDOUT
-            )
-            try:
+            argv = [str(python), "-m", "kiebot", "run"]
+            async with bot_process(argv, env=env, log_file=log_file, cwd=str(workdir)) as process:
                 async with httpx.AsyncClient() as http:
-                    await _until_registered(http, base, process)
+                    # The leader's webhook registered, the process up all along.
+                    await until_ok(
+                        http,
+                        base + "/readyz",
+                        deadline_s=60,
+                        until=lambda body: body.get("webhook") == "registered",
+                        process=process,
+                    )
                     anonymous = [await http.get(base + path) for path in ("/healthz", "/readyz", "/health", "/metrics")]
                     assert [a.status_code for a in anonymous] == [200, 200, 401, 401]
                     for answer in anonymous:
@@ -144,14 +138,7 @@ async def _run_the_bot(python: Path, registry: Path, workdir: Path, database_url
                     await fake.wait_for_message(USER, contains="Главное меню", timeout=30)
                     metrics = await http.get(base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
                     assert 'kiebot_updates_received_total{kind="message",source="webhook"} 1.0' in metrics.text
-                process.send_signal(signal.SIGTERM)
-                with trio.fail_after(20):
-                    code = await process.wait()
-                assert code == 0
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+                assert await sigterm(process) == 0
             nursery.cancel_scope.cancel()
     logs = await trio.Path(log_path).read_text()
     events = [json.loads(line)["event"] for line in logs.splitlines() if line.startswith("{")]
@@ -160,20 +147,6 @@ async def _run_the_bot(python: Path, registry: Path, workdir: Path, database_url
     assert "pixeltable" not in logs
     assert TOKEN.split(":", 1)[1] not in logs
     assert METRICS_TOKEN not in logs
-
-
-async def _until_registered(http: httpx.AsyncClient, base: str, process: trio.Process) -> None:
-    """Wait for /readyz to show the leader's webhook registered (the process must stay up)."""
-    with trio.fail_after(60):
-        while True:
-            assert process.poll() is None, "the bot exited during start-up (see its log)"
-            try:
-                answer = await http.get(base + "/readyz")
-                if answer.status_code == 200 and answer.json().get("webhook") == "registered":
-                    return
-            except httpx.TransportError:
-                pass
-            await trio.sleep(0.2)
 
 
 _NO_EMBEDDED_SERVER = """

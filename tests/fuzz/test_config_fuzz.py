@@ -91,6 +91,7 @@ VALID: dict[str, str] = {
     "FSM_STATE_TTL_S": "2700",
     "GENERATION_CONCURRENCY": "32",
     "DISPATCH_CONCURRENCY": "16",
+    "MEDIA_MEMORY_MB": "128",
     "SHUTDOWN_GRACE_S": "20",
     "KIEBOT_LIMITS": '{"reconcile_every_s": 0.5, "telegram_global_per_second": 100}',
 }

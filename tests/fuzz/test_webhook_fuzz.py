@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from kiebot.store import money
 from kiebot.telegram.types import decode_update_lenient
-from kiebot.testing.harness import World, eventually, free_port, open_world
+from kiebot.testing.harness import World, eventually, open_world
+from tests.support.webhook import command, webhook_env
 
 USERS = tuple(range(5_200_001, 5_200_006))
 MAX_BODY = 65_536
@@ -31,28 +32,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 pytestmark = pytest.mark.slow
 
 
-def webhook_env() -> dict[str, str]:
-    port = free_port()
-    return {
-        "BOT_MODE": "webhook",
-        "PORT": str(port),
-        "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}",
-        "WEBHOOK_MAX_BODY_BYTES": str(MAX_BODY),
-    }
-
-
-def start_update(update_id: int, user_id: int, text: str = "/start") -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "Fuzz"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Fuzz", "language_code": "en"},
-            "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-        },
-    }
+def start_update(update_id: int, user_id: int) -> dict[str, Any]:
+    return command(update_id, user_id, first_name="Fuzz")
 
 
 @st.composite
@@ -100,7 +81,7 @@ async def test_generated_webhook_bodies_get_the_right_status_and_store_only_upda
     database_url: str, fuzz: Any, strategies: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
     with trio.fail_after(110):
-        async with open_world(database_url, env=webhook_env()) as world, httpx.AsyncClient(timeout=20) as http:
+        async with open_world(database_url, env=webhook_env(WEBHOOK_MAX_BODY_BYTES=str(MAX_BODY))) as world, httpx.AsyncClient(timeout=20) as http:
             for user in USERS:
                 world.tg.add_user(user, "Fuzz", language_code="en")
             url = world.settings.webhook_url
@@ -191,7 +172,7 @@ EDGE_BODIES: list[tuple[str, bytes, int]] = [
 
 async def test_edge_bodies(database_url: str) -> None:
     with trio.fail_after(60):
-        async with open_world(database_url, env=webhook_env()) as world, httpx.AsyncClient(timeout=20) as http:
+        async with open_world(database_url, env=webhook_env(WEBHOOK_MAX_BODY_BYTES=str(MAX_BODY))) as world, httpx.AsyncClient(timeout=20) as http:
             headers = {SECRET_HEADER: world.settings.webhook_secret}
             got: list[tuple[str, int, int]] = []
             for name, body, _ in EDGE_BODIES:

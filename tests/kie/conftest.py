@@ -13,7 +13,6 @@ from kiebot.kie.client import KieClient, RetryPolicy
 from kiebot.kie.result_fetch import ResultFetcher
 from kiebot.kie.result_guard import TrustedHosts
 from kiebot.kie.throttle import SlidingWindowThrottle
-from kiebot.testing.kie.receiver import CallbackReceiver
 from kiebot.testing.kie.server import FakeKie
 
 API_KEY = "kie-test-key-7f3a9c1d2e"
@@ -26,13 +25,6 @@ async def fake(nursery: trio.Nursery) -> FakeKie:
     server = FakeKie(api_key=API_KEY, speed=0.01, hmac_key=HMAC_KEY)
     await nursery.start(server.serve)
     return server
-
-
-@pytest.fixture
-async def receiver(nursery: trio.Nursery) -> CallbackReceiver:
-    sink = CallbackReceiver()
-    await nursery.start(sink.serve)
-    return sink
 
 
 class ClientFactory:

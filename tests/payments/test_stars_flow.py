@@ -20,6 +20,7 @@ from kiebot.bot.screens import stars as stars_screen
 from kiebot.store import money, payments, users
 from kiebot.testing.harness import World
 from kiebot.testing.telegram import users as sim_users
+from kiebot.testing.telegram.server import PaymentResult
 
 USER = 5_100_001
 OTHER = 5_100_002
@@ -52,6 +53,13 @@ async def balance_of(world: World, user_id: int) -> money.Account:
 def metric(world: World, name: str, **labels: str) -> float:
     value = world.app.metrics.registry.get_sample_value(name, labels or None)
     return 0.0 if value is None else value
+
+
+def assert_declined(result: PaymentResult, *, because: str) -> None:
+    """The bot said no at pre-checkout, with a reason the user sees that contains ``because``."""
+    assert result.status == "declined"
+    assert result.error_message is not None
+    assert because in result.error_message
 
 
 async def test_package_invoice_payment_credits_exactly_once(payments_world: WorldFactory) -> None:
@@ -121,9 +129,7 @@ async def test_paying_the_same_invoice_again_is_declined_as_already_paid(payment
             # again unless the bot says no.
             original = sim_users.invoice_message(world.tg.state, USER, invoice.message_id)
             second = await sim_users.pay(world.tg.state, USER, dataclasses.replace(original))
-            assert second.status == "declined"
-            assert second.error_message is not None
-            assert "уже оплачен" in second.error_message
+            assert_declined(second, because="уже оплачен")
             assert (await balance_of(world, USER)).balance == 50_00
 
 
@@ -135,9 +141,7 @@ async def test_expired_order_is_declined_with_a_message(payments_world: WorldFac
             async with world.app.db.connection() as conn:
                 await conn.execute("UPDATE invoice_orders SET expires_at = now() - interval '1 second' WHERE user_id = $1", USER)
             result = await world.tg.pay_invoice(USER, invoice.message_id)
-            assert result.status == "declined"
-            assert result.error_message is not None
-            assert "истёк" in result.error_message
+            assert_declined(result, because="истёк")
             assert world.tg.payment_attempts[-1].status == "declined"
             assert (await balance_of(world, USER)).balance == 0
             assert metric(world, "kiebot_precheckout_total", outcome="expired") == 1
@@ -154,9 +158,7 @@ async def test_someone_elses_order_is_declined(payments_world: WorldFactory) -> 
             # Bob pays Ann's invoice (a forwarded invoice keeps its Pay button).
             ann_invoice = sim_users.invoice_message(world.tg.state, USER, invoice.message_id)
             result = await sim_users.pay(world.tg.state, OTHER, ann_invoice)
-            assert result.status == "declined"
-            assert result.error_message is not None
-            assert "someone else" in result.error_message
+            assert_declined(result, because="someone else")
             assert (await balance_of(world, USER)).balance == 0
             assert (await balance_of(world, OTHER)).balance == 0
             assert world.tg.payments == []
@@ -170,9 +172,7 @@ async def test_banned_user_is_declined(payments_world: WorldFactory) -> None:
             async with world.app.db.connection() as conn:
                 await users.set_banned(conn, USER, True)
             result = await world.tg.pay_invoice(USER, invoice.message_id)
-            assert result.status == "declined"
-            assert result.error_message is not None
-            assert "недоступна" in result.error_message
+            assert_declined(result, because="недоступна")
             assert (await balance_of(world, USER)).balance == 0
             assert metric(world, "kiebot_precheckout_total", outcome="banned") == 1
 
@@ -224,9 +224,7 @@ async def test_precheckout_is_answered_in_time_even_when_the_database_stalls(
                 started = trio.current_time()
                 result = await world.tg.pay_invoice(USER, invoice.message_id)
                 waited = trio.current_time() - started
-            assert result.status == "declined"
-            assert result.error_message is not None
-            assert "Попробуйте ещё раз" in result.error_message
+            assert_declined(result, because="Попробуйте ещё раз")
             assert waited < 5
             assert metric(world, "kiebot_precheckout_total", outcome="unavailable") == 1
             # Once the database is free again, the same invoice goes through.

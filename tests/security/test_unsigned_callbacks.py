@@ -20,6 +20,7 @@ import trio
 
 from kiebot.store import jobs, money, users
 from kiebot.testing.harness import World, eventually, free_port, open_world
+from tests.support.jobs import paid_z_image_job
 
 USER = 5_710_001
 RECORD = "/api/v1/jobs/recordInfo"
@@ -37,18 +38,7 @@ async def submitted_job(world: World, key: str) -> tuple[int, str, str]:
     """A paid z-image job, held and left for the app's submitter; returns (id, token, task id)."""
     async with world.app.db.transaction() as conn:
         await users.touch_user(conn, USER, first_name="U", language="en")
-        await money.credit(conn, USER, 2_000, kind="topup_manual", key=f"unsigned:{key}")
-        created = await jobs.create_job(
-            conn,
-            user_id=USER,
-            chat_id=USER,
-            model_id="z-image",
-            kind="text_to_image",
-            params={"params": {"aspect_ratio": "1:1"}, "prompt": "a fox", "media": {}, "lang": "en"},
-            quote_kopecks=1_500,
-            idempotency_key=key,
-            timeout_s=3600,
-        )
+        created = await paid_z_image_job(conn, USER, key, credit_key=f"unsigned:{key}", params={"aspect_ratio": "1:1"})
     world.app.gen.submit_wakeup.signal()
 
     async def submitted() -> bool:
@@ -160,17 +150,8 @@ async def test_an_early_unsigned_callback_is_confirmed_for_its_own_task_only(dat
 
             # A job still waiting for createTask's answer, claimed done with another job's task.
             async with world.app.db.transaction() as conn:
-                await money.credit(conn, USER, 2_000, kind="topup_manual", key="unsigned:early-2")
-                created = await jobs.create_job(
-                    conn,
-                    user_id=USER,
-                    chat_id=USER,
-                    model_id="z-image",
-                    kind="text_to_image",
-                    params={"params": {"aspect_ratio": "1:1"}, "prompt": "a cat", "media": {}, "lang": "en"},
-                    quote_kopecks=1_500,
-                    idempotency_key="early-2",
-                    timeout_s=3600,
+                created = await paid_z_image_job(
+                    conn, USER, "early-2", credit_key="unsigned:early-2", prompt="a cat", params={"aspect_ratio": "1:1"}
                 )
                 await jobs.transition(conn, created.job.id, "submitting")
             before = await sec.books(world)

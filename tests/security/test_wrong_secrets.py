@@ -27,7 +27,9 @@ import trio
 from hypothesis import strategies as st
 
 from kiebot.store import jobs, money, users
-from kiebot.testing.harness import KIE_KEY, TOKEN, World, eventually, free_port, open_world
+from kiebot.testing.harness import KIE_KEY, TOKEN, World, eventually, open_world
+from tests.support.jobs import paid_z_image_job
+from tests.support.webhook import command, private_message, webhook_env
 
 NEWCOMER = 5_700_001
 PAYER = 5_700_002
@@ -37,29 +39,12 @@ HMAC_KEY = "kie-hmac-key-security-0123456789"
 pytestmark = pytest.mark.slow
 
 
-def webhook_env() -> dict[str, str]:
-    port = free_port()
-    return {"BOT_MODE": "webhook", "PORT": str(port), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}"}
-
-
-def message(update_id: int, user_id: int, **content: Any) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "W"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "W", "language_code": "en"},
-            **content,
-        },
-    }
-
-
 def forged_updates() -> list[bytes]:
-    start = message(70_001, NEWCOMER, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
-    paid = message(
+    start = command(70_001, NEWCOMER, first_name="W")
+    paid = private_message(
         70_002,
         PAYER,
+        first_name="W",
         successful_payment={
             "currency": "XTR",
             "total_amount": 500,
@@ -146,18 +131,7 @@ def sign(task_id: str, stamp: str, key: str = HMAC_KEY) -> str:
 async def held_job(world: World, user_id: int, key: str) -> tuple[int, str, str]:
     async with world.app.db.transaction() as conn:
         await users.touch_user(conn, user_id, first_name="K", language="en")
-        await money.credit(conn, user_id, 2_000, kind="topup_manual", key=f"sec:{key}")
-        created = await jobs.create_job(
-            conn,
-            user_id=user_id,
-            chat_id=user_id,
-            model_id="z-image",
-            kind="text_to_image",
-            params={"params": {}, "prompt": "a fox", "media": {}, "lang": "en"},
-            quote_kopecks=1_500,
-            idempotency_key=key,
-            timeout_s=3600,
-        )
+        created = await paid_z_image_job(conn, user_id, key, credit_key=f"sec:{key}")
         task_id = f"sec-task-{created.job.id}"
         await jobs.transition(conn, created.job.id, "submitting")
         await jobs.transition(conn, created.job.id, "submitted", kie_task_id=task_id)

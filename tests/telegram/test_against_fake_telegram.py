@@ -4,8 +4,6 @@ spec, so these tests check our wire format against a second reading of it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 import trio
@@ -37,12 +35,6 @@ async def fake(nursery: trio.Nursery) -> FakeTelegram:
     await nursery.start(server.serve)
     server.add_user(ANNA, "Анна", username="anna", language_code="ru")
     return server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

@@ -224,6 +224,16 @@ MP3 = InputFile("a.mp3", b"mp3", "audio/mpeg")
 KB = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton.callback("a", "b")]])
 ENTITIES = [MessageEntity(type="bold", offset=0, length=1)]
 PRICES = [LabeledPrice(label="x", amount=1)]
+# The options every send_<media> method takes.
+MEDIA_OPTIONS: dict[str, Any] = {
+    "caption": "c",
+    "parse_mode": "HTML",
+    "caption_entities": ENTITIES,
+    "reply_markup": KB,
+    "reply_to_message_id": 2,
+    "disable_notification": True,
+    "protect_content": True,
+}
 
 Invocation = Callable[[TelegramClient], Awaitable[object]]
 
@@ -285,85 +295,28 @@ INVOCATIONS: dict[str, list[Invocation]] = {
     ],
     "send_chat_action": [lambda c: c.send_chat_action(1, "upload_video")],
     "send_photo": [
-        lambda c: c.send_photo(
-            1,
-            "id",
-            caption="c",
-            parse_mode="HTML",
-            caption_entities=ENTITIES,
-            reply_markup=KB,
-            reply_to_message_id=2,
-            has_spoiler=True,
-            disable_notification=True,
-            protect_content=True,
-        ),
+        lambda c: c.send_photo(1, "id", has_spoiler=True, **MEDIA_OPTIONS),
         lambda c: c.send_photo(1, PNG),
     ],
     "send_video": [
         lambda c: c.send_video(
-            1,
-            "id",
-            caption="c",
-            parse_mode="HTML",
-            caption_entities=ENTITIES,
-            reply_markup=KB,
-            reply_to_message_id=2,
-            duration=3,
-            width=4,
-            height=5,
-            thumbnail="tid",
-            supports_streaming=True,
-            disable_notification=True,
-            protect_content=True,
+            1, "id", duration=3, width=4, height=5, thumbnail="tid", supports_streaming=True, **MEDIA_OPTIONS
         ),
         lambda c: c.send_video(1, MP4, thumbnail=JPG),
     ],
     "send_audio": [
         lambda c: c.send_audio(
-            1,
-            "id",
-            caption="c",
-            parse_mode="HTML",
-            caption_entities=ENTITIES,
-            reply_markup=KB,
-            reply_to_message_id=2,
-            duration=3,
-            performer="p",
-            title="t",
-            thumbnail="tid",
-            disable_notification=True,
-            protect_content=True,
+            1, "id", duration=3, performer="p", title="t", thumbnail="tid", **MEDIA_OPTIONS
         ),
         lambda c: c.send_audio(1, MP3, thumbnail=JPG),
     ],
     "send_voice": [
-        lambda c: c.send_voice(
-            1,
-            "id",
-            caption="c",
-            parse_mode="HTML",
-            caption_entities=ENTITIES,
-            reply_markup=KB,
-            reply_to_message_id=2,
-            duration=3,
-            disable_notification=True,
-            protect_content=True,
-        ),
+        lambda c: c.send_voice(1, "id", duration=3, **MEDIA_OPTIONS),
         lambda c: c.send_voice(1, InputFile("v.ogg", b"ogg", "audio/ogg")),
     ],
     "send_document": [
         lambda c: c.send_document(
-            1,
-            "id",
-            caption="c",
-            parse_mode="HTML",
-            caption_entities=ENTITIES,
-            reply_markup=KB,
-            reply_to_message_id=2,
-            thumbnail="tid",
-            disable_content_type_detection=True,
-            disable_notification=True,
-            protect_content=True,
+            1, "id", thumbnail="tid", disable_content_type_detection=True, **MEDIA_OPTIONS
         ),
         lambda c: c.send_document(1, PNG, thumbnail=JPG),
     ],
@@ -442,7 +395,7 @@ INVOCATIONS: dict[str, list[Invocation]] = {
 }
 
 # Client methods that are not Bot API calls of their own.
-NOT_API_METHODS = {"call", "download_file"}
+NOT_API_METHODS = {"call", "download_file", "download_file_into"}
 
 RESULTS: dict[str, Any] = {
     "getMe": {"id": 1, "is_bot": True, "first_name": "b"},

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +42,6 @@ async def fake(nursery: trio.Nursery) -> FakeKie:
     server = FakeKie(api_key=KEY, speed=0.01, hmac_key=HMAC_KEY)
     await nursery.start(server.serve)
     return server
-
-
-@pytest.fixture
-async def receiver(nursery: trio.Nursery) -> CallbackReceiver:
-    sink = CallbackReceiver()
-    await nursery.start(sink.serve)
-    return sink
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
 
 
 async def create(

@@ -31,6 +31,14 @@ def keyboard(*rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"inline_keyboard": list(rows)}
 
 
+async def pick(client: httpx.AsyncClient, fake: FakeTelegram, text: str, data: str) -> int:
+    """A "pick" message to USER with one callback button; its message id."""
+    button = {"text": text, "callback_data": data}
+    _, sent = await call(client, fake, "sendMessage", chat_id=USER, text="pick", reply_markup=keyboard([button]))
+    message_id: int = sent["result"]["message_id"]
+    return message_id
+
+
 async def test_text_limits_count_characters_after_entity_parsing(
     fake: FakeTelegram, client: httpx.AsyncClient
 ) -> None:
@@ -131,24 +139,8 @@ async def test_edits_keep_count_and_refuse_no_op_edits(fake: FakeTelegram, clien
         same_markup = await call(
             client, fake, "editMessageReplyMarkup", chat_id=USER, message_id=message_id, reply_markup=menu
         )
-        edited = await call(
-            client,
-            fake,
-            "editMessageText",
-            chat_id=USER,
-            message_id=message_id,
-            text="step 2",
-            reply_markup=menu,
-        )
-        again = await call(
-            client,
-            fake,
-            "editMessageText",
-            chat_id=USER,
-            message_id=message_id,
-            text="step 2",
-            reply_markup=menu,
-        )
+        step_2 = {"chat_id": USER, "message_id": message_id, "text": "step 2", "reply_markup": menu}
+        edited, again = [await call(client, fake, "editMessageText", **step_2) for _ in range(2)]
         dropped = await call(
             client, fake, "editMessageText", chat_id=USER, message_id=message_id, text="step 2"
         )
@@ -204,15 +196,7 @@ async def test_message_ids_increase_per_chat_both_ways(fake: FakeTelegram, clien
 
 async def test_a_tap_is_a_callback_query_answered_once(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(5):
-        _, sent = await call(
-            client,
-            fake,
-            "sendMessage",
-            chat_id=USER,
-            text="pick",
-            reply_markup=keyboard([{"text": "Buy", "callback_data": "buy:1"}]),
-        )
-        message_id = sent["result"]["message_id"]
+        message_id = await pick(client, fake, "Buy", "buy:1")
         query_id = fake.tap(USER, message_id, "buy:1")
         _, updates = await call(client, fake, "getUpdates")
         first = await call(
@@ -239,15 +223,7 @@ async def test_a_tap_is_a_callback_query_answered_once(fake: FakeTelegram, clien
 
 async def test_late_callback_answers_are_too_old(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(5):
-        _, sent = await call(
-            client,
-            fake,
-            "sendMessage",
-            chat_id=USER,
-            text="pick",
-            reply_markup=keyboard([{"text": "A", "callback_data": "a"}]),
-        )
-        query_id = fake.tap(USER, sent["result"]["message_id"], "a")
+        query_id = fake.tap(USER, await pick(client, fake, "A", "a"), "a")
         await trio.sleep(0.6)
         status, body = await call(client, fake, "answerCallbackQuery", callback_query_id=query_id)
     assert (status, body["description"]) == (
@@ -259,15 +235,7 @@ async def test_late_callback_answers_are_too_old(fake: FakeTelegram, client: htt
 
 async def test_taps_on_missing_buttons_need_force(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(5):
-        _, sent = await call(
-            client,
-            fake,
-            "sendMessage",
-            chat_id=USER,
-            text="pick",
-            reply_markup=keyboard([{"text": "A", "callback_data": "a"}]),
-        )
-    message_id = sent["result"]["message_id"]
+        message_id = await pick(client, fake, "A", "a")
     with pytest.raises(SimError, match="not on message"):
         fake.tap(USER, message_id, "admin:grant")
     query_id = fake.tap(USER, message_id, "admin:grant", force=True)

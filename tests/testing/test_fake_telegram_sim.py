@@ -14,6 +14,7 @@ import trio
 
 from kiebot.testing.media import PDF, png
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.cashier import cashier
 
 
 @pytest.fixture
@@ -96,21 +97,6 @@ async def test_tap_pay_block_and_transcript(fake: FakeTelegram, client: httpx.As
     fake.add_user(7003, "Lena")
     keyboard = {"inline_keyboard": [[{"text": "Top up", "callback_data": "topup"}]]}
 
-    async def cashier() -> None:
-        offset = 0
-        while True:
-            body = await bot(client, fake, "getUpdates", offset=offset, timeout=5)
-            for update in body["result"]:
-                offset = update["update_id"] + 1
-                if "pre_checkout_query" in update:
-                    await bot(
-                        client,
-                        fake,
-                        "answerPreCheckoutQuery",
-                        pre_checkout_query_id=update["pre_checkout_query"]["id"],
-                        ok=True,
-                    )
-
     with trio.fail_after(10):
         menu = await bot(
             client, fake, "sendMessage", chat_id=7003, text="Balance: 0 ₽", reply_markup=keyboard
@@ -141,12 +127,10 @@ async def test_tap_pay_block_and_transcript(fake: FakeTelegram, client: httpx.As
             currency="XTR",
             prices=[{"label": "x", "amount": 50}],
         )
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier)
+        async with cashier(client, fake):
             _, paid = await sim(
                 client, fake, "/users/7003/pay", {"message_id": invoice["result"]["message_id"]}
             )
-            nursery.cancel_scope.cancel()
         _, payments = await sim(client, fake, "/payments")
         _, blocked = await sim(client, fake, "/users/7003/block", {})
         after_block = await bot(client, fake, "sendMessage", chat_id=7003, text="x")

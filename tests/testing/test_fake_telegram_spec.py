@@ -16,6 +16,7 @@ import trio
 from kiebot.testing.media import MP3, OGG_OPUS, PDF, png
 from kiebot.testing.telegram.rules.spec import METHOD_PARAMS
 from kiebot.testing.telegram.server import FakeTelegram
+from tests.support.cashier import cashier
 
 SPEC = json.loads((Path(__file__).parents[1] / "data" / "telegram" / "bot-api-10.1.json").read_text())
 TYPES: dict[str, Any] = SPEC["types"]
@@ -103,21 +104,6 @@ async def test_everything_the_fake_produces_matches_the_spec(
 ) -> None:
     produced: list[tuple[Any, str]] = []
 
-    async def cashier() -> None:
-        offset = 0
-        while True:
-            for update in await call(client, fake, "getUpdates", offset=offset, timeout=5):
-                offset = update["update_id"] + 1
-                produced.append((update, "Update"))
-                if "pre_checkout_query" in update:
-                    await call(
-                        client,
-                        fake,
-                        "answerPreCheckoutQuery",
-                        pre_checkout_query_id=update["pre_checkout_query"]["id"],
-                        ok=True,
-                    )
-
     with trio.fail_after(10):
         keyboard = {
             "inline_keyboard": [
@@ -184,8 +170,7 @@ async def test_everything_the_fake_produces_matches_the_spec(
         fake.tap(USER, text["message_id"], "go")
         fake.block_bot(USER)
         fake.unblock_bot(USER)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier)
+        async with cashier(client, fake) as updates:
             paid = await fake.pay_invoice(USER, invoice["message_id"])
             await call(
                 client,
@@ -194,8 +179,8 @@ async def test_everything_the_fake_produces_matches_the_spec(
                 user_id=USER,
                 telegram_payment_charge_id=paid.telegram_payment_charge_id,
             )
-            await fake.wait_for(lambda: any("refunded_payment" in u.get("message", {}) for u, _ in produced))
-            nursery.cancel_scope.cancel()
+            await fake.wait_for(lambda: any("refunded_payment" in u.get("message", {}) for u in updates))
+        produced += [(u, "Update") for u in updates]
         produced.append((await call(client, fake, "getStarTransactions"), "StarTransactions"))
     kinds = {next(k for k in u if k != "update_id") for u, t in produced if t == "Update"}
     assert kinds == {"message", "callback_query", "my_chat_member", "pre_checkout_query"}

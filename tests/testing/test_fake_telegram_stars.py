@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from kiebot.testing.telegram.server import FakeTelegram, SimError
+from tests.support.cashier import cashier
 
 USER = 5001
 INVOICE = {
@@ -38,23 +39,6 @@ async def send_invoice(
     client: httpx.AsyncClient, fake: FakeTelegram, **overrides: Any
 ) -> tuple[int, dict[str, Any]]:
     return await call(client, fake, "sendInvoice", chat_id=USER, **(INVOICE | overrides))
-
-
-async def cashier(
-    client: httpx.AsyncClient, fake: FakeTelegram, answer: dict[str, Any] | None, seen: list[dict[str, Any]]
-) -> None:
-    """The bot's side: long-poll and answer every pre_checkout_query with ``answer`` (None: never)."""
-    offset = 0
-    while True:
-        _, body = await call(client, fake, "getUpdates", offset=offset, timeout=5)
-        for update in body["result"]:
-            offset = update["update_id"] + 1
-            seen.append(update)
-            query = update.get("pre_checkout_query")
-            if query is not None and answer is not None:
-                await call(
-                    client, fake, "answerPreCheckoutQuery", pre_checkout_query_id=query["id"], **answer
-                )
 
 
 @pytest.mark.parametrize(
@@ -87,15 +71,12 @@ async def test_stars_invoices_follow_telegrams_rules(
 async def test_a_paid_invoice_yields_one_successful_payment(
     fake: FakeTelegram, client: httpx.AsyncClient
 ) -> None:
-    seen: list[dict[str, Any]] = []
     with trio.fail_after(10):
         status, sent = await send_invoice(client, fake, provider_token="")
         message_id = sent["result"]["message_id"]
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier, client, fake, {"ok": True}, seen)
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, message_id)
             await fake.wait_for(lambda: len(seen) == 2)
-            nursery.cancel_scope.cancel()
         _, transactions = await call(client, fake, "getStarTransactions")
         _, balance = await call(client, fake, "getMyStarBalance")
     assert status == 200
@@ -137,15 +118,10 @@ async def test_a_paid_invoice_yields_one_successful_payment(
 async def test_a_declined_payment_records_the_bots_reason(
     fake: FakeTelegram, client: httpx.AsyncClient
 ) -> None:
-    seen: list[dict[str, Any]] = []
     with trio.fail_after(10):
         _, sent = await send_invoice(client, fake)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                cashier, client, fake, {"ok": False, "error_message": "Этот счёт устарел"}, seen
-            )
+        async with cashier(client, fake, {"ok": False, "error_message": "Этот счёт устарел"}) as seen:
             result = await fake.pay_invoice(USER, sent["result"]["message_id"])
-            nursery.cancel_scope.cancel()
         no_reason = await call(client, fake, "answerPreCheckoutQuery", pre_checkout_query_id="1", ok=False)
     assert (result.status, result.error_message, result.telegram_payment_charge_id) == (
         "declined",
@@ -199,18 +175,15 @@ async def test_a_bot_that_filters_out_pre_checkout_queries_never_gets_paid(
 
 
 async def test_refunds_once_then_already_refunded(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
-    seen: list[dict[str, Any]] = []
     with trio.fail_after(10):
         _, sent = await send_invoice(client, fake)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier, client, fake, {"ok": True}, seen)
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, sent["result"]["message_id"])
             charge = result.telegram_payment_charge_id
             first = await call(
                 client, fake, "refundStarPayment", user_id=USER, telegram_payment_charge_id=charge
             )
             await fake.wait_for(lambda: any("refunded_payment" in u.get("message", {}) for u in seen))
-            nursery.cancel_scope.cancel()
         second = await call(
             client, fake, "refundStarPayment", user_id=USER, telegram_payment_charge_id=charge
         )
@@ -244,16 +217,13 @@ async def test_refunds_once_then_already_refunded(fake: FakeTelegram, client: ht
 async def test_a_successful_payment_can_be_delivered_twice(
     fake: FakeTelegram, client: httpx.AsyncClient
 ) -> None:
-    seen: list[dict[str, Any]] = []
     with trio.fail_after(10):
         _, sent = await send_invoice(client, fake)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier, client, fake, {"ok": True}, seen)
+        async with cashier(client, fake) as seen:
             result = await fake.pay_invoice(USER, sent["result"]["message_id"])
             assert result.telegram_payment_charge_id is not None
             fake.redeliver_payment(result.telegram_payment_charge_id)
             await fake.wait_for(lambda: len(seen) == 3)
-            nursery.cancel_scope.cancel()
     payments = [u for u in seen if "message" in u]
     assert len(payments) == 2
     assert payments[0]["update_id"] != payments[1]["update_id"]
@@ -262,13 +232,10 @@ async def test_a_successful_payment_can_be_delivered_twice(
 
 
 async def test_invoice_links_can_be_paid(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
-    seen: list[dict[str, Any]] = []
     with trio.fail_after(10):
         status, link = await call(client, fake, "createInvoiceLink", **INVOICE)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cashier, client, fake, {"ok": True}, seen)
+        async with cashier(client, fake):
             result = await fake.pay_invoice_link(USER, link["result"])
-            nursery.cancel_scope.cancel()
     assert status == 200
     assert link["result"].startswith("https://t.me/$")
     assert result.status == "paid"

@@ -383,22 +383,12 @@ async def test_set_webhook_checks_url_and_secret(
 
 async def test_set_webhook_twice_and_info_fields(fake: FakeTelegram, client: httpx.AsyncClient) -> None:
     with trio.fail_after(5):
-        first = await call(
-            client,
-            fake,
-            "setWebhook",
-            url="https://bot.example.com/webhook",
-            max_connections=500,
-            allowed_updates=["message"],
-        )
-        second = await call(
-            client,
-            fake,
-            "setWebhook",
-            url="https://bot.example.com/webhook",
-            max_connections=500,
-            allowed_updates=["message"],
-        )
+        hook = {
+            "url": "https://bot.example.com/webhook",
+            "max_connections": 500,
+            "allowed_updates": ["message"],
+        }
+        first, second = [await call(client, fake, "setWebhook", **hook) for _ in range(2)]
         _, info = await call(client, fake, "getWebhookInfo")
     assert first[1]["description"] == "Webhook was set"
     assert second == (200, {"ok": True, "result": True, "description": "Webhook is already set"})

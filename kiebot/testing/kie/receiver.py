@@ -7,14 +7,13 @@ deliveries (HTTP 503) to exercise Kie's retries.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
+
+from kiebot.runtime.serving import hypercorn_config, start_serving
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,7 @@ class CallbackReceiver:
         return self.accepted if accepted_only else self.received
 
     async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-        config = Config()
-        config.bind = ["127.0.0.1:0"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("kiebot.testing.kie.receiver.http")
-        config.graceful_timeout = 0.01
+        config = hypercorn_config("127.0.0.1", 0, log_name="kiebot.testing.kie.receiver.http", graceful_s=0.01)
         async with trio.open_nursery() as nursery:
-            binds: list[str] = await nursery.start(hypercorn.trio.serve, self._app, config)
-            self.base_url = binds[0].rstrip("/")
+            self.base_url = await start_serving(nursery, self._app, config)
             task_status.started(self.base_url)

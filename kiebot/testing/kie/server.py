@@ -40,14 +40,13 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import httpx
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.kie.guard import find_telegram_file_url
 from kiebot.kie.types import Family
+from kiebot.runtime.serving import hypercorn_config, start_serving
 from kiebot.testing.kie import media as kie_media
 from kiebot.testing.kie.catalogue import FakeCatalogue
 from kiebot.testing.kie.inputs import InputReader, input_urls
@@ -156,7 +155,7 @@ class FakeKie:
     Counter by path), ``upload_log`` (the stored key of every upload, in order),
     ``telegram_urls_seen`` (where a Telegram file URL arrived: must stay empty),
     ``duplicate_callbacks``, ``early_callbacks``, ``chunked_files`` (results without
-    Content-Length).
+    Content-Length), ``video_result_bytes`` (video results padded to that size).
     """
 
     def __init__(
@@ -189,6 +188,9 @@ class FakeKie:
         self.duplicate_callbacks = False
         self.early_callbacks = False
         self.chunked_files = False
+        #: When set, every video result is the sample MP4 padded with zeros to this many bytes,
+        #: streamed (memory tests and the media benchmark: 50 MB results without 50 MB here).
+        self.video_result_bytes: int | None = None
         #: Where result URLs point (default: this server). Tests set e.g. ``https://10.0.0.1`` or
         #: ``http://localhost:<port>`` to see how the bot judges a result host.
         self.result_base_url: str | None = None
@@ -299,16 +301,11 @@ class FakeKie:
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled; reports the base URL (``http://127.0.0.1:<port>``) when bound."""
-        config = Config()
-        config.bind = [f"{host}:{port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("kiebot.testing.kie.server.http")
-        config.graceful_timeout = 0.01
+        config = hypercorn_config(host, port, log_name="kiebot.testing.kie.server.http", graceful_s=0.01)
         async with httpx.AsyncClient(timeout=self.callback_timeout_s) as http, trio.open_nursery() as nursery:
             self._http = http
             self._nursery = nursery
-            binds: list[str] = await nursery.start(hypercorn.trio.serve, self._app, config)
-            self.base_url = binds[0].rstrip("/")
+            self.base_url = await start_serving(nursery, self._app, config)
             task_status.started(self.base_url)
 
     def _build_app(self) -> QuartTrio:
@@ -716,6 +713,8 @@ class FakeKie:
             consumed = [data for data in task.inputs_read.values() if data is not None]
             data = kie_media.png_with_inputs(task.prompt, consumed)
         elif task.kind == "video":
+            if self.video_result_bytes is not None:
+                return self._padded(kie_media.sample_mp4(), self.video_result_bytes, _MIME.get(ext, "video/mp4"))
             data = kie_media.sample_mp4()
         else:
             data = kie_media.sample_mp3()
@@ -740,6 +739,22 @@ class FakeKie:
         if stored is None:
             return Response("Not found", status=404, content_type="text/plain")
         return self._file(stored.data, stored.mime_type)
+
+    def _padded(self, head: bytes, size: int, mime: str) -> Response:
+        """``head`` followed by zeros up to ``size`` bytes, streamed: a big file the fake never
+        holds (Content-Length given unless ``chunked_files``)."""
+        block = bytes(64 * 1024)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield head[:size]
+            left = size - min(len(head), size)
+            while left > 0:
+                n = min(left, len(block))
+                yield block[:n] if n < len(block) else block
+                left -= n
+
+        headers = {} if self.chunked_files else {"Content-Length": str(size)}
+        return Response(chunks(), status=200, content_type=mime, headers=headers)
 
     def _file(self, data: bytes, mime: str) -> Response:
         if not self.chunked_files:

@@ -27,16 +27,13 @@ queue), ``_webhook`` (delivery), ``_methods_*`` (the Bot API), ``_users`` (what 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import httpx
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
+from kiebot.runtime.serving import hypercorn_config, start_serving
 from kiebot.testing.telegram import users
 from kiebot.testing.telegram.app import create_app
 from kiebot.testing.telegram.methods.core import commands_for, scope_key
@@ -115,11 +112,7 @@ class FakeTelegram:
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled; reports the base URL (``http://127.0.0.1:PORT``)."""
-        config = HypercornConfig()
-        config.bind = [f"{host}:{port}"]
-        config.accesslog = None  # request lines carry the bot token
-        config.errorlog = logging.getLogger("kiebot.testing.telegram.server")
-        config.graceful_timeout = 0.5
+        config = hypercorn_config(host, port, log_name="kiebot.testing.telegram.server", graceful_s=0.5)
         owned = self._http is None
         client = self._http or httpx.AsyncClient(trust_env=False)
         self.state.http = client
@@ -128,8 +121,7 @@ class FakeTelegram:
                 runner = WebhookRunner(self.state, client, nursery)
                 self.state.on_webhook_change = runner.apply
                 runner.apply()
-                urls = await nursery.start(partial(hypercorn_serve, self.app, config))
-                self.base_url = str(urls[0]).rstrip("/")
+                self.base_url = await start_serving(nursery, self.app, config)
                 task_status.started(self.base_url)
         finally:
             self.state.on_webhook_change = lambda: None

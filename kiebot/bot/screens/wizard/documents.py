@@ -21,6 +21,7 @@ from kiebot.bot.screens.wizard.media import file_issues
 from kiebot.catalog import InputIssue, ModelSpec, render_issue
 from kiebot.catalog.texts import field_label
 from kiebot.catalog.types import MediaSpec
+from kiebot.generation.media_file import MediaFile
 from kiebot.generation.media_probe import measure
 from kiebot.generation.request import MediaRef
 from kiebot.i18n import t
@@ -37,29 +38,34 @@ async def measured_document(ctx: Ctx, spec: ModelSpec, media: MediaSpec, ref: Me
     for issue in claimed:
         if issue.code == "too_big" or (issue.code == "bad_mime" and ref.mime_type != _UNKNOWN_TYPE):
             return render_issue(issue, ctx.lang)
-    data = await _download(ctx, media, ref)
-    if isinstance(data, str):
-        return data
-    facts = measure(data, media.type)
+    with MediaFile(ctx.deps.media) as file:
+        refused = await _download(ctx, media, ref, file)
+        if refused is not None:
+            return refused
+        facts = measure(file.reader(), media.type)
+        size = file.size
     if facts is None:
         return t(ctx.lang, f"media_check.unreadable.{media.type}", field=_field(ctx, media))
     return msgspec.structs.replace(
         ref,
         mime_type=facts.mime_type,
-        size_bytes=len(data),
+        size_bytes=size,
         width=facts.width,
         height=facts.height,
         duration_s=facts.duration_s,
     )
 
 
-async def _download(ctx: Ctx, media: MediaSpec, ref: MediaRef) -> bytes | str:
-    """The document's bytes (capped at the input's size limit), or a refusal."""
+async def _download(ctx: Ctx, media: MediaSpec, ref: MediaRef, file: MediaFile) -> str | None:
+    """The document into ``file`` (capped at the input's size limit; in memory within
+    ``MEDIA_MEMORY_MB``, else on disk), or the refusal."""
     try:
         info = await ctx.tg.get_file(ref.file_id)
         if not info.file_path:  # Telegram gives no path for files over 20 MB
             raise FileTooLarge("getFile", media.max_bytes)
-        return await ctx.tg.download_file(info.file_path, max_bytes=media.max_bytes)
+        await ctx.tg.download_file_into(info.file_path, file, max_bytes=media.max_bytes)
+        await file.finish()
+        return None
     except FileTooLarge:
         actual = f"> {media.max_mb}"
         issue = InputIssue(field=media.wire, code="too_big", limit=media.max_mb, actual=actual, label=media.label)
