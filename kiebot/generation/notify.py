@@ -17,6 +17,7 @@ import trio
 from kiebot.catalog import ModelSpec, Registry, title
 from kiebot.chat.format import Safe, approx_duration, duration, render, rub
 from kiebot.config import Settings
+from kiebot.generation.reasons import user_reason
 from kiebot.store import job_tracking, users
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.jobs import Job
@@ -130,7 +131,9 @@ class Notifier:
             limit = approx_duration(spec.timeout_seconds if spec else 600, lang)
             text = render(lang, "generation.timed_out", model=name, limit=limit, refund=Safe(refund))
         else:
-            reason = render(lang, f"generation.reason.{reason_key}", detail=detail[:300] or "—")
+            # Kie's words and ours ("no result files", "Kie code 422: …") stay on the admin job
+            # card; the user gets one of a few reasons in their language.
+            reason = render(lang, f"generation.reason.{user_reason(reason_key, detail)}")
             text = render(lang, "generation.failed", model=name, reason=Safe(reason), refund=Safe(refund))
         try:
             await self.final(job, text)

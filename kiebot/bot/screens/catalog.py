@@ -219,7 +219,9 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
         async with ctx.conn() as conn:
             s = ctx.deps.settings
             free = await free_tier.free_status(conn, ctx.user_id, ctx.deps.now(), free_tier.FreeLimits(s.free_daily_limit, s.free_hourly_limit))
-        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today + free.bonus_left, limit=free.limit))
+        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today, limit=free.limit))
+        if free.bonus_left:
+            lines.append(ctx.t("catalog_ui.card_free_bonus", n=free.bonus_left))
         if has_paid_variants(spec):
             # Free means the cheapest variant (issue 13 item 8): say which; the rest are paid.
             variant = free_variant_text(ctx, spec)

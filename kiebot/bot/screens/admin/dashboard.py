@@ -4,7 +4,7 @@ One screen answers "is everything all right?": users, today's generations by out
 success rate, typical durations, revenue today and over 7 days (rubles and Stars), money held for
 jobs in flight, Kie credits left (the scheduler's ``kie_credits`` reading), the exchange rate and
 its date, the generation queue, and which instance leads and for how long. Figures come from
-:mod:`kiebot.store.stats` in one read; "today" is the UTC day.
+:mod:`kiebot.store.stats` in one read; "today" is the day on the ``TIMEZONE`` clock.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import HOME, clear_input, when
 from kiebot.catalog import kind_label
+from kiebot.chat import clock
 from kiebot.chat.callback_data import cb
 from kiebot.chat.format import Safe, approx_duration, duration, rub
+from kiebot.i18n import number
 from kiebot.store import conversations, kv, leadership, stats
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
@@ -43,7 +45,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 async def snapshot(ctx: Ctx) -> Snapshot:
     async with ctx.conn() as conn:
-        board = await stats.dashboard(conn, ctx.deps.now())
+        board = await stats.dashboard(conn, ctx.deps.now(), clock.zone(ctx.deps.settings.timezone))
         leader = await leadership.get_leader(conn)
         entry = await kv.get(conn, "kie_credits")
     credits: float | None = None
@@ -83,7 +85,7 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
     in_progress = sum(n for s, n in today.items() if s not in OUTCOMES)
     rate = success_rate(today)
     lines = [
-        ctx.t("admin.dash.title"),
+        ctx.t("admin.dash.title", zone=ctx.zone()),
         ctx.t(
             "admin.dash.users",
             total=board.users.total,
@@ -120,16 +122,14 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
         lines.append(ctx.t("admin.dash.kie_unknown"))
     else:
         lines.append(
-            ctx.t(
-                "admin.dash.kie", credits=f"{snap.credits:,.0f}".replace(",", " "), at=when(snap.credits_at)
-            )
+            ctx.t("admin.dash.kie", credits=number(round(snap.credits), lang), at=when(ctx, snap.credits_at))
         )
     rate_now = ctx.deps.fx.current()
     lines.append(
         ctx.t(
             "admin.dash.fx",
-            rate=f"{rate_now.rub_per_usd:.4f}",
-            date=rate_now.date.isoformat() if rate_now.date else "—",
+            rate=number(rate_now.rub_per_usd, lang, decimals=4),
+            date=clock.day(rate_now.date, lang) if rate_now.date else "—",
             source=ctx.t(f"admin.fx_source.{rate_now.source}"),
         )
     )
@@ -138,7 +138,7 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
         ctx.t(
             "admin.dash.queue",
             total=sum(queue.values()),
-            detail=" · ".join(f"{state} {n}" for state, n in queue.items()),
+            detail=" · ".join(ctx.t("jobs.queue_item", state=ctx.t(f"jobs.state.{state}"), n=n) for state, n in queue.items()),
         )
     )
     lines.append(_leader_line(ctx, snap.leader))
@@ -151,7 +151,7 @@ def _leader_line(ctx: Ctx, leader: leadership.LeaderInfo | None) -> str:
     uptime = duration((ctx.deps.now() - leader.since).total_seconds())
     if leader.heartbeat_age_s > SILENT_LEADER_S:
         return ctx.t("admin.dash.leader_silent", instance=leader.instance, age=round(leader.heartbeat_age_s))
-    return ctx.t("admin.dash.leader", instance=leader.instance, uptime=uptime, since=when(leader.since))
+    return ctx.t("admin.dash.leader", instance=leader.instance, uptime=uptime, since=when(ctx, leader.since))
 
 
 def panel_keyboard(ctx: Ctx, snap: Snapshot) -> Keyboard:

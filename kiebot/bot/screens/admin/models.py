@@ -14,7 +14,15 @@ from __future__ import annotations
 from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.catalog_sync import kie_lines
-from kiebot.bot.screens.admin.common import clear_input, nav_row, page_of, pager_row, when, with_notice
+from kiebot.bot.screens.admin.common import (
+    clear_input,
+    nav_row,
+    page_of,
+    pager_row,
+    when,
+    with_notice,
+    zoned_when,
+)
 from kiebot.catalog import ModelSpec, kind_label, title
 from kiebot.chat.callback_data import cb, int_arg, str_arg
 from kiebot.chat.format import escape
@@ -91,14 +99,14 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
             ctx.t(
                 "admin.models.override_on" if override.enabled else "admin.models.override_off",
                 admin=override.updated_by,
-                at=when(override.updated_at),
+                at=zoned_when(ctx, override.updated_at),
             )
         )
     if model_id in ctx.deps.free_tier:
         lines.append(ctx.t("admin.models.in_free_tier"))
     if breaker is not None and breaker.state == "open":
         lines.append(
-            ctx.t("admin.models.breaker_open", failures=breaker.failures, until=when(breaker.reopen_at))
+            ctx.t("admin.models.breaker_open", failures=breaker.failures, until=zoned_when(ctx, breaker.reopen_at))
         )
     elif breaker is not None and breaker.failures:
         lines.append(ctx.t("admin.models.breaker_failures", failures=breaker.failures))
@@ -153,7 +161,7 @@ async def resume_breaker(ctx: Ctx, model_id: str) -> bool:
             before={
                 "state": breaker.state,
                 "failures": breaker.failures,
-                "reopen_at": when(breaker.reopen_at),
+                "reopen_at": when(ctx, breaker.reopen_at),
             },
             after={"state": "closed", "failures": 0},
         )
@@ -209,13 +217,13 @@ async def free_tier_screen(ctx: Ctx, args: list[str]) -> None:
 async def show_breakers(ctx: Ctx, notice: str | None = None) -> None:
     async with ctx.conn() as conn:
         open_ = await breakers.open_breakers(conn)
-    lines = [ctx.t("admin.models.breakers_title")]
+    lines = [ctx.t("admin.models.breakers_title", zone=ctx.zone())]
     rows: list[list[Button]] = []
     for b in open_:
         spec = ctx.deps.registry.get(b.model_id)
         name = _title(ctx, spec) if spec is not None else b.model_id
         lines.append(
-            ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(b.reopen_at))
+            ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(ctx, b.reopen_at))
         )
         if spec is not None:
             rows.append(
