@@ -9,7 +9,7 @@ outage sends one message, not one per failed job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import trio
@@ -146,7 +146,11 @@ class Notifier:
 
     async def admins(self, key: str, *, topic: str | None = None, **params: object) -> None:
         """Alert every admin in their language, at most once per ``admin_every_s`` per topic."""
-        topic = topic or key
+        await self.admins_text(topic or key, lambda lang: render(lang, key, **params))
+
+    async def admins_text(self, topic: str, text_for: Callable[[str], str]) -> None:
+        """Send ``text_for(lang)`` to every admin, at most once per ``admin_every_s`` per topic
+        (for texts whose parts depend on the language too: money, model titles)."""
         now = trio.current_time()
         last = self._admin_last.get(topic)
         if last is not None and now - last < self._admin_every_s:
@@ -155,6 +159,6 @@ class Notifier:
         for admin_id in self._settings.admin_ids:
             lang = await user_language(self._db, admin_id)
             try:
-                await self._tg.send_message(admin_id, render(lang, key, **params), parse_mode="HTML")
+                await self._tg.send_message(admin_id, text_for(lang), parse_mode="HTML")
             except TelegramError as exc:
                 log.info("admin alert not delivered", extra={"error": type(exc).__name__})

@@ -342,6 +342,9 @@ async def summary_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: in
     free = free_here(ctx, spec, quoted)
     if quoted is None:
         lines.append(ctx.t("wizard.price.not_offered"))
+    elif quoted.sku_key in await ctx.deps.availability.paused_variants(spec.id):
+        # Kie bills this variant at or above our price: no Confirm until an admin resumes it.
+        lines.append(ctx.t("billing.variant_unavailable"))
     elif free and status.available_now:
         left = status.left_today + status.bonus_left
         lines.append(ctx.t("wizard.price.free", left=left, limit=status.limit))
