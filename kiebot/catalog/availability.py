@@ -1,5 +1,7 @@
 """Which models can be sold right now: the registry's ``enabled`` flag, the admin's switch
-(``model_overrides``) and the circuit breaker (``circuit_breakers``), merged.
+(``model_overrides``) and the circuit breaker (``circuit_breakers``), merged; and which of their
+variants are paused for sale because Kie bills them at or above our price (``variant_pauses``;
+the confirm re-checks that in its own transaction, so this cache only shapes the screens).
 
 The catalogue asks this on every screen, so the database state is cached for a few seconds per
 instance; an admin's switch is written through :meth:`Availability.invalidate` so it takes effect

@@ -67,7 +67,8 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
 
             # Sales of that variant stop: the card says so, the summary has no Confirm.
             card = await ann.open_model(PRO)
-            assert "Временно недоступно" in card.content and "1K" in card.content
+            assert "Временно недоступно" in card.content
+            assert "1K" in card.content
             summary = await ann.walk(PRO)
             assert "временно недоступен" in summary.content
             assert not [d for d in summary.callback_data() if ":ok:" in d]
@@ -87,7 +88,8 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
             dashboard = await boss.say("/admin")
             assert dashboard is not None
             assert "Маржа за 7 дн." in dashboard.content
-            assert "14,04" in dashboard.content and "78\u00a0₽" in dashboard.content
+            assert "14,04" in dashboard.content
+            assert "78\u00a0₽" in dashboard.content
             boss.forget_taps()
             job_card = await boss.press(dashboard, f"adm.j:{job.id}", force=True)
             assert "в цене 18, списано 200" in job_card.content
@@ -171,3 +173,11 @@ async def test_credits_consumed_by_polling_pause_a_free_variant(database_url: st
             card = await ann.open_model(ZIMAGE)
             assert "Модель временно недоступна" in card.content
             assert "go:" not in " ".join(card.callback_data())
+            # Listed with ⏸ in the catalogue, like a model paused by its breaker.
+            menu = await ann.say("/menu")
+            assert menu is not None
+            ann.forget_taps()
+            free_list = await ann.press(menu, "free", force=True)
+            z_title = world.app.bot.registry.require(ZIMAGE).title.ru
+            [button] = [b for b in bot_user.labels(free_list) if z_title in b]
+            assert button.startswith("⏸")

@@ -97,3 +97,16 @@ async def test_fake_kie_bill_factor_and_missing_figure_before_the_end(fake: Fake
         assert running.cost_credits is None  # absent until the task ends: "maybe missing"
         with pytest.raises(ValueError):
             fake.bill_next(credits=1, factor=2)
+
+
+async def test_fake_kie_bills_one_variant_only(fake: FakeKie, kie: KieClient) -> None:
+    """``when`` narrows the switch to tasks with those input values (what the sandbox uses)."""
+    with trio.fail_after(10):
+        fake.bill_next("nano-banana-pro", when={"resolution": "4K"}, factor=5, times=10)
+        tasks = {}
+        for resolution in ("1K", "4K"):
+            body = {"model": "nano-banana-pro", "input": {"prompt": "a fox", "resolution": resolution, "image_input": []}}
+            tasks[resolution] = await kie.create_task("market", body, callback_url=None)
+        for resolution, expected in (("1K", 18.0), ("4K", 120.0)):
+            await fake.wait_final(tasks[resolution])
+            assert (await kie.get_task("market", tasks[resolution])).cost_credits == expected

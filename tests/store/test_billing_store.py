@@ -71,7 +71,9 @@ async def test_record_billed_stores_the_figure_and_a_repeat_changes_nothing(db: 
             again = await billing.record_billed(conn, job.id, 3.5)
             later = await billing.record_billed(conn, job.id, 4.0)
             assert await billing.record_billed(conn, 999_999, 1.0) is None
-        assert first is not None and again is not None and later is not None
+        assert first is not None
+        assert again is not None
+        assert later is not None
         assert (first.previous, first.job.billed_credits, first.changed) == (None, 3.5, True)
         assert first.job.billed_at is not None
         assert (again.changed, again.job.billed_at) == (False, first.job.billed_at)
@@ -126,7 +128,8 @@ async def test_a_pause_waits_for_a_confirm_in_flight_and_a_later_confirm_sees_it
             await paused.wait()
         async with db.connection() as conn:
             kept = await jobs.get_job(conn, in_flight.job.id)
-            assert kept is not None and kept.quote_kopecks == 300
+            assert kept is not None
+            assert kept.quote_kopecks == 300
             assert (await money.get_account(conn, 1)).held == 300
             with pytest.raises(variant_pauses.VariantPaused):
                 await _create(conn, "late", user_id=2)
@@ -139,7 +142,8 @@ async def test_resume_puts_the_variant_back_on_sale_and_is_audited(db: Database)
             await _pause(conn)
             assert [p.sku_key for p in await variant_pauses.paused_variants(conn, MODEL)] == [SKU]
             gone = await variant_pauses.resume(conn, MODEL, SKU, admin_id=77)
-            assert gone is not None and gone.billed_credits == 100
+            assert gone is not None
+            assert gone.billed_credits == 100
             assert await variant_pauses.resume(conn, MODEL, SKU, admin_id=77) is None
             assert await variant_pauses.paused_variants(conn) == []
             audit = await admin.recent_admin_actions(conn, target=f"model:{MODEL}:{SKU}")

@@ -52,10 +52,13 @@ def in_section(spec: ModelSpec, section: str) -> bool:
 
 
 async def listed(ctx: Ctx, models: Sequence[ModelSpec]) -> list[tuple[ModelSpec, str]]:
-    """The models a user may see, with their status (``available`` or ``paused``)."""
+    """The models a user may see, with their status (``available`` or ``paused``; a model whose
+    every variant is paused for billing above its price is listed as paused too)."""
     out = []
     for spec in models:
         status = await ctx.deps.availability.status(spec.id)
+        if status == "available" and every_variant_paused(spec, await ctx.deps.availability.paused_variants(spec.id)):
+            status = "paused"
         if status != "disabled":
             out.append((spec, status))
     return out

@@ -246,14 +246,16 @@ class FakeKie:
         credits: float | None = None,
         factor: float | None = None,
         times: int = 1,
+        when: Mapping[str, Any] | None = None,
     ) -> None:
-        """Bill the next ``times`` successful tasks of ``model`` (any model if None) differently
-        from their quote: exactly ``credits``, or ``factor`` × the catalogue price. The figure is
-        what callbacks report as ``consumeCredits``, recordInfo as ``creditsConsumed``, and what
-        leaves the fake's balance."""
+        """Bill the next ``times`` tasks of ``model`` (any model if None) differently from their
+        quote: exactly ``credits``, or ``factor`` × the catalogue price; ``when`` narrows it to
+        one variant (input values, e.g. ``{"resolution": "4K"}``). The figure is what callbacks
+        report as ``consumeCredits``, recordInfo as ``creditsConsumed``, and what a success takes
+        from the fake's balance."""
         if (credits is None) == (factor is None):
             raise ValueError("give exactly one of credits and factor")
-        self._bills.append(BillScript(model, credits, factor, times))
+        self._bills.append(BillScript(model, credits, factor, times, dict(when or {})))
 
     def fail_next(
         self,
@@ -493,8 +495,9 @@ class FakeKie:
                 break
         self._scripts = [s for s in self._scripts if s.times > 0]
         billed: float | None = None
+        payload = body.get("input") if family == "market" else body
         for bill in self._bills:
-            if bill.matches(model):
+            if bill.matches(model, payload if isinstance(payload, Mapping) else None):
                 bill.times -= 1
                 billed = bill.billed(price)
                 break

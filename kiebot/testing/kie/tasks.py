@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,9 +52,13 @@ class BillScript:
     credits: float | None
     factor: float | None
     times: int
+    #: Only tasks whose input has these values (``{"resolution": "4K"}``): one variant.
+    when: dict[str, Any] = field(default_factory=dict)
 
-    def matches(self, model: str) -> bool:
-        return self.times > 0 and (self.model is None or self.model == model)
+    def matches(self, model: str, payload: Mapping[str, Any] | None = None) -> bool:
+        if self.times <= 0 or (self.model is not None and self.model != model):
+            return False
+        return all((payload or {}).get(k) == v for k, v in self.when.items())
 
     def billed(self, price: float) -> float:
         if self.credits is not None:
