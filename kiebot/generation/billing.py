@@ -28,7 +28,7 @@ import msgspec
 
 from kiebot.catalog import ModelSpec, title
 from kiebot.catalog.pricing import CREDIT_USD, PricingError, exact, find_sku, kopecks_for, sku_key
-from kiebot.chat.format import render, rub
+from kiebot.chat.format import credits_text, render, rub
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
 from kiebot.generation.request import JobRequest
@@ -157,7 +157,7 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
 
 
 def _credits(value: float) -> str:
-    return f"{value:g}"
+    return credits_text(value)
 
 
 def _percent(quoted: float, billed: float) -> str:

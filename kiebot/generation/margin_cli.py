@@ -19,6 +19,7 @@ import asyncpg
 import trio
 import trio_asyncio
 
+from kiebot.chat.format import credits_text
 from kiebot.config import Settings, load_settings
 from kiebot.logs import setup_logging
 from kiebot.store import billing
@@ -50,7 +51,7 @@ def render_table(report: billing.MarginReport, days: int) -> str:
     """The table as text: one row per model, then the total (rubles, two decimals)."""
     header = ("model", "jobs", "revenue ₽", "Kie billed ₽", "margin ₽", "credits billed", "unbilled")
     rows = [
-        (m.model_id, str(m.jobs), _rub(m.revenue_kopecks), _rub(m.cost_kopecks), _rub(m.margin_kopecks), f"{m.billed_credits:g}", str(m.unbilled))
+        (m.model_id, str(m.jobs), _rub(m.revenue_kopecks), _rub(m.cost_kopecks), _rub(m.margin_kopecks), credits_text(m.billed_credits), str(m.unbilled))
         for m in report.models
     ]
     total = (
@@ -59,7 +60,7 @@ def render_table(report: billing.MarginReport, days: int) -> str:
         _rub(report.revenue_kopecks),
         _rub(report.cost_kopecks),
         _rub(report.margin_kopecks),
-        f"{sum(m.billed_credits for m in report.models):g}",
+        credits_text(sum(m.billed_credits for m in report.models)),
         str(report.unbilled),
     )
     widths = [max(len(r[i]) for r in (header, *rows, total)) for i in range(len(header))]

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from kiebot.catalog import load_registry
+from kiebot.chat.format import credits_text
 from kiebot.generation.billing import judge, variant_of
 from kiebot.store.jobs import Job
 
@@ -70,3 +71,11 @@ def test_variant_of_old_jobs_is_worked_out_from_their_params() -> None:
     assert variant_of(pro, old) == "resolution=4K"
     assert variant_of(pro, job(18, model_id=pro.id, sku_key="", params={"weird": 1})) == "resolution=1K"
     assert variant_of(None, job(1, sku_key="")) == "default"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(120.0, "120"), (0.8, "0.8"), (3.0, "3"), (1_234_567.0, "1234567"), (12.125, "12.125"), (0.0, "0"), (0.00001, "0")],
+)
+def test_credits_are_written_as_kie_writes_them(value: float, text: str) -> None:
+    assert credits_text(value) == text

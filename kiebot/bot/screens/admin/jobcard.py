@@ -14,7 +14,7 @@ from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, precise_when, short_when, when
 from kiebot.catalog import title
 from kiebot.chat.callback_data import cb, int_arg
-from kiebot.chat.format import Safe, escape, rub
+from kiebot.chat.format import Safe, credits_text, escape, rub
 from kiebot.generation.billing import DRIFT_TOLERANCE
 from kiebot.generation.request import JobRequest
 from kiebot.store import jobs, users
@@ -83,10 +83,10 @@ def _price_text(ctx: Ctx, job: Job) -> str:
 def credits_line(ctx: Ctx, job: Job) -> str:
     """Quoted and billed Kie credits (issue 15 item 1); a billed figure over the quote by more
     than the drift tolerance is marked with the difference."""
-    quoted = f"{job.credits:g}"
+    quoted = credits_text(job.credits)
     if job.billed_credits is None:
         return ctx.t("billing.job.credits_unbilled", quoted=quoted)
-    line = ctx.t("billing.job.credits", quoted=quoted, billed=f"{job.billed_credits:g}")
+    line = ctx.t("billing.job.credits", quoted=quoted, billed=credits_text(job.billed_credits))
     if job.billed_credits > job.credits * (1 + float(DRIFT_TOLERANCE)):
         over = "∞" if job.credits <= 0 else f"{(job.billed_credits - job.credits) / job.credits * 100:+.0f}%"
         line += ctx.t("billing.job.drift", percent=over)

@@ -20,6 +20,7 @@ from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, when, with_notice
 from kiebot.catalog import title, variant_label
 from kiebot.chat.callback_data import cb, str_arg
+from kiebot.chat.format import credits_text
 from kiebot.store import variant_pauses
 from kiebot.store.variant_pauses import VariantPause
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -45,8 +46,8 @@ def pause_lines(ctx: Ctx, pauses: list[VariantPause]) -> list[str]:
             ctx.t(
                 "billing.models.variant_line",
                 variant=shown_variant(ctx, p),
-                quoted=f"{p.quoted_credits:g}",
-                billed=f"{p.billed_credits:g}",
+                quoted=credits_text(p.quoted_credits),
+                billed=credits_text(p.billed_credits),
                 at=when(p.paused_at),
             )
         )
@@ -77,8 +78,8 @@ async def show_paused(ctx: Ctx, notice: str | None = None) -> None:
                 "billing.models.variant_model_line",
                 model=title(spec, ctx.lang) if spec is not None else p.model_id,
                 variant=shown_variant(ctx, p),
-                quoted=f"{p.quoted_credits:g}",
-                billed=f"{p.billed_credits:g}",
+                quoted=credits_text(p.quoted_credits),
+                billed=credits_text(p.billed_credits),
                 at=when(p.paused_at),
             )
         )
