@@ -107,6 +107,7 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
         extra={"job_id": job.id, "model": job.model_id, "sku": sku, "quoted": job.credits, "billed": billed, "pause": verdict.pause},
     )
     paused_now = False
+    today = deps.now().astimezone(UTC).date()
     async with deps.db.connection() as conn:
         if verdict.pause:
             paused_now = await variant_pauses.pause(
@@ -116,7 +117,7 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
             conn,
             job.model_id,
             sku,
-            deps.now().astimezone(UTC).date(),
+            today,
             job_id=job.id,
             quoted_credits=job.credits,
             billed_credits=billed,
@@ -152,7 +153,11 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
         return "\n".join(lines)
 
     kind = "pause" if paused_now else "drift"
-    await notifier.admins_text(f"billing:{kind}:{job.model_id}:{sku}:{job.id}", text_for)
+    reached = await notifier.admins_text(f"billing:{kind}:{job.model_id}:{sku}:{job.id}", text_for)
+    if not reached and first_today:
+        # Nobody got it (Telegram down, no admin reachable): let the next drifting job try again.
+        async with deps.db.connection() as conn:
+            await variant_pauses.release_drift_alert(conn, job.model_id, sku, today)
     return verdict
 
 

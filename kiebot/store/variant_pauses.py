@@ -174,3 +174,11 @@ async def claim_drift_alert(
         float(billed_credits),
     )
     return claimed is not None
+
+
+async def release_drift_alert(conn: Conn, model_id: str, sku_key: str, day: date) -> None:
+    """Give the day's claim back when its message reached no admin, so the next drifting job of
+    the variant alarms again instead of the day passing in silence."""
+    await conn.execute(
+        "DELETE FROM drift_alerts WHERE model_id = $1 AND sku_key = $2 AND day = $3", model_id, sku_key, day
+    )

@@ -126,16 +126,23 @@ async def test_a_small_drift_alarms_once_a_day_and_pauses_nothing(database_url: 
             bot_user.relax_flood_limits(world)
             await ann.credit(10_000)
             # 13 credits for a 12-credit quote: +8 %, still far below the price (×2 markup).
-            world.kie.bill_next(ULTRA, credits=13, times=2)
-            for n in range(2):
+            world.kie.bill_next(ULTRA, credits=13, times=3)
+            # The first alarm reaches nobody (Telegram fails it): the day's claim is given back.
+            world.app.bot.tg.max_retries = 0
+            world.tg.inject("sendMessage", status=500, times=1, chat_id=ADMIN_ID)
+            for n in range(3):
                 ann.forget_taps()
                 await ann.confirm(await ann.walk(ULTRA, prompt=f"tram number {n}"))
+                # The alarm is attempted before the job moves on, so by delivery it is over.
                 await ann.wait_job("delivered")
+                if n == 0:
+                    assert _drift_messages(world) == []
             jobs = await ann.jobs()
-            assert [j.billed_credits for j in jobs] == [13, 13]
+            assert [j.billed_credits for j in jobs] == [13, 13, 13]
             await boss.wait_for(contains="Kie списал больше цены")
             await trio.sleep(0.3)
-            [alarm] = _drift_messages(world)
+            [alarm] = _drift_messages(world)  # the second job's; the third one's day was taken
+            assert f"#{jobs[1].id}" in alarm
             assert "+8%" in alarm
             assert "снят с продажи" not in alarm
             assert await _pauses(world) == []
