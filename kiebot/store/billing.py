@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from kiebot.store.db import Conn
-from kiebot.store.jobs import JOB_COLUMNS, Job, job_from_row
+from kiebot.store.jobs import Job, job_from_row
 
 #: Kopecks per credit per ruble-per-dollar: 1 credit = $0.005 = 0.5 cents → ×100 kopecks.
 KOPECKS_PER_CREDIT_PER_RUB = 0.5
@@ -42,22 +42,21 @@ async def record_billed(conn: Conn, job_id: int, credits: float) -> BilledUpdate
     Idempotent: the same figure again changes nothing (``changed`` is False), so a duplicated
     callback or a poll racing a callback raises no second alarm.
     """
-    async with conn.transaction():
-        previous = await conn.fetchrow("SELECT billed_credits FROM jobs WHERE id = $1 FOR UPDATE", job_id)
-        if previous is None:
-            return None
-        row = await conn.fetchrow(
-            f"""
-            UPDATE jobs SET billed_credits = $2,
-                            billed_at = CASE WHEN billed_credits IS DISTINCT FROM $2 THEN now() ELSE billed_at END
-            WHERE id = $1
-            RETURNING {JOB_COLUMNS}
-            """,
-            job_id,
-            float(credits),
-        )
-    assert row is not None
-    return BilledUpdate(job=job_from_row(row), previous=previous["billed_credits"])
+    # One statement (the job pipeline counts them): the CTE locks the row and keeps the old value.
+    row = await conn.fetchrow(
+        f"""
+        WITH old AS (SELECT id, billed_credits FROM jobs WHERE id = $1 FOR UPDATE)
+        UPDATE jobs j SET billed_credits = $2,
+                          billed_at = CASE WHEN old.billed_credits IS DISTINCT FROM $2 THEN now() ELSE j.billed_at END
+        FROM old WHERE j.id = old.id
+        RETURNING old.billed_credits AS previous, {", ".join("j." + c for c in Job.__struct_fields__)}
+        """,
+        job_id,
+        float(credits),
+    )
+    if row is None:
+        return None
+    return BilledUpdate(job=job_from_row(row), previous=row["previous"])
 
 
 class ModelMargin(msgspec.Struct, frozen=True, kw_only=True):
