@@ -56,7 +56,7 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
             alarm = await boss.wait_for(contains="Kie списал больше цены")
             assert "nano-banana-pro" in alarm.content
             assert "resolution=1K" in alarm.content
-            assert "В цене: 18 кредитов ≈ 7,02\u00a0₽" in alarm.content  # 18 × 0.005 × 78
+            assert "По прайсу: 18 кредитов ≈ 7,02\u00a0₽" in alarm.content  # 18 × 0.005 × 78
             assert "200 кредитов ≈ 78\u00a0₽" in alarm.content  # 200 × 0.005 × 78
             assert "снят с продажи" in alarm.content
             assert await _pauses(world) == [(PRO, "resolution=1K")]
@@ -92,7 +92,7 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
             assert "78\u00a0₽" in dashboard.content
             boss.forget_taps()
             job_card = await boss.press(dashboard, f"adm.j:{job.id}", force=True)
-            assert "в цене 18, списано 200" in job_card.content
+            assert "по прайсу 18, списано 200" in job_card.content
             assert "+1011%" in job_card.content
 
             # Resumed in Models (audited): the variant is on sale again.
