@@ -81,8 +81,14 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
             assert len(await ann.jobs()) == 1
             assert (await ann.account()).held == 0
 
-            # Other variants (2K, 4K) of the same model are still sold: the card keeps its Start.
+            # Other variants (2K, 4K) of the same model are still sold: the card keeps its Start,
+            # and the resolution picker marks only 1K as paused.
             assert "go:" in " ".join(card.callback_data())
+            ann.forget_taps()
+            picker = await ann.press(summary, f"wz:{loaded[1]}:pp:1", force=True)
+            labels = bot_user.labels(picker)
+            assert "✅ ⏸ 1K" in labels
+            assert {"2K", "4K"} <= {label.split(" · ")[0] for label in labels}
 
             # The admin: quoted and billed credits on the job card, margin on the dashboard.
             dashboard = await boss.say("/admin")

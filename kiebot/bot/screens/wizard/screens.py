@@ -23,10 +23,12 @@ from kiebot.catalog import ModelSpec, param_label, title, unit_label, value_labe
 from kiebot.catalog.pricing import (
     PricingError,
     Quote,
+    find_sku,
     free_variant,
     has_paid_variants,
     is_free_variant,
     kopecks_for,
+    sku_key,
 )
 from kiebot.catalog.texts import field_label
 from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
@@ -69,6 +71,14 @@ def _quote(ctx: Ctx, spec: ModelSpec, draft: ws.Draft) -> Quote | None:
         return draft_quote(spec, draft, fx=ctx.deps.fx.current(), markup=ctx.deps.markup)
     except PricingError:
         return None
+
+
+def _variant_key(spec: ModelSpec, params: dict[str, Scalar]) -> str | None:
+    try:
+        sku, _ = find_sku(spec, params)
+    except PricingError:
+        return None
+    return sku_key(spec, sku.when)
 
 
 def shown_value(spec: ModelSpec, param: ParamSpec, value: Scalar | None, lang: str) -> str:
@@ -157,8 +167,11 @@ def params_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> S
     return text, rows
 
 
-def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int) -> Screen:
-    """The values of one enum parameter: the current one marked, prices where they differ."""
+def picker_screen(
+    ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int, *, paused: frozenset[str] = frozenset()
+) -> Screen:
+    """The values of one enum parameter: the current one marked, prices where they differ, ⏸ on
+    a value whose variant is paused for sale (``paused``: SKU keys)."""
     param = spec.wizard_params[index]
     fx, markup = ctx.deps.fx.current(), ctx.deps.markup
     prices = value_prices(spec, draft, param, fx=fx, markup=markup)
@@ -168,7 +181,9 @@ def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, inde
     buttons = []
     for j, value in enumerate(param.values):
         label = value_label(param, value, ctx.lang)
-        if value in prices and prices[value] is None:
+        if paused and _variant_key(spec, {**draft.params, param.wire: value}) in paused:
+            label = ctx.t("billing.value_paused", value=label)
+        elif value in prices and prices[value] is None:
             label = ctx.t("wizard.params.not_offered", value=label)
         elif value in prices and prices[value] == free_kopecks:
             label = ctx.t("edges.free_value", value=label)
