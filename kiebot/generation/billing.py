@@ -9,7 +9,8 @@ job whose task Kie reports as billed:
   variant per UTC day (the claim is a row, shared by all instances), with the model, the variant,
   quoted and billed credits and both in rubles at today's rate;
 * the billed cost at today's rate reaches the price users pay for that variant now (for a free
-  variant — a free-tier model, or one quoted at 0 credits — any billed cost above the quote) →
+  variant — the free variant of a free-tier model, or one quoted at 0 credits — any billed cost
+  above the quote) →
   the variant is paused for sale at once (:mod:`kiebot.store.variant_pauses`) until an admin
   resumes it. Jobs already confirmed keep their quoted price: nothing here touches money.
 
@@ -27,7 +28,15 @@ from typing import Final
 import msgspec
 
 from kiebot.catalog import ModelSpec, title
-from kiebot.catalog.pricing import CREDIT_USD, PricingError, exact, find_sku, kopecks_for, sku_key
+from kiebot.catalog.pricing import (
+    CREDIT_USD,
+    PricingError,
+    exact,
+    find_sku,
+    free_variant,
+    kopecks_for,
+    sku_key,
+)
 from kiebot.chat.format import credits_text, render, rub
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
@@ -63,7 +72,7 @@ def judge(job: Job, billed: float, *, rub_per_usd: Decimal, markup: float, free_
 
 
 def variant_of(spec: ModelSpec | None, job: Job) -> str:
-    """The job's SKU key; jobs from before migration 0006_billed_credits have none stored: work it out."""
+    """The job's SKU key; jobs from before migration 0007_billed_credits have none stored: work it out."""
     if job.sku_key or spec is None:
         return job.sku_key or "default"
     try:
@@ -72,6 +81,17 @@ def variant_of(spec: ModelSpec | None, job: Job) -> str:
     except (msgspec.ValidationError, PricingError):
         return "default"
     return sku_key(spec, sku.when)
+
+
+def given_away(deps: GenDeps, spec: ModelSpec | None, job: Job) -> bool:
+    """Whether users pay nothing for the job's variant: a 0-credit variant, or the free variant of
+    a free-tier model (its cheapest at the smallest quantity — issue 13 item 8: a dearer variant
+    of a free-tier model is paid, so it is judged against its price like any other)."""
+    if job.credits == 0:
+        return True
+    if spec is None or job.model_id not in deps.free_tier:
+        return False
+    return exact(job.credits) <= Fraction(free_variant(spec).credits) * spec.pricing.quantity_min
 
 
 async def note_billed(deps: GenDeps, notifier: Notifier, job: Job, status: TaskStatus) -> None:
@@ -96,8 +116,9 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
         return None
     spec = deps.registry.get(job.model_id)
     fx = deps.fx_now()
-    free_variant = job.model_id in deps.free_tier or job.credits == 0
-    verdict = judge(job, billed, rub_per_usd=fx.rub_per_usd, markup=deps.settings.pricing_markup, free_variant=free_variant)
+    verdict = judge(
+        job, billed, rub_per_usd=fx.rub_per_usd, markup=deps.settings.pricing_markup, free_variant=given_away(deps, spec, job)
+    )
     if not verdict.drift:
         return verdict
     sku = variant_of(spec, job)

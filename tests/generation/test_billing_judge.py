@@ -79,3 +79,21 @@ def test_variant_of_old_jobs_is_worked_out_from_their_params() -> None:
 )
 def test_credits_are_written_as_kie_writes_them(value: float, text: str) -> None:
     assert credits_text(value) == text
+
+
+def test_only_the_free_variant_of_a_free_tier_model_is_given_away() -> None:
+    """Issue 13 item 8: a free-tier model is free at its cheapest variant only; a dearer variant
+    is paid and judged against its price."""
+    from kiebot.generation.billing import given_away
+
+    registry = load_registry()
+    pro = registry.require("nano-banana-pro")  # 18 credits at 1K/2K, 24 at 4K
+
+    class Deps:
+        free_tier = ("nano-banana-pro",)
+
+    assert given_away(Deps(), pro, job(18, model_id=pro.id, sku_key="resolution=1K"))  # type: ignore[arg-type]
+    assert not given_away(Deps(), pro, job(24, model_id=pro.id, sku_key="resolution=4K"))  # type: ignore[arg-type]
+    Deps.free_tier = ()
+    assert not given_away(Deps(), pro, job(18, model_id=pro.id))  # type: ignore[arg-type]
+    assert given_away(Deps(), pro, job(0, model_id=pro.id))  # type: ignore[arg-type]
