@@ -72,7 +72,7 @@ def judge(job: Job, billed: float, *, rub_per_usd: Decimal, markup: float, free_
 
 
 def variant_of(spec: ModelSpec | None, job: Job) -> str:
-    """The job's SKU key; jobs from before migration 0007_billed_credits have none stored: work it out."""
+    """The job's SKU key; jobs from before migration 0008_billed_credits have none stored: work it out."""
     if job.sku_key or spec is None:
         return job.sku_key or "default"
     try:

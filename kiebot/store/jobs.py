@@ -82,7 +82,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
     delivered_at: datetime | None
     #: The priced variant the quote was for (``catalog.pricing.sku_key``: ``duration=10,sound=true``,
-    #: ``default``); '' for jobs from before migration 0007_billed_credits.
+    #: ``default``); '' for jobs from before migration 0008_billed_credits.
     sku_key: str = ""
     #: What Kie billed for the task (``creditsConsumed``/``consumeCredits``), None until it says.
     billed_credits: float | None = None

@@ -1,4 +1,4 @@
-"""Variants paused for sale, and the once-a-day drift alarm per variant (migration 0007_billed_credits).
+"""Variants paused for sale, and the once-a-day drift alarm per variant (migration 0008_billed_credits).
 
 A variant is one priced combination of a model (``catalog.pricing.sku_key``:
 ``duration=10,sound=true``, or ``default``). When Kie bills a task of a variant at or above what
