@@ -179,6 +179,9 @@ async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
                         outdated.append(data)
                     elif not reaction.screens and not (reaction.answer and reaction.answer.text):
                         blank.append(data)
+                    # Each tap edits the same message: collect its buttons now, before the
+                    # admin's next tap replaces them (a screen shown mid-wave was otherwise lost).
+                    discover()
 
             discover()
             waves = 0
