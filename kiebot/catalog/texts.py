@@ -85,3 +85,20 @@ def kind_label(kind: str, lang: str) -> str:
 def unit_label(unit: PriceUnit, lang: str) -> str:
     """"за генерацию" / "за секунду" / "за 1000 символов"."""
     return t(lang, f"catalog.unit.{unit}")
+
+
+def variant_label(spec: ModelSpec, key: str, lang: str) -> str:
+    """A SKU key (``duration=10,sound=true``) in words: "Длительность: 10 с, Звук: да"; "" for
+    ``default`` (a model with one price). Unknown parts are shown as they are."""
+    if not key or key == "default":
+        return ""
+    parts = []
+    for item in key.split(","):
+        name, _, raw = item.partition("=")
+        param = spec.param(name)
+        if param is None:
+            parts.append(item)
+            continue
+        value: Scalar = (raw == "true") if param.type == "bool" else raw
+        parts.append(f"{param_label(param, lang)}: {value_label(param, value, lang)}")
+    return ", ".join(parts)

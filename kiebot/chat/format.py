@@ -40,6 +40,13 @@ def rub(kopecks: int, lang: str = "ru") -> str:
     return f"{number(amount, lang, decimals=2 if kopecks % 100 else 0, money=True)}{NBSP}₽"
 
 
+def credits_text(value: float) -> str:
+    """Kie credits as Kie writes them: ``120``, ``0.8``, ``1234567`` — a dot, at most four
+    decimals, no exponent (``:g`` turned a billed 1,234,567 into ``1.23457e+06``)."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 def duration(seconds: float, lang: str = "ru") -> str:
     """``75`` → ``1:15``; ``3725`` → ``1:02:05``. Whole seconds are counted, never rounded up: a
     wait of 59 min 59.6 s shows ``59:59`` (an hour away would be a lie), and a job done in 4.7 s

@@ -2,7 +2,7 @@
 
 The model, the parameters as frozen on the job, the prompt, the Kie task id, the request id,
 every state with its time (``store.jobs.job_history``), the error, the price and whether it was
-free. Opened from search results and from a user card.
+free, and Kie's credits as quoted and as billed (``consumeCredits``/``creditsConsumed``). Opened from search results and from a user card.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from kiebot.bot.screens.admin.common import clear_input, nav_row, precise_when, 
 from kiebot.catalog import title
 from kiebot.catalog.texts import choices_in_words, field_label
 from kiebot.chat.callback_data import cb, int_arg
-from kiebot.chat.format import Safe, escape, rub
+from kiebot.chat.format import Safe, credits_text, escape, rub
+from kiebot.generation.billing import DRIFT_TOLERANCE
 from kiebot.generation.request import JobRequest
 from kiebot.i18n import t
 from kiebot.store import jobs, users
@@ -80,6 +81,19 @@ def _price_text(ctx: Ctx, job: Job) -> str:
     return ctx.t("admin.job.price_paid", price=Safe(rub(job.quote_kopecks, ctx.lang)), credits=job.credits)
 
 
+def credits_line(ctx: Ctx, job: Job) -> str:
+    """Quoted and billed Kie credits (issue 15 item 1); a billed figure over the quote by more
+    than the drift tolerance is marked with the difference."""
+    quoted = credits_text(job.credits)
+    if job.billed_credits is None:
+        return ctx.t("billing.job.credits_unbilled", quoted=quoted)
+    line = ctx.t("billing.job.credits", quoted=quoted, billed=credits_text(job.billed_credits))
+    if job.billed_credits > job.credits * (1 + float(DRIFT_TOLERANCE)):
+        over = "∞" if job.credits <= 0 else f"{(job.billed_credits - job.credits) / job.credits * 100:+.0f}%"
+        line += ctx.t("billing.job.drift", percent=over)
+    return line
+
+
 async def job_card_text(ctx: Ctx, job: Job) -> str:
     async with ctx.conn() as conn:
         history = await jobs.job_history(conn, job.id)
@@ -99,6 +113,7 @@ async def job_card_text(ctx: Ctx, job: Job) -> str:
         lines.append(ctx.t("admin.job.prompt", prompt=prompt))
     lines += [
         ctx.t("admin.job.price", price=Safe(_price_text(ctx, job))),
+        credits_line(ctx, job),
         ctx.t("admin.job.kie_task", task=job.kie_task_id or "—"),
         ctx.t("admin.job.request_id", request_id=job.request_id or "—"),
         ctx.t("admin.job.created", at=when(ctx, job.created_at)),

@@ -7,12 +7,16 @@
   screen shows the five ids and the limits users get.
 * A breaker opens after a run of provider failures (``store.breakers``) and closes by itself after
   its pause; "resume now" closes it at once (audited) when the admin knows Kie is back.
+* A variant Kie bills at or above our price is paused until an admin resumes it: the card lists
+  the model's paused variants with a resume button each, 💸 lists them all
+  (:mod:`kiebot.bot.screens.admin.variants`).
 """
 
 from __future__ import annotations
 
 from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
+from kiebot.bot.screens.admin import variants
 from kiebot.bot.screens.admin.catalog_sync import kie_lines
 from kiebot.bot.screens.admin.common import (
     clear_input,
@@ -26,7 +30,7 @@ from kiebot.bot.screens.admin.common import (
 from kiebot.catalog import ModelSpec, kind_label, title
 from kiebot.chat.callback_data import cb, int_arg, str_arg
 from kiebot.chat.format import escape
-from kiebot.store import admin, breakers
+from kiebot.store import admin, breakers, variant_pauses
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 PAGE = 8
@@ -75,6 +79,9 @@ async def models_screen(ctx: Ctx, args: list[str]) -> None:
             Button.callback(ctx.t("catalog_sync.screen.health_button"), cb("adm.kh")),
         ]
     )
+    async with ctx.conn() as conn:
+        paused_variants = await variant_pauses.paused_variants(conn)
+    rows.append([Button.callback(ctx.t("billing.models.variants_button", n=len(paused_variants)), cb("adm.vp"))])
     rows.append(nav_row(ctx))
     await ctx.show(text, rows)
 
@@ -88,6 +95,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
     async with ctx.conn() as conn:
         override = (await admin.model_overrides(conn)).get(model_id)
         breaker = await breakers.get_breaker(conn, model_id)
+        paused_variants = await variant_pauses.paused_variants(conn, model_id)
     lines = [
         ctx.t("admin.models.card_title", title=_title(ctx, spec), id=spec.id),
         ctx.t("admin.models.kind", kind=kind_label(spec.kind, ctx.lang)),
@@ -111,6 +119,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
     elif breaker is not None and breaker.failures:
         lines.append(ctx.t("admin.models.breaker_failures", failures=breaker.failures))
     lines += await kie_lines(ctx, model_id)
+    lines += variants.pause_lines(ctx, paused_variants)
     code = ctx.deps.codes.code(model_id)
     switched_off = status == "disabled"
     rows: Keyboard = [
@@ -122,6 +131,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
         [Button.callback(ctx.t("admin.models.resume"), cb("adm.mr", code, page))]
         if breaker is not None and breaker.state == "open"
         else [],
+        *variants.resume_rows(ctx, paused_variants, str(page)),
         nav_row(ctx, cb("adm.m", page)),
     ]
     await ctx.show(with_notice(notice, "\n".join(lines)), rows)

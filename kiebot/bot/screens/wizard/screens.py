@@ -22,10 +22,12 @@ from kiebot.catalog import ModelSpec, param_label, title, unit_label, value_labe
 from kiebot.catalog.pricing import (
     PricingError,
     Quote,
+    find_sku,
     free_variant,
     has_paid_variants,
     is_free_variant,
     kopecks_for,
+    sku_key,
 )
 from kiebot.catalog.texts import field_label, value_text
 from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
@@ -62,6 +64,14 @@ def _quote(ctx: Ctx, spec: ModelSpec, draft: ws.Draft) -> Quote | None:
         return draft_quote(spec, draft, fx=ctx.deps.fx.current(), markup=ctx.deps.markup)
     except PricingError:
         return None
+
+
+def _variant_key(spec: ModelSpec, params: dict[str, Scalar]) -> str | None:
+    try:
+        sku, _ = find_sku(spec, params)
+    except PricingError:
+        return None
+    return sku_key(spec, sku.when)
 
 
 def shown_value(spec: ModelSpec, param: ParamSpec, value: Scalar | None, lang: str) -> str:
@@ -146,8 +156,11 @@ def params_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> S
     return text, rows
 
 
-def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int) -> Screen:
-    """The values of one enum parameter: the current one marked, prices where they differ."""
+def picker_screen(
+    ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int, *, paused: frozenset[str] = frozenset()
+) -> Screen:
+    """The values of one enum parameter: the current one marked, prices where they differ, ⏸ on
+    a value whose variant is paused for sale (``paused``: SKU keys)."""
     param = spec.wizard_params[index]
     fx, markup = ctx.deps.fx.current(), ctx.deps.markup
     prices = value_prices(spec, draft, param, fx=fx, markup=markup)
@@ -157,7 +170,9 @@ def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, inde
     buttons = []
     for j, value in enumerate(param.values):
         label = value_label(param, value, ctx.lang)
-        if value in prices and prices[value] is None:
+        if paused and _variant_key(spec, {**draft.params, param.wire: value}) in paused:
+            label = ctx.t("billing.value_paused", value=label)
+        elif value in prices and prices[value] is None:
             label = ctx.t("wizard.params.not_offered", value=label)
         elif value in prices and prices[value] == free_kopecks:
             label = ctx.t("edges.free_value", value=label)
@@ -331,6 +346,9 @@ async def summary_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: in
     free = free_here(ctx, spec, quoted)
     if quoted is None:
         lines.append(ctx.t("wizard.price.not_offered"))
+    elif quoted.sku_key in await ctx.deps.availability.paused_variants(spec.id):
+        # Kie bills this variant at or above our price: no Confirm until an admin resumes it.
+        lines.append(ctx.t("billing.variant_unavailable"))
     elif free and status.available_now:
         # Today's uses against today's limit, and bonus uses apart: "3 of 5" never reads "8 of 5".
         lines.append(ctx.t("wizard.price.free", left=status.left_today, limit=status.limit))
