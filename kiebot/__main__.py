@@ -1,4 +1,4 @@
-"""Command line: ``python -m kiebot run | sandbox | migrate | config | registry | prices | catalog sync``.
+"""Command line: ``python -m kiebot run | sandbox | migrate | config | registry | prices | catalog sync | margin``.
 
 Each sub-command imports only what it needs, so ``config`` and ``registry check`` stay fast and
 work without tokens or a database. A configuration problem prints one line and exits with 2.
@@ -62,6 +62,12 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return catalog_main(args)
 
 
+def _cmd_margin(args: argparse.Namespace) -> int:
+    from kiebot.generation.margin_cli import margin_main
+
+    return margin_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiebot", description="Kie.ai generations for a ruble balance, in Telegram.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-interval", type=float, default=1.1, help="seconds between Kie catalogue calls (default 1.1; Kie allows 1/s)"
     )
     catalog.set_defaults(func=_cmd_catalog)
+
+    margin = sub.add_parser("margin", help="revenue, Kie's billed cost and margin per model")
+    margin.add_argument("--days", type=int, default=7, help="the last N days (default 7)")
+    margin.add_argument("--json", action="store_true", help="machine-readable output")
+    margin.set_defaults(func=_cmd_margin)
     return parser
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -37,6 +38,7 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]{1,512}$")
 _METRICS_TOKEN_RE = re.compile(r"^[\x21-\x7e]{16,512}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.:\-\[\]%]{1,253}$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$")
 # A KIE_TRUSTED_RESULT_HOSTS entry: a name or IPv4 address, "[v6]", each with an optional ":port",
 # or a bare IPv6 address.
 _TRUSTED_HOST_RE = re.compile(
@@ -103,6 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     free_hourly_limit: int = 2
     max_active_jobs_per_user: int = 5
     referral_bonus_free_uses: int = 3
+    timezone: str = "Europe/Moscow"
 
     stars_packages: tuple[int, ...] = (50, 100, 250, 500, 1000)
     stars_rub_rate: float = 1.0
@@ -250,6 +253,20 @@ def _url(name: str, raw: str, *, https: bool = False) -> str:
     return value
 
 
+def _zone(name: str, raw: str) -> str:
+    """An IANA zone name (``Europe/Moscow``, ``UTC``) that zoneinfo can load."""
+    value = raw.strip()
+    problem = ConfigError(f'{name}: expected an IANA time zone such as "Europe/Moscow" or "UTC", got "{raw[:80]}"')
+    # The name becomes a file path inside the zone database: only its own alphabet, no "..".
+    if not _ZONE_RE.match(value) or ".." in value:
+        raise problem
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise problem from None
+    return value
+
+
 def _fx_rate(name: str, raw: str) -> float:
     value = _float(name, raw, minimum=0.0)
     if not FX_SANE_MIN <= value <= FX_SANE_MAX:
@@ -315,6 +332,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FREE_HOURLY_LIMIT", "2", "Free generations per user per hour"),
     Variable("MAX_ACTIVE_JOBS_PER_USER", "5", "Unfinished paid generations one user may have at once; the next confirmation is refused"),
     Variable("REFERRAL_BONUS_FREE_USES", "3", "Extra free generations per invited user who starts the bot"),
+    Variable("TIMEZONE", "Europe/Moscow", "IANA time zone of every time the bot shows (users and admins alike), named once per screen"),
     Variable("STARS_PACKAGES", "50,100,250,500,1000", "Star amounts offered on the top-up screen"),
     Variable("STARS_RUB_RATE", "1.0", "Rubles credited per Star"),
     Variable("PAYMENT_BANK", "", "Bank name shown for manual top-ups"),
@@ -471,6 +489,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     opt("FREE_HOURLY_LIMIT", "free_hourly_limit", lambda n, r: _int(n, r, minimum=0))
     opt("MAX_ACTIVE_JOBS_PER_USER", "max_active_jobs_per_user", lambda n, r: _int(n, r, minimum=1, maximum=1000))
     opt("REFERRAL_BONUS_FREE_USES", "referral_bonus_free_uses", lambda n, r: _int(n, r, minimum=0))
+
+    raw_zone = get("TIMEZONE")
+    if raw_zone is not None:
+        kw["timezone"] = _zone("TIMEZONE", raw_zone)
 
     raw_packages = get("STARS_PACKAGES")
     if raw_packages is not None:

@@ -60,6 +60,9 @@ class Metrics:
         )
         self.kie_calls = Counter("kiebot_kie_calls", "Kie API calls by endpoint and code", ["endpoint", "code"], registry=r)
         self.kie_callbacks = Counter("kiebot_kie_callbacks", "Kie callbacks by outcome", ["outcome"], registry=r)
+        self.kie_billing_drift = Counter(
+            "kiebot_kie_billing_drift", "Jobs Kie billed more than 1% above their quote", ["model"], registry=r
+        )
         self.jobs = Gauge("kiebot_jobs", "Jobs by state", ["state"], registry=r)
         self.jobs_by_kind = Gauge(
             "kiebot_jobs_by_kind", "Unfinished jobs by state and kind (pairs with none are absent)", ["state", "kind"], registry=r

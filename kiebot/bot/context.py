@@ -18,6 +18,7 @@ from kiebot.bot.guards import RateGuard
 from kiebot.catalog import Registry
 from kiebot.catalog.availability import Availability
 from kiebot.catalog.fx import FxCache
+from kiebot.chat import clock
 from kiebot.chat.broadcast import BroadcastSender
 from kiebot.chat.callback_data import ModelCodes
 from kiebot.chat.format import render
@@ -115,6 +116,14 @@ class Ctx:
     def t(self, key: str, /, **params: Any) -> str:
         """The text ``key`` in the user's language, string parameters HTML-escaped."""
         return render(self.lang, key, **params)
+
+    def when(self, moment: datetime | None, style: clock.Style = "short") -> str:
+        """A moment on the deployment's one clock (``TIMEZONE``), written the user's way."""
+        return clock.when(moment, self.deps.settings.timezone, self.lang, style)
+
+    def zone(self) -> str:
+        """The clock's name, said once per screen that shows times (``по Москве``, ``UTC+5``)."""
+        return clock.zone_name(self.deps.settings.timezone, self.lang, self.deps.now())
 
     @contextlib.asynccontextmanager
     async def tx(self) -> AsyncIterator[Conn]:

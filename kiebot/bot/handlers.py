@@ -27,6 +27,7 @@ SCREENS = (
     "kiebot.bot.screens.admin.refunds",
     "kiebot.bot.screens.admin.models",
     "kiebot.bot.screens.admin.catalog_sync",
+    "kiebot.bot.screens.admin.variants",
     "kiebot.bot.screens.admin.topups",
     "kiebot.bot.screens.admin.broadcast",
     "kiebot.bot.screens.admin.audit",

@@ -39,6 +39,7 @@ from kiebot.catalog.texts import (
     title,
     unit_label,
     value_label,
+    variant_label,
 )
 from kiebot.catalog.types import (
     CATEGORIES,
@@ -120,4 +121,5 @@ __all__ = [
     "validate_wire_body",
     "validate_wire_input",
     "value_label",
+    "variant_label",
 ]

@@ -1,5 +1,7 @@
 """Which models can be sold right now: the registry's ``enabled`` flag, the admin's switch
-(``model_overrides``) and the circuit breaker (``circuit_breakers``), merged.
+(``model_overrides``) and the circuit breaker (``circuit_breakers``), merged; and which of their
+variants are paused for sale because Kie bills them at or above our price (``variant_pauses``;
+the confirm re-checks that in its own transaction, so this cache only shapes the screens).
 
 The catalogue asks this on every screen, so the database state is cached for a few seconds per
 instance; an admin's switch is written through :meth:`Availability.invalidate` so it takes effect
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 import trio
 
 from kiebot.catalog import Registry
-from kiebot.store import admin, breakers
+from kiebot.store import admin, breakers, variant_pauses
 from kiebot.store.db import Database
 
 
@@ -32,6 +34,7 @@ class Availability:
         self._disabled: set[str] = set()
         self._enabled_override: set[str] = set()
         self._paused: dict[str, datetime] = {}
+        self._paused_variants: dict[str, frozenset[str]] = {}
         self._lock = trio.Lock()
 
     def invalidate(self) -> None:
@@ -44,10 +47,15 @@ class Availability:
             async with self._db.connection() as conn:
                 overrides = await admin.model_overrides(conn)
                 open_ = await breakers.open_breakers(conn)
+                variants = await variant_pauses.paused_variants(conn)
             self._disabled = {m for m, o in overrides.items() if not o.enabled}
             self._enabled_override = {m for m, o in overrides.items() if o.enabled}
             now = self._now()
             self._paused = {b.model_id: b.reopen_at for b in open_ if b.blocks(now) and b.reopen_at is not None}
+            by_model: dict[str, set[str]] = {}
+            for v in variants:
+                by_model.setdefault(v.model_id, set()).add(v.sku_key)
+            self._paused_variants = {m: frozenset(keys) for m, keys in by_model.items()}
             self._loaded_at = trio.current_time()
 
     async def status(self, model_id: str) -> str:
@@ -63,6 +71,12 @@ class Availability:
         if model_id in self._paused:
             return "paused"
         return "available"
+
+    async def paused_variants(self, model_id: str) -> frozenset[str]:
+        """SKU keys of ``model_id`` paused for sale because Kie bills them at or above our price
+        (:mod:`kiebot.store.variant_pauses`; the confirm re-checks in its own transaction)."""
+        await self._refresh()
+        return self._paused_variants.get(model_id, frozenset())
 
     async def available(self, model_id: str) -> bool:
         return await self.status(model_id) == "available"

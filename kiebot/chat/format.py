@@ -9,9 +9,10 @@ else is escaped by :func:`render`.
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from typing import Any
 
-from kiebot.i18n import t
+from kiebot.i18n import NBSP, number, t
 
 
 class Safe(str):
@@ -30,16 +31,20 @@ def render(lang: str, key: str, /, **params: Any) -> str:
 
 
 def rub(kopecks: int, lang: str = "ru") -> str:
-    """``12345`` → ``123,45 ₽`` (ru) / ``123.45 ₽`` (en); whole rubles drop the kopecks."""
-    sign = "−" if kopecks < 0 else ""
-    value = abs(kopecks)
-    whole, cents = divmod(value, 100)
-    sep = "\u00a0" if lang == "ru" else ","
-    whole_text = f"{whole:,}".replace(",", sep)
-    if cents:
-        dec = "," if lang == "ru" else "."
-        return f"{sign}{whole_text}{dec}{cents:02d}\u00a0₽"
-    return f"{sign}{whole_text}\u00a0₽"
+    """``123456`` → ``1 234,56 ₽`` (ru) / ``1,234.56 ₽`` (en); whole rubles drop the kopecks.
+
+    The number is :func:`kiebot.i18n.number`'s (one helper for every number a user reads), and
+    a no-break space keeps ₽ on the line of its amount.
+    """
+    amount = Decimal(kopecks) / 100
+    return f"{number(amount, lang, decimals=2 if kopecks % 100 else 0, money=True)}{NBSP}₽"
+
+
+def credits_text(value: float) -> str:
+    """Kie credits as Kie writes them: ``120``, ``0.8``, ``1234567`` — a dot, at most four
+    decimals, no exponent (``:g`` turned a billed 1,234,567 into ``1.23457e+06``)."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def duration(seconds: float, lang: str = "ru") -> str:

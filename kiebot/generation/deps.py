@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import trio
 
 from kiebot.catalog import Registry
+from kiebot.catalog.fx import FxRate, fallback_rate
 from kiebot.config import Settings
 from kiebot.generation.media_budget import MediaBudget
 from kiebot.kie.client import KieClient
@@ -57,6 +58,16 @@ class GenDeps:
     media: MediaBudget = field(default_factory=lambda: MediaBudget(128 * 1024 * 1024))
     #: Set by the app when Kie is local (the stub, or a test's fake): its own bound URL.
     callback_base_override: str | None = None
+    #: Today's FX rate (the app's ``FxCache.current``); None: ``FX_RUB_PER_USD``. The drift check
+    #: values billed credits with it (issue 15 item 2: "the billed cost at today's rate").
+    fx: Callable[[], FxRate] | None = None
+    #: The models given away within the free limits (their users pay nothing).
+    free_tier: tuple[str, ...] = ()
+    #: Called after a variant is paused, so this instance's availability cache shows it at once.
+    on_variant_paused: Callable[[], None] | None = None
+
+    def fx_now(self) -> FxRate:
+        return self.fx() if self.fx is not None else fallback_rate(self.settings.fx_rub_per_usd)
 
     @property
     def callback_base(self) -> str:

@@ -9,7 +9,7 @@ outage sends one message, not one per failed job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import trio
@@ -17,6 +17,7 @@ import trio
 from kiebot.catalog import ModelSpec, Registry, title
 from kiebot.chat.format import Safe, approx_duration, duration, render, rub
 from kiebot.config import Settings
+from kiebot.generation.reasons import user_reason
 from kiebot.store import job_tracking, users
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.jobs import Job
@@ -130,7 +131,9 @@ class Notifier:
             limit = approx_duration(spec.timeout_seconds if spec else 600, lang)
             text = render(lang, "generation.timed_out", model=name, limit=limit, refund=Safe(refund))
         else:
-            reason = render(lang, f"generation.reason.{reason_key}", detail=detail[:300] or "—")
+            # Kie's words and ours ("no result files", "Kie code 422: …") stay on the admin job
+            # card; the user gets one of a few reasons in their language.
+            reason = render(lang, f"generation.reason.{user_reason(reason_key, detail)}")
             text = render(lang, "generation.failed", model=name, reason=Safe(reason), refund=Safe(refund))
         try:
             await self.final(job, text)
@@ -146,15 +149,24 @@ class Notifier:
 
     async def admins(self, key: str, *, topic: str | None = None, **params: object) -> None:
         """Alert every admin in their language, at most once per ``admin_every_s`` per topic."""
-        topic = topic or key
+        await self.admins_text(topic or key, lambda lang: render(lang, key, **params))
+
+    async def admins_text(self, topic: str, text_for: Callable[[str], str]) -> int:
+        """Send ``text_for(lang)`` to every admin, at most once per ``admin_every_s`` per topic
+        (for texts whose parts depend on the language too: money, model titles); returns how many
+        admins it reached (0 also when the topic was throttled)."""
         now = trio.current_time()
         last = self._admin_last.get(topic)
         if last is not None and now - last < self._admin_every_s:
-            return
+            return 0
         self._admin_last[topic] = now
+        reached = 0
         for admin_id in self._settings.admin_ids:
             lang = await user_language(self._db, admin_id)
             try:
-                await self._tg.send_message(admin_id, render(lang, key, **params), parse_mode="HTML")
+                await self._tg.send_message(admin_id, text_for(lang), parse_mode="HTML")
             except TelegramError as exc:
                 log.info("admin alert not delivered", extra={"error": type(exc).__name__})
+            else:
+                reached += 1
+        return reached

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 
 from kiebot.catalog import ModelSpec
+from kiebot.generation import billing
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
 from kiebot.kie.types import TaskStatus
@@ -66,9 +67,14 @@ async def fail(deps: GenDeps, notifier: Notifier, job: Job, reason_key: str, det
 
 
 async def apply_status(deps: GenDeps, notifier: Notifier, job: Job, status: TaskStatus, *, source: str) -> bool:
-    """Apply Kie's news about the job's task; True when the job moved."""
+    """Apply Kie's news about the job's task; True when the job moved.
+
+    A billed figure in final news is stored and checked against the quote first, whatever the
+    job's state: a late or repeated report still counts, and the figure wins over the list price.
+    """
     if not status.is_final:
         return False
+    await billing.note_billed(deps, notifier, job, status)
     if job.state == "submitting":
         # Kie answered (callback) before createTask returned to us: record the task first.
         async with deps.db.connection() as conn:

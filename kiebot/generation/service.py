@@ -12,7 +12,7 @@ from kiebot.catalog import ModelSpec
 from kiebot.catalog.pricing import Quote
 from kiebot.config import Settings
 from kiebot.generation.request import JobRequest
-from kiebot.store import free_tier, jobs, money
+from kiebot.store import free_tier, jobs, money, variant_pauses
 from kiebot.store.db import Database
 from kiebot.store.jobs import IllegalTransition, Job
 
@@ -42,7 +42,13 @@ class TooManyJobs(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
 
 
-ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses | TooManyJobs
+class VariantUnavailable(msgspec.Struct, frozen=True, kw_only=True):
+    """The chosen variant is paused for sale (Kie bills it at or above our price): nothing held."""
+
+    sku_key: str
+
+
+ConfirmOutcome = Confirmed | NotEnoughMoney | NoFreeUses | TooManyJobs | VariantUnavailable
 
 
 async def confirm(
@@ -61,7 +67,8 @@ async def confirm(
 ) -> ConfirmOutcome:
     """Freeze the quote on a new ``queued`` job and hold it (or use a free generation) in ONE
     transaction; a repeated key (double tap) returns the first job. DRY_RUN holds nothing. A user
-    at ``MAX_ACTIVE_JOBS_PER_USER`` unfinished paid jobs gets :class:`TooManyJobs`, nothing held."""
+    at ``MAX_ACTIVE_JOBS_PER_USER`` unfinished paid jobs gets :class:`TooManyJobs`, and a variant
+    paused for sale :class:`VariantUnavailable`, both refused inside that transaction, nothing held."""
     limits = free_tier.FreeLimits(daily=settings.free_daily_limit, hourly=settings.free_hourly_limit)
     try:
         async with db.connection() as conn:
@@ -83,7 +90,10 @@ async def confirm(
                 request_id=request_id,
                 free_limits=limits if free and not settings.dry_run else None,
                 max_active_paid=settings.max_active_jobs_per_user,
+                sku_key=quote.sku_key,
             )
+    except variant_pauses.VariantPaused:
+        return VariantUnavailable(sku_key=quote.sku_key)
     except money.InsufficientFunds as exc:
         return NotEnoughMoney(needed=quote.kopecks, available=exc.available)
     except free_tier.FreeLimitReached as exc:

@@ -20,6 +20,7 @@ import logging
 import trio
 
 from kiebot.catalog import InvalidRequest, ModelSpec, build_wire_request, render_issue
+from kiebot.catalog.texts import choices_in_words
 from kiebot.chat.format import render, rub
 from kiebot.generation import outcomes
 from kiebot.generation.deps import GenDeps
@@ -207,7 +208,8 @@ async def _dry_run(deps: GenDeps, job: Job, spec: ModelSpec) -> None:
     """DRY_RUN=1: no Kie call, no money; the "result" is a description of what would happen."""
     lang = str(job.params.get("lang", "ru"))
     request = JobRequest.from_json(job.params)
-    summary = ", ".join(f"{k}={v}" for k, v in sorted(request.params.items())) or "—"
+    # The choices as the wizard showed them ("Формат кадра: 1:1 квадрат"), not wire names.
+    summary = ", ".join(t(lang, "jobs.param", name=n, value=v) for n, v in choices_in_words(spec, request.params, lang)) or "—"
     text = render(lang, "generation.dry_run", model=model_title(deps.registry, spec.id, lang), summary=summary, price=rub(job.quote_kopecks, lang))
     async with deps.db.connection() as conn:
         await jobs.transition(conn, job.id, "submitted", kie_task_id=f"dry-run-{job.id}")

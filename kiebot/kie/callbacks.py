@@ -38,6 +38,7 @@ from kiebot.kie.types import (
     Family,
     TaskState,
     TaskStatus,
+    billed_credits,
 )
 
 TIMESTAMP_HEADER: Final = "X-Webhook-Timestamp"
@@ -113,7 +114,11 @@ def _veo(envelope: Envelope) -> TaskStatus:
     media = record.info or record.response
     urls = tuple(u for u in (media.result_urls or []) if u) if media else ()
     return TaskStatus(
-        task_id=task_id, state="succeeded", result_urls=urls, raw_state=f"callback:{envelope.code}"
+        task_id=task_id,
+        state="succeeded",
+        result_urls=urls,
+        cost_credits=billed_credits(record.credits_consumed, record.consume_credits),
+        raw_state=f"callback:{envelope.code}",
     )
 
 

@@ -32,6 +32,7 @@ from kiebot.kie.types import (
     TaskState,
     TaskStatus,
     VeoRecord,
+    billed_credits,
 )
 
 _MARKET_STATES: dict[str, TaskState] = {
@@ -90,7 +91,7 @@ def market_status(record: MarketRecord, *, fallback_task_id: str = "") -> TaskSt
         task_id=record.task_id or record.task_id_snake or fallback_task_id,
         state=state,
         result_urls=market_result_urls(record.result_json) if state == "succeeded" else (),
-        cost_credits=record.consume_credits,
+        cost_credits=billed_credits(record.credits_consumed, record.consume_credits),
         remaining_credits=int(remained) if remained is not None else None,
         fail_code=_text(record.fail_code) if failed else None,
         fail_message=(record.fail_msg or None) if failed else None,
@@ -113,6 +114,7 @@ def veo_status(record: VeoRecord, *, fallback_task_id: str = "") -> TaskStatus:
         task_id=record.task_id or record.task_id_snake or fallback_task_id,
         state=state,
         result_urls=_urls(media.result_urls or []) if media and state == "succeeded" else (),
+        cost_credits=billed_credits(record.credits_consumed, record.consume_credits),
         fail_code=(_text(record.error_code) or f"successFlag={flag}") if failed else None,
         fail_message=(record.error_message or None) if failed else None,
         raw_state=f"successFlag={flag}",
@@ -137,6 +139,7 @@ def suno_status(record: SunoRecord, *, fallback_task_id: str = "") -> TaskStatus
         state=state,
         # FIRST_SUCCESS already has one track; it is reported, but the task is not final yet.
         result_urls=urls if not failed else (),
+        cost_credits=billed_credits(record.credits_consumed, record.consume_credits),
         fail_code=(_text(record.error_code) or raw) if failed else None,
         fail_message=(record.error_message or None) if failed else None,
         raw_state=raw,

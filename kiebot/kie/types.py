@@ -17,6 +17,7 @@ object, so every variant seen in the docs decodes. Field names follow the wire (
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, Literal
 
 import msgspec
@@ -48,8 +49,10 @@ class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
 
     ``state``: ``pending`` (queued), ``running`` (generating, or a Suno stage before "complete"),
     ``succeeded`` or ``failed`` — only the last two are final. ``result_urls`` are Kie's temporary
-    URLs (valid ~24 h: download at once). ``cost_credits``/``remaining_credits`` come from
-    ``consumeCredits``/``remainedCredits`` when Kie sends them (market callbacks do).
+    URLs (valid ~24 h: download at once). ``cost_credits`` is what Kie billed for the task:
+    ``creditsConsumed`` of recordInfo or ``consumeCredits`` of a callback (a number, possibly
+    fractional; ``None`` when Kie did not say). ``remaining_credits`` comes from
+    ``remainedCredits`` (market callbacks).
     ``raw_state`` keeps Kie's own word (``"generating"``, ``"successFlag=3"``, ``"FIRST_SUCCESS"``,
     ``"callback:first"``) for logs.
     """
@@ -139,7 +142,12 @@ class MarketRecord(msgspec.Struct, rename="camel", kw_only=True):
     result_json: str | dict[str, Any] | None = None
     fail_code: str | int | None = None
     fail_msg: str | None = None
-    consume_credits: float | None = None
+    #: Billed credits: ``creditsConsumed`` in recordInfo, ``consumeCredits`` in callbacks
+    #: (reference kie-live-truth §1). Either may be missing, null, fractional (``3.0``) or, from
+    #: a lenient proxy, a numeric string; :func:`billed_credits` reads them. Typed ``Any`` so an
+    #: odd value there never makes a whole callback undecodable (the result matters more).
+    credits_consumed: Any = None
+    consume_credits: Any = None
     remained_credits: int | float | None = None
     cost_time: float | None = None
     create_time: int | str | None = None
@@ -172,6 +180,8 @@ class VeoRecord(msgspec.Struct, rename="camel", kw_only=True):
     error_code: int | str | None = None
     error_message: str | None = None
     fallback_flag: bool | None = None
+    credits_consumed: Any = None
+    consume_credits: Any = None
 
 
 # ---- suno ----------------------------------------------------------------------------------
@@ -204,6 +214,8 @@ class SunoRecord(msgspec.Struct, rename="camel", kw_only=True):
     response: SunoResponse | None = None
     error_code: int | str | None = None
     error_message: str | None = None
+    credits_consumed: Any = None
+    consume_credits: Any = None
 
 
 class SunoCallbackData(msgspec.Struct, rename="camel", kw_only=True):
@@ -213,6 +225,33 @@ class SunoCallbackData(msgspec.Struct, rename="camel", kw_only=True):
     task_id: str | None = None
     task_id_snake: str | None = msgspec.field(default=None, name="task_id")
     data: list[SunoTrack] | None = None
+
+
+#: A billed figure above this is not a credit count (a timestamp or a balance in the wrong field).
+MAX_BILLED_CREDITS: Final = 1_000_000.0
+
+
+def billed_credits(*values: object) -> float | None:
+    """The billed credits among ``values`` (``creditsConsumed``, ``consumeCredits``): the largest
+    usable one, so a ``0`` placeholder in one field never hides a real charge in the other.
+
+    Kie sends a JSON number (``3``, ``3.0``, ``0.8``); a numeric string is accepted too. ``None``,
+    an empty or non-numeric string, a negative, non-finite or absurd number mean "not reported"
+    — the job then keeps no billed figure rather than a wrong one that would pause a variant.
+    """
+    found: float | None = None
+    for value in values:
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, str | int | float):
+            continue
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):
+            continue
+        if math.isfinite(number) and 0.0 <= number <= MAX_BILLED_CREDITS:
+            found = number if found is None else max(found, number)
+    return found
 
 
 ENVELOPE_DECODER: Final = msgspec.json.Decoder(Envelope)

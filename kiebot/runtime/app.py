@@ -217,7 +217,20 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
     )
     metrics.media_memory.set_function(lambda: media.in_use)
     metrics.media_memory_peak.set_function(lambda: media.peak)
-    gen = GenDeps(settings=settings, db=db, tg=tg, kie=kie, registry=registry, metrics=metrics, worker=worker, media=media)
+    availability = Availability(db, registry)
+    gen = GenDeps(
+        settings=settings,
+        db=db,
+        tg=tg,
+        kie=kie,
+        registry=registry,
+        metrics=metrics,
+        worker=worker,
+        media=media,
+        fx=fx.current,
+        free_tier=tiers,
+        on_variant_paused=availability.invalidate,
+    )
     notifier = Notifier(settings, db, tg, registry)
     broadcast_sender = BroadcastSender(
         db,
@@ -234,7 +247,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         fx=fx,
         free_tier=tiers,
         metrics=metrics,
-        availability=Availability(db, registry),
+        availability=availability,
         guard=RateGuard(),
         wake_generation=gen.submit_wakeup.signal,
         notifier=notifier,

@@ -34,6 +34,8 @@ from kiebot.sandbox import snapshot
 from kiebot.sandbox.options import (
     BOT_NAME,
     BOT_USERNAME,
+    OVERBILL_FACTOR,
+    OVERBILLED_VARIANT,
     PEOPLE,
     SANDBOX_TOKEN,
     Lang,
@@ -160,6 +162,10 @@ class Sandbox:
                 stopped.set()
 
         self.app = await self.nursery.start(run)
+        fake_kie = self.app.fake_kie
+        if fake_kie is not None:
+            model, values = OVERBILLED_VARIANT
+            fake_kie.bill_next(model, when=values, factor=OVERBILL_FACTOR, times=1_000_000)
         return self.app
 
     async def stop_app(self) -> None:

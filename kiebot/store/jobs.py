@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from kiebot.store import free_tier, money
+from kiebot.store import free_tier, money, variant_pauses
 from kiebot.store.db import Conn, Record
 
 JobState = Literal[
@@ -81,6 +81,12 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     finished_at: datetime | None
     delivered_at: datetime | None
+    #: The priced variant the quote was for (``catalog.pricing.sku_key``: ``duration=10,sound=true``,
+    #: ``default``); '' for jobs from before migration 0008_billed_credits.
+    sku_key: str = ""
+    #: What Kie billed for the task (``creditsConsumed``/``consumeCredits``), None until it says.
+    billed_credits: float | None = None
+    billed_at: datetime | None = None
 
     def __repr__(self) -> str:
         # The callback token is the secret in Kie's callback URL: keep it out of logs and reprs.
@@ -193,6 +199,7 @@ async def create_job(
     free_limits: free_tier.FreeLimits | None = None,
     max_active_paid: int | None = None,
     now: datetime | None = None,
+    sku_key: str = "",
 ) -> CreatedJob:
     """Freeze the quote on a new ``queued`` job and hold it (or claim a free use), atomically.
 
@@ -201,7 +208,13 @@ async def create_job(
     counted under the user's account lock, so concurrent confirms of one user cannot both slip
     under it. A repeated key (double tap) still returns the first job.
 
+    ``sku_key`` names the priced variant: when it is paused for sale
+    (:mod:`kiebot.store.variant_pauses`) the confirm is refused in this same transaction, before
+    anything is held, and a pause committed while this runs waits for it (the check holds a
+    shared lock on the variant), so no hold is ever taken for a variant after its pause committed.
+
     Raises:
+        variant_pauses.VariantPaused: the variant is paused; no job is created, nothing held.
         TooManyActiveJobs: the user is at ``max_active_paid``; no job is created, nothing held.
         money.InsufficientFunds: the balance does not cover the quote; no job is created.
         free_tier.FreeLimitReached: no free use left; no job is created.
@@ -219,8 +232,8 @@ async def create_job(
             f"""
             INSERT INTO jobs (user_id, chat_id, model_id, kind, params, quote_kopecks, credits, fx_rate, markup,
                               free, dry_run, request_id, idempotency_key, callback_token, deadline_at,
-                              created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+                              created_at, updated_at, sku_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}
             """,
@@ -240,6 +253,7 @@ async def create_job(
             secrets.token_urlsafe(24),
             now + timedelta(seconds=timeout_s),
             now,
+            sku_key,
         )
         if row is None:
             existing = await conn.fetchrow(
@@ -251,6 +265,9 @@ async def create_job(
                 raise money.IdempotencyConflict(idempotency_key)
             return CreatedJob(job=job, created=False)
         job = _job(row)
+        if sku_key:
+            # Raises VariantPaused: the whole transaction (the insert above) rolls back.
+            await variant_pauses.check_for_sale(conn, model_id, sku_key)
         await _record_transition(conn, job.id, None, "queued", "created")
         if free:
             assert free_limits is not None

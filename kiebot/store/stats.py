@@ -1,10 +1,10 @@
 """Dashboard queries for the admin panel: users, revenue, jobs by outcome, typical durations,
-the queue and the money held in flight. Read-only; "today" is the UTC calendar day of ``now``.
+the queue and the money held in flight. Read-only; "today" is the calendar day of ``now`` on the clock the caller names (UTC by default).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import msgspec
 
@@ -50,8 +50,10 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     open_breakers: int
 
 
-def day_start(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def day_start(now: datetime, zone: tzinfo = UTC) -> datetime:
+    """Midnight of ``now``'s day on the deployment's clock (``TIMEZONE``), so the panel's "today"
+    is the day its times are written in."""
+    return now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 async def revenue(conn: Conn, since: datetime, until: datetime) -> Revenue:
@@ -125,12 +127,12 @@ async def queue_depth_by_kind(conn: Conn) -> dict[tuple[str, str], int]:
     return {(r["state"], r["kind"]): int(r["n"]) for r in rows}
 
 
-async def dashboard(conn: Conn, now: datetime) -> Dashboard:
-    """Everything the admin panel's first screen shows, as of ``now``."""
-    today = day_start(now)
+async def dashboard(conn: Conn, now: datetime, zone: tzinfo = UTC) -> Dashboard:
+    """Everything the admin panel's first screen shows, as of ``now``; "today" on ``zone``'s clock."""
+    today = day_start(now, zone)
     week = now - timedelta(days=7)
     return Dashboard(
-        users=await users.user_counts(conn, now),
+        users=await users.user_counts(conn, now, zone),
         revenue_today=await revenue(conn, today, now),
         revenue_7d=await revenue(conn, week, now),
         jobs_today=await jobs_overview(conn, today, now),

@@ -8,7 +8,7 @@ referral (both once per user, enforced again by their own unique keys).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal, get_args
 
 import msgspec
@@ -150,9 +150,9 @@ async def _update_one(conn: Conn, user_id: int, sql: str, value: object) -> None
         raise UnknownUser(user_id)
 
 
-async def user_counts(conn: Conn, now: datetime) -> UserCounts:
-    """Counts for the admin dashboard; "today" is the UTC calendar day of ``now``."""
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+async def user_counts(conn: Conn, now: datetime, zone: tzinfo = UTC) -> UserCounts:
+    """Counts for the admin dashboard; "today" is the calendar day of ``now`` on ``zone``'s clock."""
+    day_start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     row = await conn.fetchrow(
         """
         SELECT count(*) AS total,

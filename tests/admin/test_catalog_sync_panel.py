@@ -149,13 +149,13 @@ async def test_health_screen_lists_every_rate(admin_world: Callable[..., Any], d
             assert not health["z-image"].troubled
             await d.tap(ADMIN_ID, home, "adm.kh")
             content = d.tg.message(ADMIN_ID, home).content
-            assert "30 %" in content
-            assert "97 %" in content
+            assert "30\u00a0%" in content
+            assert "97\u00a0%" in content
             first = content.split("\n")[1]
             assert first.startswith("⚠️")  # troubled models first
             await d.tap(ADMIN_ID, home, f"adm.mo:{world.app.bot.codes.code(GONE)}:0")
             card = d.tg.message(ADMIN_ID, home).content
-            assert "30 % успешных" in card
+            assert "30\u00a0% успешных" in card
             assert "Kie сообщает о проблемах" in card
             await d.tap(ADMIN_ID, home, "adm.m:0")
             assert {"adm.ks", "adm.kh"} <= set(d.tg.message(ADMIN_ID, home).callback_data())

@@ -62,17 +62,17 @@ async def test_dashboard_figures(
             home = await admin_home(d)
             text = plain(d.tg.message(ADMIN_ID, home).content)
             assert (
-                "Пользователи: 3 · новых сегодня 3 · активны за 24 ч 3 · заблокировали бота 1 · забанены 0"
+                "Пользователи: 3 · новых сегодня: 3 · активных за 24 ч: 3 · заблокировали бота: 1 · забанено: 0"
                 in text
             )
-            assert "Генерации сегодня: 5 — ✅ 4 · ❌ 1 · ⌛ 0 · ✖ 0 · ⏳ в работе 0 (бесплатных 1)" in text
+            assert "Генерации сегодня: 5 — ✅ 4 · ❌ 1 · ⌛ 0 · ✖ 0 · ⏳ в работе: 0 (бесплатных: 1)" in text
             assert "Успешность сегодня: 80%" in text
             assert "Картинка из текста ~1 с" in text  # median delivery time by kind (7 days)
-            assert "Выручка сегодня: 250 ₽ (250 ⭐, платежей 1, возвратов 0; переводом 0 ₽)" in text
+            assert "Выручка сегодня: 250 ₽ (250 ⭐, 1 платёж, 0 возвратов; переводом 0 ₽)" in text
             assert "Зарезервировано под генерации: 33 ₽" in text
             assert "Кредиты Kie: 12 345" in text
-            assert "Курс: 78.0000 ₽/$ на — (из настроек)" in text
-            assert "Очередь: 0 (queued 0 · submitting 0 · submitted 0 · succeeded 0)" in text
+            assert "Курс: 78,0000 ₽/$ на — (из настроек)"  # the decimal comma in text
+            assert "Очередь: 0 (в очереди: 0 · передаётся в Kie: 0 · генерируется: 0 · готово, отправляется: 0)" in text
             assert "Ведущий экземпляр: test-1, работает 0:0" in text
             assert "Заявки на пополнение (0)" in str(d.tg.message(ADMIN_ID, home).buttons)
 
@@ -104,19 +104,21 @@ async def test_search_and_job_card(
                 return plain(d.screen(ADMIN_ID, await d.send(ADMIN_ID, query)).content)
 
             card = await search(f"#{failed}")
-            assert f"Генерация #{failed}</b> — ❌ failed" in d.tg.last_bot_message(ADMIN_ID).source
+            assert f"Генерация #{failed}</b> — ❌ ошибка" in d.tg.last_bot_message(ADMIN_ID).source
             assert "Imagen 4" in card or "imagen4-fast" in card
-            assert "aspect_ratio=16:9" in card
-            assert "Промпт: a red fox" in card
-            assert "Цена 15 ₽ (4 кредитов Kie), платно" in card
+            # the parameters and states as a reader sees them, not as the wire names them
+            assert "Формат кадра: 16:9 горизонтальное" in card
+            assert "aspect_ratio" not in card
+            assert "Описание: a red fox" in card
+            assert "Цена 15 ₽ (4 кредита Kie), платно" in card
             assert "Ошибка: provider_failed — NSFW <b>filter</b>" in card  # the provider's text, escaped
-            assert "queued — created" in card
-            assert "failed — provider_failed" in card
+            assert "в очереди — created" in card
+            assert "ошибка — provider_failed" in card
             assert "Запрос: u-f1" in card
 
             card = await search("u-d1")  # a request id
             assert f"Генерация #{delivered}" in card
-            for state in ("queued", "submitting", "submitted", "succeeded", "delivered"):
+            for state in ("в очереди", "передаётся в Kie", "генерируется", "готово, отправляется", "доставлено"):
                 assert f" {state}" in card
             assert "Задача Kie: task-d1" in card
             assert await search("task-d1") == card  # a Kie task id

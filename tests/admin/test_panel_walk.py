@@ -1,8 +1,8 @@
 """Every admin screen is reachable and every admin button has a handler.
 
 With sample data in place (users, money, a Stars payment, a failed and a delivered job, a pending
-manual top-up with a receipt, an open circuit breaker, a switched-off model, audit rows and a
-draft broadcast), the admin opens /admin and the test taps every button it finds, breadth first,
+manual top-up with a receipt, an open circuit breaker, a switched-off model, a variant paused
+for billing above its price, audit rows and a draft broadcast), the admin opens /admin and the test taps every button it finds, breadth first,
 until no new callback data appears. Every tap must get a screen (a message sent or edited, or a
 non-"outdated" answer), and every admin route registered on the router must have been reached.
 
@@ -24,7 +24,7 @@ import trio
 from kiebot.bot.router import routes
 from kiebot.chat.callback_data import parse
 from kiebot.i18n import t
-from kiebot.store import admin, breakers, broadcasts, money, payments
+from kiebot.store import admin, breakers, broadcasts, money, payments, variant_pauses
 from kiebot.testing.harness import ADMIN_ID, World
 from kiebot.testing.media import png
 
@@ -74,6 +74,7 @@ async def seed(world: World, d: Driver, finished_job: Callable[..., Awaitable[in
         await admin.set_model_enabled(conn, world.app.bot.registry.models[1].id, False, ADMIN_ID)
         await admin.set_user_banned(conn, ADMIN_ID, BOB, True, reason="spam")
         await broadcasts.create_broadcast(conn, ADMIN_ID, "<b>Новости</b>: скидки!")
+        await variant_pauses.pause(conn, model, "default", job_id=None, quoted_credits=4, billed_credits=40)
     world.app.bot.availability.invalidate()
 
 
@@ -105,6 +106,9 @@ async def snapshot(world: World) -> dict[str, Any]:
             ],
             "broadcasts": [
                 tuple(r) for r in await conn.fetch("SELECT id, status, total FROM broadcasts ORDER BY id")
+            ],
+            "variant_pauses": [
+                tuple(r) for r in await conn.fetch("SELECT model_id, sku_key FROM variant_pauses ORDER BY 1, 2")
             ],
             "topups": [
                 tuple(r) for r in await conn.fetch("SELECT id, status FROM manual_topups ORDER BY id")
@@ -175,6 +179,9 @@ async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
                         outdated.append(data)
                     elif not reaction.screens and not (reaction.answer and reaction.answer.text):
                         blank.append(data)
+                    # Each tap edits the same message: collect its buttons now, before the
+                    # admin's next tap replaces them (a screen shown mid-wave was otherwise lost).
+                    discover()
 
             discover()
             waves = 0

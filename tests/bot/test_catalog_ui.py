@@ -89,13 +89,13 @@ async def test_the_card_tells_inputs_price_range_time_and_an_example(shared_worl
         card = await ann.open_model("kling-2.6/image-to-video")
         text = card.content
         assert "Kling 2.6 — оживить фото" in text
-        assert "Понадобится: Фото: 1 (JPEG, PNG, WebP, до 10 МБ); Промпт до 1000 символов" in text
+        assert "Понадобится: Фото: 1 (JPEG, PNG, WebP, до 10\u00a0МБ); Описание до 1000 символов" in text
         assert "Настройки: Звук, Длительность" in text
         assert "от 42,90\u00a0₽ до 171,60\u00a0₽ за генерацию" in text
-        assert "Обычно готово за ~3 мин" in text
-        assert "Пример запроса:" in text
+        assert "Обычно готово за ~3\u00a0мин" in text
+        assert "Пример описания:" in text
         tts = await ann.open_model("elevenlabs/text-to-speech-turbo-2-5")
-        assert "4,68\u00a0₽ за 1000 символов, не больше 23,40\u00a0₽ за запрос" in tts.content
+        assert "4,68\u00a0₽ за 1000\u00a0символов, не больше 23,40\u00a0₽ за одну генерацию" in tts.content
 
     await _run(shared_world, scenario)
 

@@ -62,8 +62,8 @@ async def test_a_60_s_audio_document_is_refused_by_a_model_that_takes_15_s(share
         assert "аудиофайл" in ask_audio.content
         minute = kie_media.wav_tone(60.0, rate=2000)
         long = ann._expect(await ann.send("document", minute, file_name="speech.wav", mime_type="audio/wav"))
-        assert "запись длится 60 с" in long.content
-        assert "не дольше 15 с" in long.content
+        assert "запись длится 60\u00a0с" in long.content
+        assert "не дольше 15\u00a0с" in long.content
         loaded = await ann.draft()
         assert loaded is not None
         assert loaded[0].files("audio_url") == []

@@ -33,7 +33,7 @@ async def test_the_confirm_past_the_cap_is_refused_with_the_count_and_holds_noth
             summary = await ann.walk(ULTRA, prompt="a third tram")
             ann.forget_taps()
             refused = await ann.confirm(summary)
-            assert "уже 2 незавершённых" in refused.content
+            assert "уже 2 незавершённые платные генерации" in refused.content
             assert "(2)" in refused.content
             assert len(await ann.jobs()) == 2
             account = await ann.account()

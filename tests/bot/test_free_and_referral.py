@@ -113,7 +113,7 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         link = f"https://t.me/kiebot_test_bot?start=ref_{ann.user_id}"
         assert link in screen.content
         assert "Приглашено: 0" in screen.content
-        assert "бесплатные генерации: <b>3</b>" in (screen.source or "")
+        assert "<b>3 бесплатные генерации</b>" in (screen.source or "")
         share = screen.button("Поделиться")
         assert str(share["url"]).startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2Fkiebot_test_bot")
 
@@ -125,10 +125,21 @@ async def test_referral_link_joined_friends_and_bonus_uses(shared_world, bot_use
         assert again is not None
         screen = await ann.press(ann._expect(await ann.say("/menu")), "ref")
         assert "Приглашено: 1" in screen.content
-        assert "Получено бонусных генераций: 3, осталось: 3" in screen.content
-        free = await ann.press(ann._expect(await ann.say("/menu")), "free")
+        assert "Получено бонусных генераций: 3, из них не использовано: 3" in screen.content
+        menu = ann._expect(await ann.say("/menu"))
+        # The button says what the number counts: today's five and the three bonus ones.
+        assert "🎁 Бесплатно: 8 генераций" in ann.labels(menu)
+        free = await ann.press(menu, "free")
         assert "Бонусных за друзей: 3" in free.content
         status = await _status(world, ann.user_id)
         assert status.bonus_left == 3
+        # A "left" never exceeds its limit: bonus uses are shown apart (once «осталось 8 из 5»).
+        card = await ann.open_model(ZIMAGE)
+        assert "сегодня осталось 5 из 5" in card.content
+        assert "🎁 Бонусных за друзей: 3" in card.content
+        assert "8 из 5" not in card.content
+        summary = await ann.walk(ZIMAGE)
+        assert "сегодня осталось 5 генераций из 5" in summary.content
+        assert "8 генераций из 5" not in summary.content
 
     await _run(shared_world, scenario)

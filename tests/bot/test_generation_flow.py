@@ -56,7 +56,7 @@ async def test_new_user_gets_a_free_picture_and_the_free_counter_goes_down(datab
             queued_buttons = versions[stages[0]][1]
             assert any(d.startswith("jcancel:") for d in queued_buttons)  # ✖ Cancel while queued...
             assert not any(d.startswith("jcancel:") for _, buttons in versions[stages[1]:] for d in buttons)  # ...only
-            assert "обычно ~30 с" in versions[stages[1]][0]  # the typical time of this kind
+            assert "обычно ~30\u00a0с" in versions[stages[1]][0]  # the typical time of this kind
             async with world.app.db.connection() as conn:
                 status = await free_tier.free_status(conn, USER, world.app.bot.now(), free_tier.FreeLimits(5, 2))
             assert status.left_today == 4

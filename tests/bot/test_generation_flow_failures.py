@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import trio
 
+from kiebot.i18n import t
 from kiebot.store import money
 from kiebot.testing.harness import ADMIN_ID, open_world
 
@@ -45,13 +46,16 @@ async def test_provider_failure_releases_the_hold_and_tells_the_user_and_the_adm
             job = await ann.wait_job("failed")
             told = await ann.wait_for(contains="❌", after=progress.message_id - 1)
             assert told.message_id == progress.message_id
-            assert "safety filter" in told.content
+            # Kie's words stay with the admins; the user reads one reason in Russian.
+            assert t("ru", "generation.reason.content_rules") in told.content
+            assert "safety filter" not in told.content
             assert "9,36" in told.content  # "9,36 ₽ вернулись на баланс"
             account = await ann.account()
             assert (account.balance, account.held) == (2000, 0)
             assert await _release_entries(world, USER) == ["hold", "release", "topup_manual"]
             alert = await world.tg.wait_for_message(ADMIN_ID, contains=ULTRA)
             assert str(job.id) in alert.content
+            assert "safety filter" in alert.content
             await _invariants(world)
 
 

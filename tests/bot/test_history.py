@@ -1,6 +1,6 @@
 """📜 History (/history): the last 20 generations with state, model, price and date; a job's card;
 the result sent again by its Telegram file_id; and the buttons under a result (🔁 Again,
-✏️ New prompt, ⚙️ Parameters)."""
+✏️ New description, ⚙️ Parameters)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ async def test_history_lists_generations_and_sends_a_result_again_by_file_id(sha
         assert "Статус: готово" in card.content
         assert "Формат кадра: 16:9" in card.content
         assert "a red fox in the snow" in card.content
-        assert "МСК" in card.content
+        assert "(время по Москве)" in card.content
         stored = free_job.result["telegram"][0]["file_id"] if free_job.result else ""
         assert stored
         sends_before = len(world.tg.calls("sendPhoto"))
@@ -65,7 +65,9 @@ async def test_history_lists_generations_and_sends_a_result_again_by_file_id(sha
         assert "🔁 Ещё раз" in ann.labels(again)
 
         failed_card = await ann.press(ann._expect(await ann.say("/history")), f"hj:{failed.id}")
-        assert "upstream error" in failed_card.content
+        # Kie's words are the admin's; the user reads the reason in their language.
+        assert "upstream error" not in failed_card.content
+        assert "Причина: сбой на стороне модели" in failed_card.content
         assert "Получить ещё раз" not in " ".join(ann.labels(failed_card))
         repeat = await ann.press(failed_card, "Повторить")
         assert "Проверьте заказ" in repeat.content
@@ -110,7 +112,7 @@ async def test_again_new_prompt_and_parameters_reuse_the_earlier_choices(shared_
         assert "a red fox in the snow" in again.content
         assert "Формат кадра: 16:9" in again.content
         ann.forget_taps()
-        new_prompt = await ann.press(photo, "Новый запрос")
+        new_prompt = await ann.press(photo, "Новое описание")
         assert "Опишите" in new_prompt.content
         summary = ann._expect(await ann.say("a blue whale"))
         assert "a blue whale" in summary.content

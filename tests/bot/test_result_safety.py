@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from kiebot.i18n import t
 from kiebot.store import kv, money
 from kiebot.testing.harness import ADMIN_ID, open_world
 
@@ -52,7 +53,9 @@ async def test_results_pointing_inside_fail_with_the_money_back_and_one_alert_pe
             progress = await ann.confirm(await ann.walk(ULTRA))
             first = await ann.wait_job("failed")
             told = await ann.wait_for(contains="❌", after=progress.message_id - 1)
-            assert "ссылке, которую бот не открывает" in told.content
+            # The user reads a plain reason (the provider failed); the host is the admins' news.
+            assert t("ru", "generation.reason.provider_failed") in told.content
+            assert "127.0.0.1" not in told.content
             assert "9,36" in told.content  # "9,36 ₽ вернулись на баланс"
             alert = await world.tg.wait_for_message(ADMIN_ID, contains="127.0.0.1")
             assert str(first.id) in alert.content
@@ -62,7 +65,7 @@ async def test_results_pointing_inside_fail_with_the_money_back_and_one_alert_pe
             progress = await bob.confirm(await bob.walk(ULTRA))
             second = await bob.wait_job("failed")
             told = await bob.wait_for(contains="❌", after=progress.message_id - 1)
-            assert "a link the bot does not open" in told.content
+            assert t("en", "generation.reason.provider_failed") in told.content
             assert second.error_code == "result_refused"
 
             # Another host (plain http): its own alert.

@@ -75,7 +75,7 @@ async def test_too_long_a_prompt_is_refused_with_the_limit(shared_world, bot_use
         assert "до 1000 символов" in ask.content
         refused = await ann.say("ж" * 1001)
         assert refused is not None
-        assert "1001 символов, максимум 1000" in refused.content
+        assert "1001 символ, а можно не больше 1000" in refused.content
         loaded = await ann.draft()
         assert loaded is not None
         assert loaded[0].step == "prompt"
@@ -103,7 +103,7 @@ async def test_wrong_files_are_refused_saying_what_is_accepted(shared_world, bot
         assert "audio/ogg" in voice.content
         huge = await ann.send("document", media.png(8, 8) + b"\0" * 10_500_000, file_name="big.png", mime_type="image/png")
         assert huge is not None
-        assert "10 МБ" in huge.content
+        assert "10\u00a0МБ" in huge.content
         text = await ann.say("here is my photo")
         assert text is not None
         assert "Нужно фото" in text.content
@@ -132,7 +132,7 @@ async def test_image_to_image_with_two_photos_reaches_kie_as_two_uploads(shared_
         assert "Опишите" in ask.content
         summary = await ann.say("put both in one room")
         assert summary is not None
-        assert "Фото: 2 шт." in summary.content
+        assert "Фото: 2 файла" in summary.content
         await ann.confirm(summary)
         job = await ann.wait_job("delivered", "failed")
         assert job.state == "delivered", job.error_message
@@ -201,9 +201,9 @@ async def test_change_from_the_summary_and_prices_follow_the_choices(shared_worl
         assert "Со звуком" in params.content
         assert "85,80" in params.content
         picker = await ann.press(params, "Длительность")
-        assert "10 с · 171,60" in " ".join(ann.labels(picker))
-        assert "✅ 5 с" in " ".join(ann.labels(picker))
-        params = await ann.press(picker, "10 с")
+        assert "10\u00a0с · 171,60" in " ".join(ann.labels(picker))
+        assert "✅ 5\u00a0с" in " ".join(ann.labels(picker))
+        params = await ann.press(picker, "10\u00a0с")
         ask = await ann.press(params, "Далее")
         assert "Опишите" in ask.content
         summary = ann._expect(await ann.say("a storm over the sea"))
@@ -227,9 +227,9 @@ async def test_a_combination_kie_does_not_offer_is_refused(shared_world, bot_use
         params = await ann.press(await ann.open_model("hailuo/2-3-image-to-video-pro"), "▶️")
         params = await ann.press(await ann.press(params, "Разрешение"), "1080P")
         picker = await ann.press(params, "Длительность")
-        assert "🚫 10 с" in ann.labels(picker)
+        assert "🚫 10\u00a0с" in ann.labels(picker)
         before = len(world.tg.callback_answers)
-        again = await ann.press(picker, "🚫 10 с")
+        again = await ann.press(picker, "🚫 10\u00a0с")
         answers = [a.text or "" for a in world.tg.callback_answers[before:]]
         assert any("недоступно в таком сочетании" in a for a in answers), answers
         loaded = await ann.draft()
@@ -246,7 +246,7 @@ async def test_speech_is_priced_by_the_length_of_its_text(shared_world, bot_user
         await ann.start()
         params = await ann.press(await ann.open_model("elevenlabs/text-to-speech-turbo-2-5"), "▶️")
         ask = await ann.press(params, "Далее")
-        assert "за 1000 символов" in ask.content
+        assert "за 1000\u00a0символов" in ask.content
         summary = ann._expect(await ann.say("слово " * 250))  # 1499 characters after trimming
         # 2 × 6 credits = 12 credits = 9,36 ₽
         assert "2 × 4,68" in summary.content
@@ -293,7 +293,7 @@ async def test_sora_watermark_remover_takes_only_a_sora_link(shared_world, bot_u
         job = await ann.wait_job("delivered")
         assert world.kie.tasks[str(job.kie_task_id)].body["input"] == {"video_url": "https://sora.chatgpt.com/p/s_68e8a1b2c3"}
         video = await ann.wait_for(predicate=lambda m: m.kind == "video", after=progress.message_id)
-        ask_again = await ann.press(video, "Новый запрос")  # no text to change: a new link
+        ask_again = await ann.press(video, "Новое описание")  # no text to change: a new link
         assert "Пришлите ссылку" in ask_again.content
 
     await _run(shared_world, scenario)

@@ -102,8 +102,8 @@ def test_too_long_prompt_message_in_both_languages() -> None:
     spec = REGISTRY.require("z-image")
     (issue,) = validate_request(spec, {}, prompt="x" * 1001, media={})
     assert issue == InputIssue(field="prompt", code="too_long", limit=1000, actual=1001, label="prompt")
-    assert render_issue(issue, "ru") == "Промпт: слишком длинно — 1001 символов, максимум 1000."
-    assert render_issue(issue, "en") == "Prompt: too long — 1001 characters, at most 1000."
+    assert render_issue(issue, "ru") == "Описание: слишком длинно — 1001 символ, а можно не больше 1000."
+    assert render_issue(issue, "en") == "Description: too long — 1,001 characters, at most 1,000."
 
 
 def test_tts_counts_its_text_not_a_prompt() -> None:
@@ -132,7 +132,7 @@ def test_missing_photo_wrong_type_and_too_big() -> None:
     huge = MediaItem(mime_type="image/png; charset=binary", size_bytes=10_000_001)
     (big,) = validate_request(spec, {}, prompt="go", media={"image_urls": [huge]})
     assert (big.code, big.limit, big.actual) == ("too_big", 10, "10.0")
-    assert render_issue(big, "ru") == "Фото: файл 10.0 МБ, а можно не больше 10 МБ."
+    assert render_issue(big, "ru") == "Фото: файл 10,0\u00a0МБ, а можно не больше 10\u00a0МБ."  # the decimal comma
 
 
 def test_too_many_images() -> None:
@@ -149,7 +149,7 @@ def test_avatar_needs_both_image_and_audio_and_a_short_recording() -> None:
     long_audio = MediaItem(mime_type="audio/ogg", size_bytes=100_000, duration_s=15.2)
     (issue,) = validate_request(spec, {}, prompt="talk", media={"image_url": [JPEG], "audio_url": [long_audio]})
     assert (issue.code, issue.limit, issue.actual) == ("media_too_long", 15, 16)
-    assert render_issue(issue, "ru") == "Аудио: запись длится 16 с, а можно не дольше 15 с."
+    assert render_issue(issue, "ru") == "Аудио: запись длится 16\u00a0с, а можно не дольше 15\u00a0с."
 
 
 def test_topaz_refuses_inputs_larger_than_its_price_assumes() -> None:
@@ -173,7 +173,7 @@ def test_unknown_inputs_and_hidden_consts_are_refused() -> None:
     spec = REGISTRY.require("google/imagen4")
     issues = validate_request(spec, {"seed": "1", "num_images": "4"}, prompt="p", media={"image_urls": [JPEG]})
     assert [(i.field, i.code) for i in issues] == [("seed", "unknown_field"), ("num_images", "not_allowed"), ("image_urls", "unknown_field")]
-    assert render_issue(issues[0], "en") == "«seed»: this model does not take this input."
+    assert render_issue(issues[0], "en") == "“seed”: this model does not take this input."  # English quotes in English
     assert validate_request(spec, {"num_images": "1"}, prompt="p", media={}) == []
 
 
@@ -219,7 +219,7 @@ def test_hidden_numbers_are_parsed_and_bounded() -> None:
         assert (issue.field, issue.code) == ("cfg_scale", code), bad
     (issue,) = validate_request(spec, {"cfg_scale": 2}, prompt="p", media={})
     assert issue.limit == "0–1"
-    assert render_issue(issue, "en") == "«cfg_scale»: 2 is outside the allowed range 0–1."
+    assert render_issue(issue, "en") == "“cfg_scale”: 2 is outside the allowed range 0–1."
 
 
 def test_labels_for_wizard_buttons() -> None:
@@ -231,7 +231,7 @@ def test_labels_for_wizard_buttons() -> None:
     assert param_label(sound, "ru") == "Звук"
     assert value_label(sound, True, "ru") == "🔊 Со звуком"
     assert value_label(sound, False, "en") == "🔇 No sound"
-    assert value_label(duration, "10", "en") == "10 s"
+    assert value_label(duration, "10", "en") == "10\u00a0s"
     pro = REGISTRY.require("nano-banana-pro").param("resolution")
     assert pro is not None
     assert value_label(pro, "4K", "ru") == "4K"

@@ -12,6 +12,7 @@ from kiebot.bot.guards import RateGuard
 from kiebot.catalog.pricing import quote
 from kiebot.generation import workers
 from kiebot.generation.request import JobRequest
+from kiebot.i18n import t
 from kiebot.intake import dispatch as inbox_intake
 from kiebot.store import jobs, money, users
 from kiebot.testing.harness import World, eventually, open_world
@@ -137,7 +138,7 @@ async def test_a_user_not_told_of_a_failure_while_telegram_fails_is_told_later(d
             world.tg.clear_faults()
             _shift_generation_clock(world, 60)  # past the grace the first attempt gets
             told = await world.tg.wait_for_message(USER, contains="❌", timeout=20)
-            assert "safety filter" in told.content
+            assert t("en", "generation.reason.content_rules") in told.content  # "safety filter", in words
             assert "9.36" in told.content  # the refund
             await trio.sleep(1.0)  # a few more reconcile rounds: told once, not again
             assert len(_endings(world, "❌")) == 1
@@ -156,7 +157,7 @@ async def test_a_job_that_ended_just_before_a_crash_is_told_after_the_restart(da
             assert await _state(world, job.id) == "failed"
             _shift_generation_clock(world, 60)
             told = await world.tg.wait_for_message(USER, contains="❌", timeout=20)
-            assert "task failed at Kie" in told.content
+            assert t("en", "generation.reason.provider_failed") in told.content  # not Kie's own words
 
             async def recorded() -> bool:
                 return await _told_events(world, job.id) == 1

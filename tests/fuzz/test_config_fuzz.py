@@ -77,6 +77,7 @@ VALID: dict[str, str] = {
     "FREE_DAILY_LIMIT": "5",
     "FREE_HOURLY_LIMIT": "2",
     "REFERRAL_BONUS_FREE_USES": "3",
+    "TIMEZONE": "Europe/Moscow",
     "STARS_PACKAGES": "50,100,250",
     "STARS_RUB_RATE": "1.0",
     "PAYMENT_BANK": "Bank",

@@ -14,12 +14,14 @@ import hashlib
 import pytest
 import trio
 
-from kiebot.catalog.pricing import quote
+from kiebot.catalog.pricing import Quote, quote
+from kiebot.catalog.types import ModelSpec
 from kiebot.generation.media_budget import MIB, MediaBudget
 from kiebot.generation.media_file import MediaFile
 from kiebot.generation.media_probe import measure
 from kiebot.generation.request import JobRequest, MediaRef
 from kiebot.generation.service import Confirmed, confirm
+from kiebot.runtime.handle import AppHandle
 from kiebot.store import jobs, money, users
 from kiebot.testing import media
 from kiebot.testing.harness import open_world
@@ -211,32 +213,10 @@ async def test_large_results_delivered_at_once_stay_within_the_memory_budget(dat
             for n in range(JOBS):
                 user = USER + n
                 world.tg.add_user(user, "Ann", language_code="en")
-                async with app.db.connection() as conn:
-                    await users.touch_user(conn, user, first_name="Ann", language="en")
-                    await money.credit(conn, user, 10_000_000, kind="topup_manual", key=f"test-credit:{user}")
-                outcome = await confirm(
-                    app.db,
-                    app.settings,
-                    user_id=user,
-                    chat_id=user,
-                    spec=spec,
-                    request=JobRequest(params={}, prompt=f"a lighthouse at dawn, take {n}", lang="en"),
-                    quote=q,
-                    free=False,
-                    idempotency_key=f"test-media:{n}",
-                    request_id=f"req-media-{n}",
-                    wake=app.gen.submit_wakeup.signal,
-                )
-                assert isinstance(outcome, Confirmed), outcome
-                ids.append(outcome.job.id)
+                request = JobRequest(params={}, prompt=f"a lighthouse at dawn, take {n}", lang="en")
+                ids.append(await _paid_job(app, user, spec, request, q, key=f"test-media:{n}"))
 
-            while True:
-                async with app.db.connection() as conn:
-                    states = [(await jobs.get_job(conn, i)).state for i in ids]  # type: ignore[union-attr]
-                if all(s in ("delivered", "failed") for s in states):
-                    break
-                await trio.sleep(0.1)
-            assert states == ["delivered"] * JOBS
+            assert await _final_states(app, ids) == ["delivered"] * JOBS
 
             head = kie_media.sample_mp4()
             expected = hashlib.sha256(head + bytes(VIDEO_BYTES - len(head))).hexdigest()
@@ -271,32 +251,9 @@ async def test_large_user_files_go_to_kie_whole_within_the_memory_budget(databas
                 ref = MediaRef(file_id=photo.file_id, mime_type="image/png", size_bytes=len(data), width=64, height=64)
                 request = JobRequest(prompt=f"make it blue, take {n}", media={"image_urls": [ref]}, lang="en")
                 q = quote(spec, {}, fx=app.bot.fx.current(), markup=app.settings.pricing_markup)
-                async with app.db.connection() as conn:
-                    await users.touch_user(conn, user, first_name="Ann", language="en")
-                    await money.credit(conn, user, 10_000_000, kind="topup_manual", key=f"test-credit:{user}")
-                outcome = await confirm(
-                    app.db,
-                    app.settings,
-                    user_id=user,
-                    chat_id=user,
-                    spec=spec,
-                    request=request,
-                    quote=q,
-                    free=False,
-                    idempotency_key=f"test-media-in:{n}",
-                    request_id=f"req-media-in-{n}",
-                    wake=app.gen.submit_wakeup.signal,
-                )
-                assert isinstance(outcome, Confirmed), outcome
-                ids.append(outcome.job.id)
+                ids.append(await _paid_job(app, user, spec, request, q, key=f"test-media-in:{n}"))
 
-            while True:
-                async with app.db.connection() as conn:
-                    states = [(await jobs.get_job(conn, i)).state for i in ids]  # type: ignore[union-attr]
-                if all(s in ("delivered", "failed") for s in states):
-                    break
-                await trio.sleep(0.1)
-            assert states == ["delivered"] * 3
+            assert await _final_states(app, ids) == ["delivered"] * 3
             for n, data in enumerate(inputs):
                 (picture,) = [m for m in world.tg.transcript(USER + 100 + n) if m.from_bot and m.kind == "photo"]
                 assert picture.file is not None
@@ -304,3 +261,35 @@ async def test_large_user_files_go_to_kie_whole_within_the_memory_budget(databas
                 assert kie_media.input_digests(picture.file.data) == [hashlib.sha256(data).hexdigest()]
             assert 0 < budget.peak <= budget.limit, budget
             assert budget.in_use == 0
+
+
+async def _paid_job(app: AppHandle, user: int, spec: ModelSpec, request: JobRequest, q: Quote, *, key: str) -> int:
+    """A known user with money confirms one paid job, as the wizard's Confirm would; its id."""
+    async with app.db.connection() as conn:
+        await users.touch_user(conn, user, first_name="Ann", language="en")
+        await money.credit(conn, user, 10_000_000, kind="topup_manual", key=f"test-credit:{user}")
+    outcome = await confirm(
+        app.db,
+        app.settings,
+        user_id=user,
+        chat_id=user,
+        spec=spec,
+        request=request,
+        quote=q,
+        free=False,
+        idempotency_key=key,
+        request_id=f"req-{key}",
+        wake=app.gen.submit_wakeup.signal,
+    )
+    assert isinstance(outcome, Confirmed), outcome
+    return outcome.job.id
+
+
+async def _final_states(app: AppHandle, ids: list[int]) -> list[str]:
+    """Wait until every job is delivered or failed; their states, in order."""
+    while True:
+        async with app.db.connection() as conn:
+            states = [(await jobs.get_job(conn, i)).state for i in ids]  # type: ignore[union-attr]
+        if all(s in ("delivered", "failed") for s in states):
+            return states
+        await trio.sleep(0.1)

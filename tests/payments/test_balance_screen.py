@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 import trio
 
+from kiebot.chat.clock import when
 from kiebot.store import money
 from kiebot.testing.harness import World
 
@@ -37,6 +38,12 @@ async def test_balance_shows_held_money_and_recent_operations_in_words(payments_
             world.tg.send_text(USER, "/balance")
             screen = await world.tg.wait_for_message(USER, contains="💰 Balance")
             lines = screen.content.splitlines()
+            # One clock, named once: the ledger's times are Moscow time like the history's
+            # (they were UTC, unnamed, while the history said Moscow).
+            async with world.app.db.connection() as conn:
+                newest = (await money.recent_ledger(conn, USER, 1))[0]
+            assert "Recent operations (Moscow time):" in lines
+            assert any(line.startswith(when(newest.created_at, "Europe/Moscow", "en") + " · ") for line in lines)
             assert lines[0] == f"💰 Balance: 64.50{NBSP}₽"
             assert lines[1].startswith(f"🔒 In progress: 15.50{NBSP}₽")
             recent = [line.split(" · ", 1)[1] for line in lines if " · " in line]

@@ -28,7 +28,10 @@ async def test_terms_command_and_the_link_under_invoices(payments_world: WorldFa
             world.tg.add_user(USER, "Ann")
             world.tg.send_text(USER, "/terms")
             terms = await world.tg.wait_for_message(USER, contains="Условия использования")
-            assert "1 ⭐ = 1,25\u00a0₽" in terms.content
+            # Stars pay; rubles are what lands on the balance, and the terms say so.
+            assert "за каждую 1\u00a0⭐ на баланс зачисляется 1,25\u00a0₽" in terms.content
+            assert "Рубли зачисляются сразу после оплаты" in terms.content
+            assert "Звёзды зачисляются" not in terms.content
             assert "/paysupport" in terms.content
             assert "переводом на карту" in terms.content  # manual top-ups are enabled here
             assert "@kiebot_help" in terms.content

@@ -181,3 +181,19 @@ def test_a_busy_port_is_refused_before_anything_starts(
     assert "--port" in message
     assert not (tmp_path / "sb").exists()  # nothing was started or created
     assert port_problem("127.0.0.1", port) is None  # free again
+
+
+def test_the_overbilled_demo_variant_is_a_real_priced_variant_billed_above_its_price() -> None:
+    """The sandbox shows admins the billing alarm and a paused variant (issue 15) by billing one
+    variant far above its price: that variant must exist and the factor must exceed the markup."""
+    from kiebot.catalog import load_registry
+    from kiebot.catalog.pricing import find_sku
+    from kiebot.sandbox.options import OVERBILL_FACTOR, OVERBILLED_VARIANT
+
+    model, values = OVERBILLED_VARIANT
+    spec = load_registry().require(model)
+    assert spec.enabled
+    sku, chosen = find_sku(spec, values)
+    assert chosen == values
+    assert sku.credits > 0
+    assert load_settings({}).pricing_markup < OVERBILL_FACTOR

@@ -229,7 +229,9 @@ async def test_user_media_reaches_kie_as_bytes_and_no_telegram_file_url_is_sent(
                 assert await job_states(world, orders[3][0]) == ["failed"]
                 told = world.tg.last_bot_message(orders[3][0])
                 assert told is not None
-                assert t("en", "security.telegram_file_link") in told.content
+                # Told in plain words (the input could not be used); the exact refusal is the
+                # admin's, on the job card.
+                assert t("en", "generation.reason.bad_input") in told.content
                 async with world.app.db.connection() as conn:
                     assert await jobs.job_money_violations(conn) == []
                     assert await money.check_invariants(conn) == []

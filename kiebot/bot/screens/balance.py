@@ -47,12 +47,12 @@ def signed_rub(kopecks: int, lang: str) -> str:
 
 
 def entry_line(ctx: Ctx, entry: LedgerEntry) -> str:
-    """``12.03 14:05 · ⭐ Stars top-up: +100 ₽`` (UTC)."""
+    """``12.03 14:05 · ⭐ Stars top-up: +100 ₽`` (on the ``TIMEZONE`` clock the title names)."""
     kind = entry.kind if entry.kind in _KINDS else "other"
     job = ctx.t("balance.job", id=entry.job_id) if entry.job_id is not None else ""
     return ctx.t(
         "balance.line",
-        when=entry.created_at.strftime("%d.%m %H:%M"),
+        when=ctx.when(entry.created_at),
         what=ctx.t(f"balance.kind.{kind}"),
         job=Safe(job),
         amount=Safe(entry_amount(entry, ctx.lang)),
@@ -73,7 +73,7 @@ async def balance_text(ctx: Ctx) -> str:
         lines.append(ctx.t("balance.held", held=Safe(rub(account.held, ctx.lang))))
     lines.append("")
     if entries:
-        lines.append(ctx.t("balance.recent"))
+        lines.append(ctx.t("balance.recent", zone=ctx.zone()))
         lines.extend(entry_line(ctx, e) for e in entries)
     else:
         lines.append(ctx.t("balance.empty"))
@@ -113,7 +113,7 @@ async def history_button(ctx: Ctx, args: list[str]) -> None:
         # recent_ledger has no offset; fetch up to this page plus one row to know if there is more.
         entries = await money.recent_ledger(conn, ctx.user_id, (page + 1) * PAGE + 1)
     shown = entries[page * PAGE : (page + 1) * PAGE]
-    lines = [ctx.t("balance.history_title", page=page + 1)]
+    lines = [ctx.t("balance.history_title", page=page + 1, zone=ctx.zone())]
     lines.extend(entry_line(ctx, e) for e in shown)
     if not shown:
         lines.append(ctx.t("balance.empty"))

@@ -27,8 +27,8 @@ from kiebot.bot.router import routes
 from kiebot.bot.screens.wizard.media import format_names
 from kiebot.bot.screens.wizard.quote import unit_price
 from kiebot.bot.screens.wizard.screens import free_variant_text
-from kiebot.catalog import ModelSpec, description, kind_label, param_label, title, unit_label
-from kiebot.catalog.pricing import has_paid_variants, price_range
+from kiebot.catalog import ModelSpec, description, kind_label, param_label, title, unit_label, variant_label
+from kiebot.catalog.pricing import has_paid_variants, price_range, sku_key
 from kiebot.catalog.texts import field_label
 from kiebot.chat.callback_data import BadCallback, cb, int_arg, str_arg
 from kiebot.chat.format import Safe, approx_duration, rub
@@ -52,13 +52,21 @@ def in_section(spec: ModelSpec, section: str) -> bool:
 
 
 async def listed(ctx: Ctx, models: Sequence[ModelSpec]) -> list[tuple[ModelSpec, str]]:
-    """The models a user may see, with their status (``available`` or ``paused``)."""
+    """The models a user may see, with their status (``available`` or ``paused``; a model whose
+    every variant is paused for billing above its price is listed as paused too)."""
     out = []
     for spec in models:
         status = await ctx.deps.availability.status(spec.id)
+        if status == "available" and every_variant_paused(spec, await ctx.deps.availability.paused_variants(spec.id)):
+            status = "paused"
         if status != "disabled":
             out.append((spec, status))
     return out
+
+
+def every_variant_paused(spec: ModelSpec, paused: frozenset[str]) -> bool:
+    """Whether no variant of ``spec`` is left for sale (Kie bills them all above our price)."""
+    return bool(paused) and all(sku_key(spec, s.when) in paused for s in spec.pricing.skus)
 
 
 def section_kinds(ctx: Ctx, section: str, models: Sequence[ModelSpec]) -> list[str]:
@@ -219,7 +227,9 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
         async with ctx.conn() as conn:
             s = ctx.deps.settings
             free = await free_tier.free_status(conn, ctx.user_id, ctx.deps.now(), free_tier.FreeLimits(s.free_daily_limit, s.free_hourly_limit))
-        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today + free.bonus_left, limit=free.limit))
+        lines.append(ctx.t("catalog_ui.card_free", left=free.left_today, limit=free.limit))
+        if free.bonus_left:
+            lines.append(ctx.t("catalog_ui.card_free_bonus", n=free.bonus_left))
         if has_paid_variants(spec):
             # Free means the cheapest variant (issue 13 item 8): say which; the rest are paid.
             variant = free_variant_text(ctx, spec)
@@ -230,6 +240,13 @@ async def card_text(ctx: Ctx, spec: ModelSpec, status: str) -> str:
     example_key = f"catalog_ui.example.{spec.kind}"
     if spec.prompt is not None and spec.prompt.label in ("prompt", "sound_prompt") and example_key in texts("ru"):
         lines.append(ctx.t("catalog_ui.card_example", example=ctx.t(example_key)))
+    paused = await ctx.deps.availability.paused_variants(spec.id)
+    if paused and status == "available":
+        if every_variant_paused(spec, paused):
+            lines += ["", ctx.t("billing.card_unavailable")]
+        else:
+            shown = [variant_label(spec, key, ctx.lang) or key for key in sorted(paused)]
+            lines += ["", ctx.t("billing.card_variants_unavailable", variants="; ".join(shown))]
     if status == "available":
         async with ctx.conn() as conn:
             if await catalog_sync.troubled(conn, spec.id, ctx.deps.now()):
@@ -246,7 +263,8 @@ async def show_card(ctx: Ctx, spec: ModelSpec, origin: str) -> None:
     status = await ctx.deps.availability.status(spec.id)
     rows: list[list[Button]] = []
     code = ctx.deps.codes.code(spec.id)
-    if status == "available":
+    sold = not every_variant_paused(spec, await ctx.deps.availability.paused_variants(spec.id))
+    if status == "available" and sold:
         rows.append([Button.callback(ctx.t("catalog_ui.start"), cb("go", code, origin))])
     async with ctx.conn() as conn:
         starred = await favourites.is_favourite(conn, ctx.user_id, spec.id)

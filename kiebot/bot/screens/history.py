@@ -6,8 +6,8 @@ the result is re-sent by the Telegram ``file_id`` stored when it was delivered
 matter — and 🔁 Repeat (the ``again`` flow: through the summary, priced anew).
 
 Callback data: ``hist:<page>``, ``hj:<job>``, ``hr:<job>``; the routes answer their callback
-queries themselves once the data checks out (a stale button still gets the "outdated" toast). Times are Moscow time (UTC+3), which
-the list says.
+queries themselves once the data checks out (a stale button still gets the "outdated" toast). Times are
+on the deployment's one clock (``TIMEZONE``), which the list and the card name.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any, Final
 from kiebot.bot.context import Ctx, markup
 from kiebot.bot.router import routes
 from kiebot.bot.screens.results import draft_of, own_job
-from kiebot.bot.screens.wizard.screens import choice_lines, local_time, task_sources
+from kiebot.bot.screens.wizard.screens import choice_lines, task_sources
 from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.chat.format import Safe, rub
 from kiebot.generation.deliver import result_keyboard
 from kiebot.generation.notify import model_title
-from kiebot.i18n import catalog
+from kiebot.generation.reasons import user_reason
 from kiebot.store import jobs as jobs_store
 from kiebot.store.jobs import Job
 from kiebot.telegram.errors import BadRequest
@@ -53,7 +53,7 @@ def _row(ctx: Ctx, number: int, job: Job) -> str:
         n=number,
         icon=ICONS.get(job.state, IN_PROGRESS),
         model=model_title(ctx.deps.registry, job.model_id, ctx.lang),
-        date=local_time(job.created_at),
+        date=ctx.when(job.created_at),
         price=Safe(_price(ctx, job)),
     )
 
@@ -72,7 +72,7 @@ async def show_history(ctx: Ctx, page: int, *, new_message: bool) -> None:
     else:
         shown = jobs[page * PAGE : (page + 1) * PAGE]
         first = page * PAGE + 1
-        lines = [ctx.t("history.title", n=len(jobs))]
+        lines = [ctx.t("history.title", n=len(jobs), zone=ctx.zone())]
         lines += [_row(ctx, first + i, job) for i, job in enumerate(shown)]
         text = "\n".join(lines)
         numbers = [Button.callback(str(first + i), cb("hj", job.id)) for i, job in enumerate(shown)]
@@ -116,15 +116,12 @@ async def job_card(ctx: Ctx, args: list[str]) -> None:
     lines = [
         ctx.t("history.card_title", icon=ICONS.get(job.state, IN_PROGRESS), model=model_title(ctx.deps.registry, job.model_id, ctx.lang)),
         ctx.t("history.card_state", state=ctx.t(f"history.state.{job.state}")),
-        ctx.t("history.card_date", date=local_time(job.created_at)),
+        ctx.t("history.card_date", date=ctx.when(job.created_at), zone=ctx.zone()),
         ctx.t("history.card_price", price=Safe(_price(ctx, job))),
         *choice_lines(ctx, spec, draft, tasks),
     ]
     if job.state == "failed" and job.error_code:
-        key = f"generation.reason.{job.error_code}"
-        if key not in catalog("ru"):
-            key = "generation.reason.service_error"
-        reason = ctx.t(key, detail=(job.error_message or "—")[:200])
+        reason = ctx.t(f"generation.reason.{user_reason(job.error_code, job.error_message)}")
         lines.append(ctx.t("history.card_error", reason=Safe(reason)))
     rows: list[list[Button]] = []
     if job.state == "delivered" and _deliverables(job):

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from kiebot.bot.context import BotDeps, Ctx, Keyboard, markup
 from kiebot.bot.router import routes, show_main_menu
+from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
@@ -67,18 +68,25 @@ def _who(user: users.User | None, user_id: int) -> str:
     return f"{name}{handle} · <code>{user_id}</code>"
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d.%m.%Y %H:%M") if moment is not None else "—"
-
-
 def render_topup_for_admin(
-    topup: ManualTopup, user: users.User | None, balance: int, lang: str, decider: users.User | None = None
+    topup: ManualTopup,
+    user: users.User | None,
+    balance: int,
+    lang: str,
+    decider: users.User | None = None,
+    *,
+    zone_name: str,
 ) -> tuple[str, Keyboard | None]:
     """The caption of an admin's copy of a request, and its keyboard (None once decided).
 
     ``user`` is the requester, ``balance`` their available balance in kopecks, ``decider`` the
-    admin who decided (when ``topup.status`` is not pending).
+    admin who decided (when ``topup.status`` is not pending); times are on ``zone_name``'s clock
+    (``TIMEZONE``); the first one names the zone, since a caption has no title to say it.
     """
+
+    def _when(moment: datetime | None) -> str:
+        return clock.when(moment, zone_name, lang, "long")
+
     lines = [
         render(
             lang,
@@ -86,7 +94,7 @@ def render_topup_for_admin(
             id=topup.id,
             user=Safe(_who(user, topup.user_id)),
             amount=Safe(rub(topup.amount_kopecks, lang)),
-            created=_when(topup.created_at),
+            created=clock.zoned(topup.created_at, zone_name, lang),
             balance=Safe(rub(balance, lang)),
         )
     ]
@@ -117,7 +125,7 @@ async def _admin_view(deps: BotDeps, topup: ManualTopup, admin_id: int) -> tuple
         viewer = await users.get_user(conn, admin_id)
         decider = await users.get_user(conn, topup.decided_by) if topup.decided_by is not None else None
     lang = viewer.language if viewer is not None else "ru"
-    return render_topup_for_admin(topup, requester, account.balance, lang, decider)
+    return render_topup_for_admin(topup, requester, account.balance, lang, decider, zone_name=deps.settings.timezone)
 
 
 async def send_topup_to_admin(deps: BotDeps, admin_id: int, topup: ManualTopup) -> int | None:

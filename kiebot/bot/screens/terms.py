@@ -21,6 +21,7 @@ import logging
 
 from kiebot.bot.context import Ctx, Keyboard, markup
 from kiebot.bot.router import routes
+from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, duration, escape, render, rub
 from kiebot.logs import mask_user_id
@@ -165,17 +166,18 @@ async def _relay_to(ctx: Ctx, admin_id: int, question: str, attachment: rules.Re
         held=Safe(rub(account.held, lang)),
         text=shown or "—",
     )
-    text = head + "\n\n" + _payments_block(lang, recent)
+    zone_name = ctx.deps.settings.timezone
+    text = head + "\n\n" + _payments_block(lang, recent, zone_name)
     keyboard = markup([[Button.callback(render(lang, "terms.support.reply_button"), cb("psr", ctx.user_id))]])
     try:
         if attachment is None:
             await ctx.tg.send_message(admin_id, text, parse_mode="HTML", reply_markup=keyboard)
         elif attachment.kind == "photo":
             await ctx.tg.send_photo(admin_id, attachment.file_id, caption=head, parse_mode="HTML")
-            await ctx.tg.send_message(admin_id, _payments_block(lang, recent), parse_mode="HTML", reply_markup=keyboard)
+            await ctx.tg.send_message(admin_id, _payments_block(lang, recent, zone_name), parse_mode="HTML", reply_markup=keyboard)
         else:
             await ctx.tg.send_document(admin_id, attachment.file_id, caption=head, parse_mode="HTML")
-            await ctx.tg.send_message(admin_id, _payments_block(lang, recent), parse_mode="HTML", reply_markup=keyboard)
+            await ctx.tg.send_message(admin_id, _payments_block(lang, recent, zone_name), parse_mode="HTML", reply_markup=keyboard)
     except TelegramError as exc:
         # Transient failures too: the question was taken (the state is cleared), so a retry of
         # the update would not find it again; the user is told if no admin got it.
@@ -190,17 +192,17 @@ def _who(user: users.User) -> str:
     return f"{name}{handle} · <code>{user.user_id}</code>"
 
 
-def _payments_block(lang: str, recent: list[payments.StarsPayment]) -> str:
+def _payments_block(lang: str, recent: list[payments.StarsPayment], zone_name: str) -> str:
     if not recent:
         return render(lang, "terms.support.no_payments")
-    lines = [render(lang, "terms.support.payments_header")]
+    lines = [render(lang, "terms.support.payments_header", zone=clock.zone_name(zone_name, lang))]
     for p in recent:
         status = render(lang, "terms.support.status_refunded" if p.status == "refunded" else "terms.support.status_paid")
         lines.append(
             render(
                 lang,
                 "terms.support.payment_line",
-                when=p.paid_at.strftime("%d.%m.%Y %H:%M"),
+                when=clock.when(p.paid_at, zone_name, lang, "long"),
                 stars=p.stars,
                 amount=Safe(rub(p.kopecks, lang)),
                 status=status,

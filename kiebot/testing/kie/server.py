@@ -17,10 +17,11 @@ Usage::
         fake.fail_next_create(status=402)
         fake.delay_next("create", 5.0)       # the task is created, the answer comes 5 s late
         fake.duplicate_callbacks = True
+        fake.bill_next("google/imagen4-ultra", credits=120)   # billed 120 credits, not 12
         ...
         fake.requests["/api/v1/jobs/createTask"]   # requests per endpoint path
 
-Scripting (``script``, ``fail_next``, ``delay_next``) is consumed in order, one entry per
+Scripting (``script``, ``bill_next``, ``fail_next``, ``delay_next``) is consumed in order, one entry per
 matching request, ``times`` times.
 """
 
@@ -64,7 +65,7 @@ from kiebot.testing.kie.rules import (
     guess_profile,
     prompt_of,
 )
-from kiebot.testing.kie.tasks import FakeTask, Fault, Outcome, Script, callback_body, record_body
+from kiebot.testing.kie.tasks import BillScript, FakeTask, Fault, Outcome, Script, callback_body, record_body
 
 log = logging.getLogger("kiebot.testing.kie.server")
 
@@ -124,7 +125,7 @@ class StoredFile:
 
 
 class FakeKie:
-    """The fake server. Python API: :meth:`serve`, :meth:`script`, :meth:`fail_next`,
+    """The fake server. Python API: :meth:`serve`, :meth:`script`, :meth:`bill_next`, :meth:`fail_next`,
     :meth:`fail_next_create`, :meth:`delay_next`, :meth:`wait_final`, and the state below.
 
     Args:
@@ -206,6 +207,7 @@ class FakeKie:
         self._temporary_links: dict[str, str] = {}
 
         self._scripts: list[Script] = []
+        self._bills: list[BillScript] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._creates: deque[float] = deque()
         self._nursery: trio.Nursery | None = None
@@ -236,6 +238,24 @@ class FakeKie:
         ``duration_s`` overrides the scaled typical duration.
         """
         self._scripts.append(Script(model, outcome, message, fail_code, times, duration_s))
+
+    def bill_next(
+        self,
+        model: str | None = None,
+        *,
+        credits: float | None = None,
+        factor: float | None = None,
+        times: int = 1,
+        when: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Bill the next ``times`` tasks of ``model`` (any model if None) differently from their
+        quote: exactly ``credits``, or ``factor`` × the catalogue price; ``when`` narrows it to
+        one variant (input values, e.g. ``{"resolution": "4K"}``). The figure is what callbacks
+        report as ``consumeCredits``, recordInfo as ``creditsConsumed``, and what a success takes
+        from the fake's balance."""
+        if (credits is None) == (factor is None):
+            raise ValueError("give exactly one of credits and factor")
+        self._bills.append(BillScript(model, credits, factor, times, dict(when or {})))
 
     def fail_next(
         self,
@@ -474,6 +494,14 @@ class FakeKie:
                 )
                 break
         self._scripts = [s for s in self._scripts if s.times > 0]
+        billed: float | None = None
+        payload = body.get("input") if family == "market" else body
+        for bill in self._bills:
+            if bill.matches(model, payload if isinstance(payload, Mapping) else None):
+                bill.times -= 1
+                billed = bill.billed(price)
+                break
+        self._bills = [b for b in self._bills if b.times > 0]
         prefix = {"market": "task_", "veo": "veo_task_", "suno": "suno_"}[family]
         task = FakeTask(
             task_id=prefix + secrets.token_hex(12),
@@ -490,6 +518,7 @@ class FakeKie:
             price_credits=price,
             input_urls=input_urls(body, f"{self.base_url}/uploads/"),
             input_gate=self.inputs.gate(),
+            billed_credits=billed,
         )
         self.tasks[task.task_id] = task
         return task
@@ -539,8 +568,8 @@ class FakeKie:
         task.phase = "done"
         task.completed_ms = int(time.time() * 1000)
         if task.outcome == "success":
-            task.consumed_credits = task.price_credits
-            self.credits = max(0.0, self.credits - task.price_credits)
+            task.consumed_credits = task.price_credits if task.billed_credits is None else task.billed_credits
+            self.credits = max(0.0, self.credits - task.consumed_credits)
         task.remaining_credits = self.credits
 
     async def _deliver(self, task: FakeTask) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +43,30 @@ class Script:
 
 
 @dataclass
+class BillScript:
+    """Bill the next ``times`` tasks of ``model`` (any if None) differently from their price:
+    ``credits`` exactly, or ``factor`` × the price (Kie's billed figure is the truth, and it can
+    differ from any list price — reference kie-live-truth §1)."""
+
+    model: str | None
+    credits: float | None
+    factor: float | None
+    times: int
+    #: Only tasks whose input has these values (``{"resolution": "4K"}``): one variant.
+    when: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, model: str, payload: Mapping[str, Any] | None = None) -> bool:
+        if self.times <= 0 or (self.model is not None and self.model != model):
+            return False
+        return all((payload or {}).get(k) == v for k, v in self.when.items())
+
+    def billed(self, price: float) -> float:
+        if self.credits is not None:
+            return self.credits
+        return price * (self.factor if self.factor is not None else 1.0)
+
+
+@dataclass
 class Fault:
     """A scripted error or delay for the next ``times`` requests to an endpoint."""
 
@@ -68,6 +93,8 @@ class FakeTask:
     fail_message: str
     duration_s: float
     price_credits: float
+    #: What a success is billed (``consumeCredits``/``creditsConsumed``); None: ``price_credits``.
+    billed_credits: float | None = None
     results: int = 1
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     phase: Phase = "queued"
@@ -150,6 +177,10 @@ def market_data(task: FakeTask, base_url: str, *, for_callback: bool) -> dict[st
         "createTime": task.created_ms,
         "updateTime": task.completed_ms or _ms(),
     }
+    if task.phase == "done" and not for_callback:
+        # recordInfo reports the billed credits as a JSON number that may be fractional; the
+        # real API writes e.g. ``3.0`` (reference kie-live-truth §1). Absent until the task ends.
+        data["creditsConsumed"] = float(task.consumed_credits)
     if for_callback:
         data["costTime"] = round(((task.completed_ms or _ms()) - task.created_ms) / 1000)
         data["consumeCredits"] = _credits(task.consumed_credits)

@@ -35,7 +35,7 @@ def audit_lines(ctx: Ctx, entries: Sequence[admin.AuditEntry]) -> list[str]:
     return [
         ctx.t(
             "admin.audit.line",
-            at=short_when(e.at),
+            at=short_when(ctx, e.at),
             admin=e.admin_id,
             action=ctx.t(f"admin.audit.action.{e.action}") if e.action in KNOWN_ACTIONS else e.action,
             target=e.target,
@@ -73,6 +73,6 @@ async def audit_screen(ctx: Ctx, args: list[str]) -> None:
     pages = max(1, -(-len(entries) // PAGE))
     page = min(page, pages - 1)
     shown = entries[page * PAGE : (page + 1) * PAGE]
-    lines = [ctx.t("admin.audit.title")]
+    lines = [ctx.t("admin.audit.title", zone=ctx.zone())]
     lines += audit_lines(ctx, shown) or [ctx.t("admin.audit.empty")]
     await ctx.show("\n".join(lines), [pager_row(ctx, "adm.a", page, pages), nav_row(ctx)])

@@ -75,7 +75,7 @@ async def show_broadcasts(ctx: Ctx, notice: str | None = None) -> None:
         rows.append(
             [
                 Button.callback(
-                    f"{STATUS_ICONS.get(b.status, '•')} #{b.id} · {short_when(b.created_at)}",
+                    f"{STATUS_ICONS.get(b.status, '•')} #{b.id} · {short_when(ctx, b.created_at)}",
                     cb("adm.bv", b.id),
                 )
             ]
@@ -199,7 +199,8 @@ async def show_broadcast(ctx: Ctx, b: Broadcast) -> None:
         progress_text(b, ctx.lang),
         ctx.t(
             "admin_broadcast.details",
-            created=short_when(b.created_at),
+            created=short_when(ctx, b.created_at),
+            zone=ctx.zone(),
             admin=b.admin_id,
             chars=len(b.text),
             **counts,

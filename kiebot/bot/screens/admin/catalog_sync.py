@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from kiebot.bot.context import Ctx
 from kiebot.bot.router import routes
-from kiebot.bot.screens.admin.common import clear_input, nav_row, when
+from kiebot.bot.screens.admin.common import clear_input, nav_row, zoned_when
 from kiebot.catalog import title
 from kiebot.chat.callback_data import cb
 from kiebot.store import catalog_sync
@@ -37,7 +37,7 @@ async def kie_lines(ctx: Ctx, model_id: str) -> list[str]:
     lines = []
     if health is not None and health.success_rate is not None:
         key = "catalog_sync.screen.card_health_bad" if health.troubled else "catalog_sync.screen.card_health"
-        lines.append(ctx.t(key, rate=round(health.success_rate * 100), at=when(health.checked_at)))
+        lines.append(ctx.t(key, rate=round(health.success_rate * 100), at=zoned_when(ctx, health.checked_at)))
     if text:
         lines.append(ctx.t("catalog_sync.screen.card_price_text", text=text[:MAX_TEXT]))
     return lines
@@ -58,7 +58,7 @@ async def sync_screen(ctx: Ctx, args: list[str]) -> None:
     lines = [
         ctx.t(
             "catalog_sync.screen.title",
-            at=when(stored.checked_at),
+            at=zoned_when(ctx, stored.checked_at),
             checked=report.get("checked_models", 0),
             kie=report.get("kie_models", 0),
         )
@@ -119,5 +119,5 @@ async def health_screen(ctx: Ctx, args: list[str]) -> None:
     if not sold:
         lines.append(ctx.t("catalog_sync.screen.health_none"))
     else:
-        lines.append(ctx.t("catalog_sync.screen.health_at", at=when(max(h.checked_at for h in health.values()))))
+        lines.append(ctx.t("catalog_sync.screen.health_at", at=zoned_when(ctx, max(h.checked_at for h in health.values()))))
     await ctx.show("\n".join(lines), [nav_row(ctx, cb("adm.ks"))])

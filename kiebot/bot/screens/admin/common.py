@@ -1,8 +1,9 @@
 """Small pieces every admin screen uses: the way back to the panel, times, amounts, paging, and
 the guard for typed input.
 
-Times are shown in UTC with the zone named: admins of one deployment may sit in different time
-zones, and the logs and the database speak UTC too.
+Times are on the deployment's one clock (``TIMEZONE``, :mod:`kiebot.chat.clock`), as users see
+them, and each screen names the zone once (its title says "время по Москве" / "Moscow time"): an
+admin answering "when did my payment go through?" reads the same clock as the user asking.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from kiebot.bot.context import Ctx
@@ -27,16 +28,19 @@ HOME = "adm"
 STATE_PREFIX = "adm."
 
 
-def when(moment: datetime | None) -> str:
-    """``2025-05-01 12:34 UTC``; ``—`` for nothing."""
-    if moment is None:
-        return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(ctx: Ctx, moment: datetime | None) -> str:
+    """``01.05.2025 12:34``; ``—`` for nothing (the screen names the zone once)."""
+    return ctx.when(moment, "long")
 
 
-def short_when(moment: datetime) -> str:
-    """``05-01 12:34`` for dense lists (the screen says once that times are UTC)."""
-    return moment.astimezone(UTC).strftime("%m-%d %H:%M")
+def short_when(ctx: Ctx, moment: datetime) -> str:
+    """``01.05 12:34`` for dense lists."""
+    return ctx.when(moment, "short")
+
+
+def zoned_when(ctx: Ctx, moment: datetime | None) -> str:
+    """``01.05.2025 12:34 (по Москве)``: a time on a screen with no title to name the zone."""
+    return ctx.t("clock.zoned", time=when(ctx, moment), zone=ctx.zone())
 
 
 def signed_rub(kopecks: int, lang: str) -> str:
@@ -107,9 +111,9 @@ def cancel_row(ctx: Ctx, back: str = HOME) -> list[Button]:
     return [Button.callback(ctx.t("common.cancel"), back)]
 
 
-def precise_when(moment: datetime) -> str:
-    """``05-01 12:34:56`` for a job's steps, where seconds matter."""
-    return moment.astimezone(UTC).strftime("%m-%d %H:%M:%S")
+def precise_when(ctx: Ctx, moment: datetime) -> str:
+    """``01.05 12:34:56`` for a job's steps, where seconds matter."""
+    return ctx.when(moment, "precise")
 
 
 def with_notice(notice: str | None, text: str) -> str:

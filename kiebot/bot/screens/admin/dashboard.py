@@ -3,8 +3,9 @@
 One screen answers "is everything all right?": users, today's generations by outcome and their
 success rate, typical durations, revenue today and over 7 days (rubles and Stars), money held for
 jobs in flight, Kie credits left (the scheduler's ``kie_credits`` reading), the exchange rate and
-its date, the generation queue, and which instance leads and for how long. Figures come from
-:mod:`kiebot.store.stats` in one read; "today" is the UTC day.
+its date, the generation queue, which instance leads and for how long, and the real margin per
+model over 7 days (revenue, Kie's cost as billed, margin: :func:`kiebot.store.billing.margin`).
+Figures come from :mod:`kiebot.store.stats` in one read; "today" is the day on the ``TIMEZONE`` clock.
 """
 
 from __future__ import annotations
@@ -16,16 +17,21 @@ import msgspec
 from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import HOME, clear_input, when
-from kiebot.catalog import kind_label
+from kiebot.catalog import kind_label, title
+from kiebot.chat import clock
 from kiebot.chat.callback_data import cb
 from kiebot.chat.format import Safe, approx_duration, duration, rub
-from kiebot.store import conversations, kv, leadership, stats
+from kiebot.i18n import number
+from kiebot.store import billing, conversations, kv, leadership, stats
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 #: Outcomes shown on the dashboard, in this order; a job still running counts as "in progress".
 OUTCOMES = ("delivered", "failed", "timed_out", "cancelled")
 #: A leader whose heartbeat is older than this is shown as silent (it beats every 20 s).
 SILENT_LEADER_S = 60.0
+#: The margin table covers this many days, at most this many models (worst margin first).
+MARGIN_DAYS = 7
+MARGIN_ROWS = 12
 
 
 class _KieCredits(msgspec.Struct, frozen=True):
@@ -39,13 +45,15 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     leader: leadership.LeaderInfo | None
     credits: float | None
     credits_at: datetime | None
+    margin: billing.MarginReport | None = None
 
 
 async def snapshot(ctx: Ctx) -> Snapshot:
     async with ctx.conn() as conn:
-        board = await stats.dashboard(conn, ctx.deps.now())
+        board = await stats.dashboard(conn, ctx.deps.now(), clock.zone(ctx.deps.settings.timezone))
         leader = await leadership.get_leader(conn)
         entry = await kv.get(conn, "kie_credits")
+        margin = await billing.margin(conn, ctx.deps.now(), days=MARGIN_DAYS)
     credits: float | None = None
     if entry is not None:
         try:
@@ -53,7 +61,7 @@ async def snapshot(ctx: Ctx) -> Snapshot:
         except msgspec.ValidationError:
             credits = None
     return Snapshot(
-        board=board, leader=leader, credits=credits, credits_at=entry.updated_at if entry else None
+        board=board, leader=leader, credits=credits, credits_at=entry.updated_at if entry else None, margin=margin
     )
 
 
@@ -83,7 +91,7 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
     in_progress = sum(n for s, n in today.items() if s not in OUTCOMES)
     rate = success_rate(today)
     lines = [
-        ctx.t("admin.dash.title"),
+        ctx.t("admin.dash.title", zone=ctx.zone()),
         ctx.t(
             "admin.dash.users",
             total=board.users.total,
@@ -120,16 +128,14 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
         lines.append(ctx.t("admin.dash.kie_unknown"))
     else:
         lines.append(
-            ctx.t(
-                "admin.dash.kie", credits=f"{snap.credits:,.0f}".replace(",", " "), at=when(snap.credits_at)
-            )
+            ctx.t("admin.dash.kie", credits=number(round(snap.credits), lang), at=when(ctx, snap.credits_at))
         )
     rate_now = ctx.deps.fx.current()
     lines.append(
         ctx.t(
             "admin.dash.fx",
-            rate=f"{rate_now.rub_per_usd:.4f}",
-            date=rate_now.date.isoformat() if rate_now.date else "—",
+            rate=number(rate_now.rub_per_usd, lang, decimals=4),
+            date=clock.day(rate_now.date, lang) if rate_now.date else "—",
             source=ctx.t(f"admin.fx_source.{rate_now.source}"),
         )
     )
@@ -138,11 +144,46 @@ def dashboard_text(ctx: Ctx, snap: Snapshot) -> str:
         ctx.t(
             "admin.dash.queue",
             total=sum(queue.values()),
-            detail=" · ".join(f"{state} {n}" for state, n in queue.items()),
+            detail=" · ".join(ctx.t("jobs.queue_item", state=ctx.t(f"jobs.state.{state}"), n=n) for state, n in queue.items()),
         )
     )
     lines.append(_leader_line(ctx, snap.leader))
+    if snap.margin is not None:
+        lines += ["", *margin_lines(ctx, snap.margin, MARGIN_DAYS)]
     return "\n".join(lines)
+
+
+def margin_lines(ctx: Ctx, report: billing.MarginReport, days: int, *, limit: int = MARGIN_ROWS) -> list[str]:
+    """Per model: revenue · Kie's cost as billed · margin, worst margin first (issue 15 item 3)."""
+    lang = ctx.lang
+    lines = [ctx.t("billing.margin.title", days=days)]
+    if not report.models:
+        lines.append(ctx.t("billing.margin.none"))
+        return lines
+    for m in report.models[:limit]:
+        spec = ctx.deps.registry.get(m.model_id)
+        line = ctx.t(
+            "billing.margin.line",
+            model=title(spec, lang) if spec is not None else m.model_id,
+            revenue=Safe(rub(m.revenue_kopecks, lang)),
+            cost=Safe(rub(m.cost_kopecks, lang)),
+            margin=Safe(rub(m.margin_kopecks, lang)),
+            jobs=m.jobs,
+        )
+        if m.unbilled:
+            line += ctx.t("billing.margin.unbilled", n=m.unbilled)
+        lines.append(line)
+    if len(report.models) > limit:
+        lines.append(f"… +{len(report.models) - limit}")
+    lines.append(
+        ctx.t(
+            "billing.margin.total",
+            revenue=Safe(rub(report.revenue_kopecks, lang)),
+            cost=Safe(rub(report.cost_kopecks, lang)),
+            margin=Safe(rub(report.margin_kopecks, lang)),
+        )
+    )
+    return lines
 
 
 def _leader_line(ctx: Ctx, leader: leadership.LeaderInfo | None) -> str:
@@ -151,7 +192,7 @@ def _leader_line(ctx: Ctx, leader: leadership.LeaderInfo | None) -> str:
     uptime = duration((ctx.deps.now() - leader.since).total_seconds())
     if leader.heartbeat_age_s > SILENT_LEADER_S:
         return ctx.t("admin.dash.leader_silent", instance=leader.instance, age=round(leader.heartbeat_age_s))
-    return ctx.t("admin.dash.leader", instance=leader.instance, uptime=uptime, since=when(leader.since))
+    return ctx.t("admin.dash.leader", instance=leader.instance, uptime=uptime, since=when(ctx, leader.since))
 
 
 def panel_keyboard(ctx: Ctx, snap: Snapshot) -> Keyboard:

@@ -2,7 +2,7 @@
 
 The model, the parameters as frozen on the job, the prompt, the Kie task id, the request id,
 every state with its time (``store.jobs.job_history``), the error, the price and whether it was
-free. Opened from search results and from a user card.
+free, and Kie's credits as quoted and as billed (``consumeCredits``/``creditsConsumed``). Opened from search results and from a user card.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import clear_input, nav_row, precise_when, short_when, when
 from kiebot.catalog import title
+from kiebot.catalog.texts import choices_in_words, field_label
 from kiebot.chat.callback_data import cb, int_arg
-from kiebot.chat.format import Safe, escape, rub
+from kiebot.chat.format import Safe, credits_text, escape, rub
+from kiebot.generation.billing import DRIFT_TOLERANCE
 from kiebot.generation.request import JobRequest
+from kiebot.i18n import t
 from kiebot.store import jobs, users
 from kiebot.store.jobs import Job
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -39,7 +42,7 @@ def job_button(ctx: Ctx, job: Job) -> Button:
     """``✅ #42 Flux · 05-01 12:34`` — a job in a list, opening its card."""
     name = _model_name(ctx, job.model_id)
     return Button.callback(
-        f"{STATE_ICONS.get(job.state, '•')} #{job.id} {name} · {short_when(job.created_at)}",
+        f"{STATE_ICONS.get(job.state, '•')} #{job.id} {name} · {short_when(ctx, job.created_at)}",
         cb("adm.j", job.id),
     )
 
@@ -50,15 +53,16 @@ def _model_name(ctx: Ctx, model_id: str) -> str:
 
 
 def _params_text(ctx: Ctx, job: Job) -> str:
+    """The choices as the user saw them in the wizard (``Формат кадра: 1:1 квадрат``)."""
     try:
         request = JobRequest.from_json(job.params)
     except msgspec.ValidationError:  # an older or foreign shape: show it raw rather than nothing
         return escape(str(job.params)[:600])
-    parts = [f"{k}={v}" for k, v in sorted(request.params.items())]
+    spec = ctx.deps.registry.get(job.model_id)
+    parts = [t(ctx.lang, "jobs.param", name=n, value=v) for n, v in choices_in_words(spec, request.params, ctx.lang)]
+    labels = {m.wire: m.label for m in spec.media} if spec is not None else {}
     for wire, refs in sorted(request.media.items()):
-        parts.append(ctx.t("admin.job.files", input=wire, n=len(refs)))
-    if request.quantity is not None:
-        parts.append(f"quantity={request.quantity}")
+        parts.append(t(ctx.lang, "admin.job.files", input=field_label(labels.get(wire), wire, ctx.lang), n=len(refs)))
     return escape(", ".join(parts) or "—")
 
 
@@ -74,9 +78,20 @@ def _price_text(ctx: Ctx, job: Job) -> str:
         return ctx.t("admin.job.price_dry_run", price=Safe(rub(job.quote_kopecks, ctx.lang)))
     if job.free:
         return ctx.t("admin.job.price_free")
-    return ctx.t(
-        "admin.job.price_paid", price=Safe(rub(job.quote_kopecks, ctx.lang)), credits=f"{job.credits:g}"
-    )
+    return ctx.t("admin.job.price_paid", price=Safe(rub(job.quote_kopecks, ctx.lang)), credits=job.credits)
+
+
+def credits_line(ctx: Ctx, job: Job) -> str:
+    """Quoted and billed Kie credits (issue 15 item 1); a billed figure over the quote by more
+    than the drift tolerance is marked with the difference."""
+    quoted = credits_text(job.credits)
+    if job.billed_credits is None:
+        return ctx.t("billing.job.credits_unbilled", quoted=quoted)
+    line = ctx.t("billing.job.credits", quoted=quoted, billed=credits_text(job.billed_credits))
+    if job.billed_credits > job.credits * (1 + float(DRIFT_TOLERANCE)):
+        over = "∞" if job.credits <= 0 else f"{(job.billed_credits - job.credits) / job.credits * 100:+.0f}%"
+        line += ctx.t("billing.job.drift", percent=over)
+    return line
 
 
 async def job_card_text(ctx: Ctx, job: Job) -> str:
@@ -84,7 +99,7 @@ async def job_card_text(ctx: Ctx, job: Job) -> str:
         history = await jobs.job_history(conn, job.id)
         owner = await users.get_user(conn, job.user_id)
     lines = [
-        ctx.t("admin.job.title", id=job.id, icon=STATE_ICONS.get(job.state, "•"), state=job.state),
+        ctx.t("admin.job.title", id=job.id, icon=STATE_ICONS.get(job.state, "•"), state=ctx.t(f"jobs.state.{job.state}")),
         ctx.t(
             "admin.job.user",
             name=owner.first_name if owner else "?",
@@ -98,18 +113,22 @@ async def job_card_text(ctx: Ctx, job: Job) -> str:
         lines.append(ctx.t("admin.job.prompt", prompt=prompt))
     lines += [
         ctx.t("admin.job.price", price=Safe(_price_text(ctx, job))),
+        credits_line(ctx, job),
         ctx.t("admin.job.kie_task", task=job.kie_task_id or "—"),
         ctx.t("admin.job.request_id", request_id=job.request_id or "—"),
-        ctx.t("admin.job.created", at=when(job.created_at)),
+        ctx.t("admin.job.created", at=when(ctx, job.created_at)),
     ]
     if job.error_code or job.error_message:
         lines.append(
             ctx.t("admin.job.error", code=job.error_code or "—", message=(job.error_message or "")[:500])
         )
-    lines.append(ctx.t("admin.job.history"))
+    lines.append(ctx.t("admin.job.history", zone=ctx.zone()))
     for step in history:
-        note = f" — {escape(step.note)}" if step.note else ""
-        lines.append(f"  {precise_when(step.at)} {escape(step.to_state)}{note}")
+        # The note is ours and raw ("create: HTTPStatusError"): the admin card is where it belongs.
+        note = f" — {step.note}" if step.note else ""
+        lines.append(
+            ctx.t("admin.job.step", at=precise_when(ctx, step.at), state=ctx.t(f"jobs.state.{step.to_state}"), note=note)
+        )
     return "\n".join(lines)
 
 

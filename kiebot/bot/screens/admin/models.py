@@ -7,18 +7,30 @@
   screen shows the five ids and the limits users get.
 * A breaker opens after a run of provider failures (``store.breakers``) and closes by itself after
   its pause; "resume now" closes it at once (audited) when the admin knows Kie is back.
+* A variant Kie bills at or above our price is paused until an admin resumes it: the card lists
+  the model's paused variants with a resume button each, 💸 lists them all
+  (:mod:`kiebot.bot.screens.admin.variants`).
 """
 
 from __future__ import annotations
 
 from kiebot.bot.context import Ctx, Keyboard
 from kiebot.bot.router import routes
+from kiebot.bot.screens.admin import variants
 from kiebot.bot.screens.admin.catalog_sync import kie_lines
-from kiebot.bot.screens.admin.common import clear_input, nav_row, page_of, pager_row, when, with_notice
+from kiebot.bot.screens.admin.common import (
+    clear_input,
+    nav_row,
+    page_of,
+    pager_row,
+    when,
+    with_notice,
+    zoned_when,
+)
 from kiebot.catalog import ModelSpec, kind_label, title
 from kiebot.chat.callback_data import cb, int_arg, str_arg
 from kiebot.chat.format import escape
-from kiebot.store import admin, breakers
+from kiebot.store import admin, breakers, variant_pauses
 from kiebot.telegram.types import InlineKeyboardButton as Button
 
 PAGE = 8
@@ -67,6 +79,9 @@ async def models_screen(ctx: Ctx, args: list[str]) -> None:
             Button.callback(ctx.t("catalog_sync.screen.health_button"), cb("adm.kh")),
         ]
     )
+    async with ctx.conn() as conn:
+        paused_variants = await variant_pauses.paused_variants(conn)
+    rows.append([Button.callback(ctx.t("billing.models.variants_button", n=len(paused_variants)), cb("adm.vp"))])
     rows.append(nav_row(ctx))
     await ctx.show(text, rows)
 
@@ -80,6 +95,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
     async with ctx.conn() as conn:
         override = (await admin.model_overrides(conn)).get(model_id)
         breaker = await breakers.get_breaker(conn, model_id)
+        paused_variants = await variant_pauses.paused_variants(conn, model_id)
     lines = [
         ctx.t("admin.models.card_title", title=_title(ctx, spec), id=spec.id),
         ctx.t("admin.models.kind", kind=kind_label(spec.kind, ctx.lang)),
@@ -91,18 +107,19 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
             ctx.t(
                 "admin.models.override_on" if override.enabled else "admin.models.override_off",
                 admin=override.updated_by,
-                at=when(override.updated_at),
+                at=zoned_when(ctx, override.updated_at),
             )
         )
     if model_id in ctx.deps.free_tier:
         lines.append(ctx.t("admin.models.in_free_tier"))
     if breaker is not None and breaker.state == "open":
         lines.append(
-            ctx.t("admin.models.breaker_open", failures=breaker.failures, until=when(breaker.reopen_at))
+            ctx.t("admin.models.breaker_open", failures=breaker.failures, until=zoned_when(ctx, breaker.reopen_at))
         )
     elif breaker is not None and breaker.failures:
         lines.append(ctx.t("admin.models.breaker_failures", failures=breaker.failures))
     lines += await kie_lines(ctx, model_id)
+    lines += variants.pause_lines(ctx, paused_variants)
     code = ctx.deps.codes.code(model_id)
     switched_off = status == "disabled"
     rows: Keyboard = [
@@ -114,6 +131,7 @@ async def show_model(ctx: Ctx, model_id: str, page: int, notice: str | None = No
         [Button.callback(ctx.t("admin.models.resume"), cb("adm.mr", code, page))]
         if breaker is not None and breaker.state == "open"
         else [],
+        *variants.resume_rows(ctx, paused_variants, str(page)),
         nav_row(ctx, cb("adm.m", page)),
     ]
     await ctx.show(with_notice(notice, "\n".join(lines)), rows)
@@ -153,7 +171,7 @@ async def resume_breaker(ctx: Ctx, model_id: str) -> bool:
             before={
                 "state": breaker.state,
                 "failures": breaker.failures,
-                "reopen_at": when(breaker.reopen_at),
+                "reopen_at": when(ctx, breaker.reopen_at),
             },
             after={"state": "closed", "failures": 0},
         )
@@ -209,13 +227,13 @@ async def free_tier_screen(ctx: Ctx, args: list[str]) -> None:
 async def show_breakers(ctx: Ctx, notice: str | None = None) -> None:
     async with ctx.conn() as conn:
         open_ = await breakers.open_breakers(conn)
-    lines = [ctx.t("admin.models.breakers_title")]
+    lines = [ctx.t("admin.models.breakers_title", zone=ctx.zone())]
     rows: list[list[Button]] = []
     for b in open_:
         spec = ctx.deps.registry.get(b.model_id)
         name = _title(ctx, spec) if spec is not None else b.model_id
         lines.append(
-            ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(b.reopen_at))
+            ctx.t("admin.models.breaker_line", name=name, failures=b.failures, until=when(ctx, b.reopen_at))
         )
         if spec is not None:
             rows.append(

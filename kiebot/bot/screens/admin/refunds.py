@@ -203,7 +203,7 @@ def _payment_line(ctx: Ctx, p: payments.StarsPayment) -> str:
     )
     return ctx.t(
         "admin.refund.line",
-        at=short_when(p.paid_at),
+        at=short_when(ctx, p.paid_at),
         stars=p.stars,
         amount=Safe(rub(p.kopecks, ctx.lang)),
         status=status,
@@ -219,6 +219,7 @@ async def payments_screen(ctx: Ctx, args: list[str]) -> None:
     lines = [
         ctx.t(
             "admin.refund.title",
+            zone=ctx.zone(),
             name=user.first_name,
             id=user_id,
             balance=Safe(rub(account.balance, ctx.lang)),
@@ -228,7 +229,7 @@ async def payments_screen(ctx: Ctx, args: list[str]) -> None:
     rows: list[list[Button]] = [
         [
             Button.callback(
-                ctx.t("admin.refund.button", stars=p.stars, at=short_when(p.paid_at)),
+                ctx.t("admin.refund.button", stars=p.stars, at=short_when(ctx, p.paid_at)),
                 cb("adm.rf", user_id, short_code(p.telegram_payment_charge_id)),
             )
         ]
@@ -257,7 +258,7 @@ async def refund_confirm_screen(ctx: Ctx, args: list[str]) -> None:
     keyboard: Keyboard
     if payment.status == "refunded":
         text = ctx.t(
-            "admin.refund.already", stars=payment.stars, at=short_when(payment.refunded_at or payment.paid_at)
+            "admin.refund.already", stars=payment.stars, at=short_when(ctx, payment.refunded_at or payment.paid_at)
         )
         keyboard = [nav_row(ctx, back)]
     elif account.balance < payment.kopecks:
@@ -323,7 +324,7 @@ async def refund_button(ctx: Ctx, args: list[str]) -> None:
         text = ctx.t(
             "admin.refund.already",
             stars=result.payment.stars,
-            at=short_when(result.payment.refunded_at or result.payment.paid_at),
+            at=short_when(ctx, result.payment.refunded_at or result.payment.paid_at),
         )
     elif result.outcome == "insufficient":
         text = _insufficient_text(ctx, result.payment, result.balance)

@@ -28,7 +28,7 @@ async def pending_topups(ctx: Ctx, args: list[str]) -> None:
     async with ctx.conn() as conn:
         pending = await payments.list_pending(conn, MAX_LISTED)
         people = {t.user_id: await users.get_user(conn, t.user_id) for t in pending}
-    lines = [ctx.t("admin.topups.title", n=len(pending))]
+    lines = [ctx.t("admin.topups.title", n=len(pending), zone=ctx.zone())]
     rows: list[list[Button]] = []
     for topup in pending:
         who = people.get(topup.user_id)
@@ -41,7 +41,7 @@ async def pending_topups(ctx: Ctx, args: list[str]) -> None:
                 name=name,
                 user=topup.user_id,
                 amount=Safe(amount),
-                at=short_when(topup.created_at),
+                at=short_when(ctx, topup.created_at),
                 receipt=ctx.t("admin.topups.with_receipt")
                 if topup.receipt_file_id
                 else ctx.t("admin.topups.no_receipt"),

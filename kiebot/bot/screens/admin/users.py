@@ -38,9 +38,9 @@ def ledger_line(ctx: Ctx, entry: money.LedgerEntry) -> str:
     if entry.reason:
         extra += f" — {escape(entry.reason[:80])}"
     if entry.kind == "capture":
-        return f"{short_when(entry.created_at)} {rub(-entry.amount, ctx.lang)} {escape(kind)}{extra}"
+        return f"{short_when(ctx, entry.created_at)} {rub(-entry.amount, ctx.lang)} {escape(kind)}{extra}"
     amount = entry.amount if entry.kind not in ("hold", "release") else -entry.held_delta
-    return f"{short_when(entry.created_at)} {signed_rub(amount, ctx.lang)} {escape(kind)}{extra}"
+    return f"{short_when(ctx, entry.created_at)} {signed_rub(amount, ctx.lang)} {escape(kind)}{extra}"
 
 
 async def user_card_text(ctx: Ctx, user: users.User) -> tuple[str, list[jobs.Job]]:
@@ -58,7 +58,7 @@ async def user_card_text(ctx: Ctx, user: users.User) -> tuple[str, list[jobs.Job
             id=user.user_id,
         ),
         ctx.t(
-            "admin.user.seen", lang=user.language, created=when(user.created_at), seen=when(user.last_seen_at)
+            "admin.user.seen", lang=ctx.t(f"lang.name.{user.language}"), created=when(ctx, user.created_at), seen=when(ctx, user.last_seen_at)
         ),
         ctx.t("admin.user.banned") if user.banned else ctx.t("admin.user.active"),
     ]
@@ -73,7 +73,7 @@ async def user_card_text(ctx: Ctx, user: users.User) -> tuple[str, list[jobs.Job
         ),
         ctx.t("admin.user.stars", n=len(stars), paid=len(paid), refunded=len(stars) - len(paid)),
         ctx.t("admin.user.bonus", n=user.free_bonus_uses),
-        ctx.t("admin.user.ledger_title"),
+        ctx.t("admin.user.ledger_title", zone=ctx.zone()),
     ]
     lines += [ledger_line(ctx, e) for e in ledger] or [ctx.t("admin.user.none")]
     lines.append(ctx.t("admin.user.jobs_title") if recent else ctx.t("admin.user.no_jobs"))
@@ -144,7 +144,7 @@ async def user_audit(ctx: Ctx, args: list[str]) -> None:
         entries = await admin.recent_admin_actions(conn, 15, target=f"user:{user_id}")
     text = "\n".join(
         [
-            ctx.t("admin.audit.user_title", id=user_id),
+            ctx.t("admin.audit.user_title", id=user_id, zone=ctx.zone()),
             *(audit_lines(ctx, entries) or [ctx.t("admin.audit.empty")]),
         ]
     )

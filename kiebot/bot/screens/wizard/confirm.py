@@ -59,6 +59,9 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
     except PricingError:
         await ctx.answer(ctx.t("wizard.price.not_offered"), alert=True)
         return
+    if quote.sku_key in await ctx.deps.availability.paused_variants(spec.id):
+        await _variant_unavailable(ctx, spec, draft, version)
+        return
     if mode == "f" and not is_free_variant(spec, quote):
         # Free means the cheapest variant only (issue 13 item 8): a dearer one is paid; show the
         # summary again with its price instead of giving it away.
@@ -91,8 +94,19 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
         await _no_free_uses(ctx, spec, draft, version)
     elif isinstance(outcome, service.TooManyJobs):
         await _too_many(ctx, version, outcome)
+    elif isinstance(outcome, service.VariantUnavailable):
+        ctx.deps.availability.invalidate()
+        await _variant_unavailable(ctx, spec, draft, version)
     else:
         await _started(ctx, spec, outcome.job, version)
+
+
+async def _variant_unavailable(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> None:
+    """The chosen variant is paused for sale: say so, hold nothing, keep the draft (another
+    variant may be chosen with Change)."""
+    await ctx.answer(ctx.t("billing.variant_unavailable_alert"), alert=True)
+    text, rows = await summary_screen(ctx, spec, draft, version)
+    await ctx.show(text, rows)
 
 
 async def _not_enough(ctx: Ctx, version: int, outcome: service.NotEnoughMoney) -> None:

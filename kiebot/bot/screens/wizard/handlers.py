@@ -92,7 +92,8 @@ async def _open_param(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, 
     if spec.wizard_params[index].type != "enum":
         raise BadCallback("not an enum parameter")
     await ctx.answer()
-    text, rows = picker_screen(ctx, spec, draft, version, index)
+    paused = await ctx.deps.availability.paused_variants(spec.id)
+    text, rows = picker_screen(ctx, spec, draft, version, index, paused=paused)
     await ctx.show(text, rows)
 
 

@@ -12,7 +12,6 @@ Texts live in ``locales/*/wizard.toml``; user-supplied values (prompts, file nam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from kiebot.bot.context import Ctx, Keyboard
@@ -23,12 +22,14 @@ from kiebot.catalog import ModelSpec, param_label, title, unit_label, value_labe
 from kiebot.catalog.pricing import (
     PricingError,
     Quote,
+    find_sku,
     free_variant,
     has_paid_variants,
     is_free_variant,
     kopecks_for,
+    sku_key,
 )
-from kiebot.catalog.texts import field_label
+from kiebot.catalog.texts import field_label, value_text
 from kiebot.catalog.types import MediaSpec, ParamSpec, Scalar
 from kiebot.chat.callback_data import cb
 from kiebot.chat.format import Safe, duration, escape, rub
@@ -43,17 +44,11 @@ Screen = tuple[str, Keyboard]
 
 ROW: Final = 3
 PROMPT_PREVIEW: Final = 300
-#: Moscow time (UTC+3, no DST): the bot's users are mostly in Russia; shown as "МСК"/"MSK".
-MSK: Final = timedelta(hours=3)
 TASK_CHOICES: Final = 8
 
 
 def wz(version: int, *args: object) -> str:
     return cb("wz", version, *args)
-
-
-def local_time(moment: datetime) -> str:
-    return (moment.astimezone(UTC) + MSK).strftime("%d.%m %H:%M")
 
 
 def _nav(ctx: Ctx, version: int) -> list[Button]:
@@ -71,12 +66,16 @@ def _quote(ctx: Ctx, spec: ModelSpec, draft: ws.Draft) -> Quote | None:
         return None
 
 
+def _variant_key(spec: ModelSpec, params: dict[str, Scalar]) -> str | None:
+    try:
+        sku, _ = find_sku(spec, params)
+    except PricingError:
+        return None
+    return sku_key(spec, sku.when)
+
+
 def shown_value(spec: ModelSpec, param: ParamSpec, value: Scalar | None, lang: str) -> str:
-    if value is None:
-        return "—"
-    if param.type in ("enum", "bool"):
-        return value_label(param, value, lang)
-    return str(value)
+    return value_text(param, value, lang)
 
 
 def free_variant_text(ctx: Ctx, spec: ModelSpec) -> str:
@@ -157,8 +156,11 @@ def params_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int) -> S
     return text, rows
 
 
-def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int) -> Screen:
-    """The values of one enum parameter: the current one marked, prices where they differ."""
+def picker_screen(
+    ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, index: int, *, paused: frozenset[str] = frozenset()
+) -> Screen:
+    """The values of one enum parameter: the current one marked, prices where they differ, ⏸ on
+    a value whose variant is paused for sale (``paused``: SKU keys)."""
     param = spec.wizard_params[index]
     fx, markup = ctx.deps.fx.current(), ctx.deps.markup
     prices = value_prices(spec, draft, param, fx=fx, markup=markup)
@@ -168,7 +170,9 @@ def picker_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, inde
     buttons = []
     for j, value in enumerate(param.values):
         label = value_label(param, value, ctx.lang)
-        if value in prices and prices[value] is None:
+        if paused and _variant_key(spec, {**draft.params, param.wire: value}) in paused:
+            label = ctx.t("billing.value_paused", value=label)
+        elif value in prices and prices[value] is None:
             label = ctx.t("wizard.params.not_offered", value=label)
         elif value in prices and prices[value] == free_kopecks:
             label = ctx.t("edges.free_value", value=label)
@@ -258,7 +262,7 @@ async def task_screen(ctx: Ctx, spec: ModelSpec, version: int, param: ParamSpec)
             prompt = str(job.params.get("prompt") or "")
             snippet = prompt[:24] + ("…" if len(prompt) > 24 else "")
             # Button labels are plain text, not HTML: the user's own prompt goes in unescaped.
-            label = t(ctx.lang, "wizard.user.task_button", date=local_time(job.created_at), prompt=snippet)
+            label = t(ctx.lang, "wizard.user.task_button", date=ctx.when(job.created_at), prompt=snippet)
             rows.append([Button.callback(label, wz(version, "tr", job.id))])
     rows.append(_nav(ctx, version))
     return text, rows
@@ -308,7 +312,7 @@ def choice_lines(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, tasks: dict[str, Jo
         name = param_label(p, ctx.lang)
         source = (tasks or {}).get(str(value)) if p.type == "task_ref" else None
         if source is not None:
-            lines.append(ctx.t("wizard.summary.task", name=name, date=local_time(source.created_at)))
+            lines.append(ctx.t("wizard.summary.task", name=name, date=ctx.when(source.created_at, "date")))
         else:
             lines.append(ctx.t("wizard.summary.line", name=name, value="—" if value is None else str(value)))
     if spec.prompt is not None:
@@ -342,9 +346,14 @@ async def summary_screen(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: in
     free = free_here(ctx, spec, quoted)
     if quoted is None:
         lines.append(ctx.t("wizard.price.not_offered"))
+    elif quoted.sku_key in await ctx.deps.availability.paused_variants(spec.id):
+        # Kie bills this variant at or above our price: no Confirm until an admin resumes it.
+        lines.append(ctx.t("billing.variant_unavailable"))
     elif free and status.available_now:
-        left = status.left_today + status.bonus_left
-        lines.append(ctx.t("wizard.price.free", left=left, limit=status.limit))
+        # Today's uses against today's limit, and bonus uses apart: "3 of 5" never reads "8 of 5".
+        lines.append(ctx.t("wizard.price.free", left=status.left_today, limit=status.limit))
+        if status.bonus_left:
+            lines.append(ctx.t("wizard.price.free_bonus", n=status.bonus_left))
         rows.append([Button.callback(ctx.t("wizard.confirm_free"), wz(version, "ok", "f", 0))])
     else:
         if free:
