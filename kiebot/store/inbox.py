@@ -180,32 +180,28 @@ async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
     return {int(r["update_id"]) for r in rows}
 
 
-# Candidates: pending updates in id order that are their chat's lowest unfinished update (not
-# delayed, no update of the chat claimed), found by walking the partial index of pending ids
-# (0009_inbox_claim_index.sql) only as far as needed — the cost of a claim follows its LIMIT, not the
-# backlog (issue 18: with 2,000 updates waiting, a claim that first listed every chat's head cost
-# PostgreSQL more than the bot's whole handling of an update); plus claims whose lease expired (at
-# most one per chat, by the unique index). A few times LIMIT candidates are taken, so rows that
-# concurrent claimers hold are skipped without coming back short. The locking SELECT re-checks
-# status on the row it locks (READ COMMITTED re-evaluates its WHERE on the newest row version), so
-# a row another worker claimed or finished meanwhile is skipped, and its LIMIT counts only rows
-# actually locked.
+# Heads: each chat's lowest unfinished update, claimable when pending, not delayed, and no update of
+# the chat is claimed; plus claims whose lease expired (at most one per chat, by the unique index).
+# The locking SELECT re-checks status on the row it locks (READ COMMITTED re-evaluates its WHERE on
+# the newest row version), so a row another worker claimed or finished meanwhile is skipped, and
+# its LIMIT counts only rows actually locked.
 _CLAIM_CTES = """
-WITH candidates AS (
-    (SELECT u.update_id FROM updates u
-     WHERE u.status = 'pending' AND (u.not_before IS NULL OR u.not_before <= now())
-       AND NOT EXISTS (SELECT 1 FROM updates e
-                       WHERE e.chat_key = u.chat_key AND e.status IN ('pending', 'claimed') AND e.update_id < u.update_id)
-       AND NOT EXISTS (SELECT 1 FROM updates c WHERE c.chat_key = u.chat_key AND c.status = 'claimed')
-     ORDER BY u.update_id
-     LIMIT $1 * 4 + 16)
+WITH heads AS (
+    SELECT DISTINCT ON (chat_key) update_id, chat_key, status, not_before
+    FROM updates
+    WHERE status IN ('pending', 'claimed')
+    ORDER BY chat_key, update_id
+), ready AS (
+    SELECT h.update_id FROM heads h
+    WHERE h.status = 'pending'
+      AND (h.not_before IS NULL OR h.not_before <= now())
+      AND NOT EXISTS (SELECT 1 FROM updates c WHERE c.chat_key = h.chat_key AND c.status = 'claimed')
     UNION ALL
-    (SELECT update_id FROM updates WHERE status = 'claimed' AND lease_expires_at <= now()
-     ORDER BY update_id LIMIT $1)
+    SELECT update_id FROM updates WHERE status = 'claimed' AND lease_expires_at <= now()
 ), locked AS (
     SELECT u.update_id, u.attempts >= $3 AS exhausted
     FROM updates u
-    WHERE u.update_id IN (SELECT update_id FROM candidates)
+    WHERE u.update_id IN (SELECT update_id FROM ready)
       AND (
             (u.status = 'pending' AND (u.not_before IS NULL OR u.not_before <= now()))
          OR (u.status = 'claimed' AND u.lease_expires_at <= now())
