@@ -180,7 +180,7 @@ async def test_credits_consumed_by_polling_pause_a_free_variant(database_url: st
             assert task.callback_url is None
             assert job.billed_credits == pytest.approx(0.9)
             alarm = await boss.wait_for(contains="Kie списал больше цены")
-            assert "0.9 кредитов" in alarm.content
+            assert "0,9 кредита" in alarm.content
             assert "снят с продажи" in alarm.content
             assert await _pauses(world) == [(ZIMAGE, "default")]
             card = await ann.open_model(ZIMAGE)
