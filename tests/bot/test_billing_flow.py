@@ -41,10 +41,7 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
         async with open_world(database_url) as world:
             boss = bot_user(world, ADMIN_ID, "Max")
             await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(10_000)
+            ann = await bot_user.ready(world, USER, credit=10_000)
 
             world.kie.bill_next(PRO, credits=200)
             summary = await ann.walk(PRO)
@@ -127,10 +124,7 @@ async def test_a_small_drift_alarms_once_a_day_and_pauses_nothing(database_url: 
         async with open_world(database_url) as world:
             boss = bot_user(world, ADMIN_ID, "Max")
             await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(10_000)
+            ann = await bot_user.ready(world, USER, credit=10_000)
             # 13 credits for a 12-credit quote: +8 %, still far below the price (×2 markup).
             world.kie.bill_next(ULTRA, credits=13, times=3)
             # The first alarm reaches nobody (Telegram fails it): the day's claim is given back.
@@ -167,9 +161,7 @@ async def test_credits_consumed_by_polling_pause_a_free_variant(database_url: st
             world.app.gen.callback_base_override = None  # no callback URL: recordInfo is the only news
             boss = bot_user(world, ADMIN_ID, "Max")
             await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
+            ann = await bot_user.ready(world, USER)
             assert ZIMAGE in world.app.bot.free_tier
             world.kie.bill_next(ZIMAGE, credits=0.9)  # +12.5 % on a model users get for free
             summary = await ann.walk(ZIMAGE)

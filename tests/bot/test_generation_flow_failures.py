@@ -29,11 +29,7 @@ async def _invariants(world) -> None:
 
 async def _prepared(world, bot_user):
     world.tg.add_user(ADMIN_ID, "Admin")
-    ann = bot_user(world, USER)
-    await ann.start()
-    bot_user.relax_flood_limits(world)
-    await ann.credit(2000)
-    return ann
+    return await bot_user.ready(world, USER, credit=2000)
 
 
 @pytest.mark.slow

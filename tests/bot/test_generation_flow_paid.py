@@ -31,9 +31,7 @@ async def _invariants(world) -> None:
 async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
+            ann = await bot_user.ready(world, USER)
             summary = await ann.walk(ULTRA, prompt="an old tram in Lisbon, golden hour")
             assert "9,36" in summary.content
             assert "Не хватает" in summary.content
@@ -70,10 +68,7 @@ async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(da
 async def test_double_confirm_makes_one_job_and_one_hold(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(5000)
+            ann = await bot_user.ready(world, USER, credit=5000)
             summary = await ann.walk(ULTRA)
             confirm = next(d for d in summary.callback_data() if ":ok:" in d)
             await ann.tap_twice(summary, confirm)
@@ -95,10 +90,7 @@ async def test_confirm_retried_after_a_telegram_outage_finds_the_first_job(datab
     key of the confirm button finds the job created the first time — one job, one hold."""
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(5000)
+            ann = await bot_user.ready(world, USER, credit=5000)
             summary = await ann.walk(ULTRA)
             world.app.bot.tg.max_retries = 0
             world.tg.inject("editMessageText", status=500, times=1, chat_id=USER)
