@@ -29,7 +29,7 @@ from kiebot.testing.harness import ADMIN_ID, World
 from kiebot.testing.media import png
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
-WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 
 ANN = 5_000_001
 BOB = 5_000_002
@@ -141,14 +141,12 @@ async def prelude(d: Driver, admin_id: int) -> None:
 
 @pytest.mark.timeout(240)  # ~40 s on a busy 2-core machine: 160 buttons, then 160 forged taps
 async def test_every_admin_button_leads_somewhere_and_is_dead_for_others(
-    admin_world: WorldFactory,
-    driver_for: Callable[[World], Driver],
+    admin_driver: DriverFactory,
     make_finished_job: Callable[..., Awaitable[int]],
 ) -> None:
     with trio.fail_after(200):
-        async with admin_world(env={"ADMIN_IDS": ",".join(map(str, ADMINS))}) as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver(env={"ADMIN_IDS": ",".join(map(str, ADMINS))}) as d:
+            world = d.world
             await seed(world, d, make_finished_job)
             for admin_id in ADMINS:
                 d.tg.add_user(admin_id, f"Admin{admin_id}")
