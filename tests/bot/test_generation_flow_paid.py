@@ -9,6 +9,7 @@ import trio
 from kiebot.bot.guards import RateGuard
 from kiebot.store import money
 from kiebot.testing.harness import open_world
+from tests.support.books import assert_books_balance
 
 USER = 5_200_001
 #: google/imagen4-ultra: 12 credits × $0.005 × 78 ₽/$ × markup 2 = 9.36 ₽.
@@ -20,11 +21,6 @@ async def _ledger_kinds(world, user_id: int) -> list[tuple[str, int, int]]:
     async with world.app.db.connection() as conn:
         entries = await money.recent_ledger(conn, user_id, limit=50)
     return sorted((e.kind, e.amount, e.held_delta) for e in entries)
-
-
-async def _invariants(world) -> None:
-    async with world.app.db.connection() as conn:
-        assert await money.check_invariants(conn) == []
 
 
 @pytest.mark.slow
@@ -61,7 +57,7 @@ async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(da
             done = await ann.wait_for(contains="Списано")
             assert done.message_id == progress.message_id
             assert "9,36" in done.content
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
@@ -81,7 +77,7 @@ async def test_double_confirm_makes_one_job_and_one_hold(database_url: str, bot_
             assert len(await ann.jobs()) == 1
             holds = [k for k in await _ledger_kinds(world, USER) if k[0] == "hold"]
             assert holds == [("hold", 0, ULTRA_KOPECKS)]
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
@@ -105,4 +101,4 @@ async def test_confirm_retried_after_a_telegram_outage_finds_the_first_job(datab
             assert holds == [("hold", 0, ULTRA_KOPECKS)]
             job = (await ann.jobs())[0]
             assert job.progress_message_id == summary.message_id
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
