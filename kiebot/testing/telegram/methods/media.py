@@ -138,10 +138,8 @@ def _send_media(kind: str) -> Any:
         if value is None or value == "":
             raise missing(kind)
         file = await resolve_file(state, params, kind, value, _attributes(kind, params))
-        message = state.world.new_message(
+        message = state.world.new_bot_message(
             chat.id,
-            from_bot=True,
-            sender_id=state.world.bot.id,
             kind=kind,
             file=file,
             caption=caption or None,
@@ -198,10 +196,8 @@ async def send_media_group(state: State, params: Params) -> list[dict[str, Any]]
     messages: list[SimMessage] = []
     for (item, kind, caption, entities), file in zip(prepared, files, strict=True):
         messages.append(
-            state.world.new_message(
+            state.world.new_bot_message(
                 chat.id,
-                from_bot=True,
-                sender_id=state.world.bot.id,
                 kind=kind,
                 file=file,
                 caption=caption or None,

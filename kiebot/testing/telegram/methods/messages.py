@@ -73,10 +73,8 @@ async def send_message(state: State, params: Params) -> dict[str, Any]:
     text, entities = formatted(raw, parse_mode, params.json("entities"), caption=False)
     markup = reply_markup(params.json("reply_markup", "reply keyboard markup"))
     chat = writable_chat(state.world, chat_id)
-    message = state.world.new_message(
+    message = state.world.new_bot_message(
         chat.id,
-        from_bot=True,
-        sender_id=state.world.bot.id,
         kind="text",
         text=text,
         entities=entities,
