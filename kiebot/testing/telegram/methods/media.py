@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kiebot.testing.media import image_size
-from kiebot.testing.telegram.methods.messages import reply_target, sent
+from kiebot.testing.telegram.methods.messages import formatted_param, reply_target, sent
 from kiebot.testing.telegram.model.state import State
 from kiebot.testing.telegram.model.world import SimFile, SimMessage
 from kiebot.testing.telegram.rules import errors as E
@@ -129,9 +129,7 @@ def _attributes(kind: str, source: Params | dict[str, Any]) -> dict[str, Any]:
 def _send_media(kind: str) -> Any:
     async def handler(state: State, params: Params) -> dict[str, Any]:
         chat_id = params.chat_id()
-        raw = params.text("caption")
-        parse_mode = params.text("parse_mode")
-        caption, entities = formatted(raw, parse_mode, params.json("caption_entities"), caption=True)
+        raw, parse_mode, caption, entities = formatted_param(params, caption=True)
         markup = reply_markup(params.json("reply_markup", "reply keyboard markup"))
         chat = writable_chat(state.world, chat_id)
         value: Upload | str | None = params.files.get(kind) or params.text(kind)
