@@ -70,8 +70,12 @@ async def test_ban_refuses_the_users_actions_and_unban_restores_them(
             assert tap.answer.show_alert
             assert tap.screens == []
 
-            # A repeated ban changes nothing and writes no second audit row.
-            await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:1")
+            # A repeated ban changes nothing and writes no second audit row (the double-tap guard
+            # is off, so the repeat reaches the handler).
+            d.allow_repeated_taps()
+            again = await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:1")
+            assert again.answer is None or again.answer.text != t("ru", "common.wait")
+            assert "Забанен" in d.tg.message(ADMIN_ID, card).content
             reaction = await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:0")
             assert reaction.texts[-1].startswith(t("ru", "admin.user.unbanned_now"))
             restored = await d.send(ANN, "/menu")
