@@ -40,11 +40,13 @@ def rub(kopecks: int, lang: str = "ru") -> str:
     return f"{number(amount, lang, decimals=2 if kopecks % 100 else 0, money=True)}{NBSP}₽"
 
 
-def credits_text(value: float) -> str:
-    """Kie credits as Kie writes them: ``120``, ``0.8``, ``1234567`` — a dot, at most four
-    decimals, no exponent (``:g`` turned a billed 1,234,567 into ``1.23457e+06``)."""
+def credits_text(value: float, lang: str = "en") -> str:
+    """Kie credits as Kie writes them: ``120``, ``0.8``, ``1234567`` — at most four decimals, no
+    exponent (``:g`` turned a billed 1,234,567 into ``1.23457e+06``), no grouping; the decimal
+    comma in Russian (``0,8``), as every number a Russian reader sees."""
     text = f"{value:.4f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    text = "0" if text in ("", "-0") else text
+    return text.replace(".", ",") if lang == "ru" else text
 
 
 def duration(seconds: float, lang: str = "ru") -> str:

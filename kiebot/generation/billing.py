@@ -37,7 +37,7 @@ from kiebot.catalog.pricing import (
     kopecks_for,
     sku_key,
 )
-from kiebot.chat.format import credits_text, render, rub
+from kiebot.chat.format import render, rub
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.notify import Notifier
 from kiebot.generation.request import JobRequest
@@ -159,8 +159,8 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
                 model=name,
                 model_id=job.model_id,
                 variant=sku,
-                quoted=_credits(job.credits),
-                billed=_credits(billed),
+                quoted=float(job.credits),
+                billed=float(billed),
                 quoted_rub=rub(quoted_kopecks, lang),
                 billed_rub=rub(billed_kopecks, lang),
                 percent=_percent(job.credits, billed),
@@ -180,10 +180,6 @@ async def check_drift(deps: GenDeps, notifier: Notifier, job: Job) -> Verdict | 
         async with deps.db.connection() as conn:
             await variant_pauses.release_drift_alert(conn, job.model_id, sku, today)
     return verdict
-
-
-def _credits(value: float) -> str:
-    return credits_text(value)
 
 
 def _percent(quoted: float, billed: float) -> str:

@@ -157,6 +157,21 @@ def driver_for() -> Callable[[World], Driver]:
     return Driver
 
 
+@pytest.fixture
+def admin_driver(admin_world: WorldFactory) -> Callable[..., AbstractAsyncContextManager[Driver]]:
+    """``async with admin_driver(env={...}) as d:`` — ``admin_world`` with a :class:`Driver` on it
+    that may tap one button again at once (``allow_repeated_taps``); the world is ``d.world``."""
+
+    @contextlib.asynccontextmanager
+    async def factory(env: Mapping[str, str] | None = None, **kwargs: Any) -> AsyncIterator[Driver]:
+        async with admin_world(env, **kwargs) as world:
+            d = Driver(world)
+            d.allow_repeated_taps()
+            yield d
+
+    return factory
+
+
 async def finished_job(conn: Conn, user_id: int, *, key: str, outcome: str, free: bool = False) -> int:
     """A job that ran its whole course inside one transaction (no worker ever sees it queued):
     ``failed`` with a provider error, or ``delivered`` through every state with a Kie task id."""

@@ -21,7 +21,7 @@ from kiebot.store import money
 from kiebot.testing.harness import ADMIN_ID, World
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
-WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 
 ANN = 5_100_001
 
@@ -43,12 +43,11 @@ async def _balance(world: World) -> int:
 
 
 async def test_an_adjustment_after_the_cleanup_duty_is_applied_not_called_a_repeat(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+    admin_driver: DriverFactory
 ) -> None:
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             d.tg.add_user(ADMIN_ID, "Boss")
             await d.start(ANN, "Ann")
 

@@ -26,6 +26,7 @@ from kiebot.testing.telegram import users as sim_users
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 
 T = TypeVar("T")
 
@@ -173,13 +174,10 @@ async def test_broadcast_survives_a_restart_without_sending_twice(
             assert f"заблокировали бота {len(BLOCKED)}" in progress.content
 
 
-async def test_stop_a_running_broadcast_and_discard_a_draft(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
-) -> None:
+async def test_stop_a_running_broadcast_and_discard_a_draft(admin_driver: DriverFactory) -> None:
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             d.tg.add_user(ADMIN_ID, "Boss")
             many = RECIPIENTS[:120]
             for user_id in many:

@@ -6,6 +6,7 @@ with the text before and after; the admin sees the last report (with Seedance's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -22,6 +23,7 @@ from kiebot.store import admin, catalog_sync
 from kiebot.testing.harness import ADMIN_ID, KIE_KEY, World, eventually
 
 Driver = Any
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 GONE = "kling-2.6/text-to-video"
 REPRICED = "wan/2-6-text-to-video"
 NEW_TEXT = "A 5-second 720p video now costs 80 credits (0.40 USD)."
@@ -50,12 +52,11 @@ def admin_texts(world: World, since: int) -> list[str]:
 
 
 async def test_daily_sync_pauses_the_missing_tells_admins_and_shows_the_report(
-    admin_world: Callable[..., Any], driver_for: Callable[[World], Driver]
+    admin_driver: DriverFactory
 ) -> None:
     with trio.fail_after(90):
-        async with admin_world() as world, httpx.AsyncClient() as http:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d, httpx.AsyncClient() as http:
+            world = d.world
             bot = world.app.bot
             d.tg.add_user(ADMIN_ID, "Boss", username="boss")
             home = int(d.screen(ADMIN_ID, await d.send(ADMIN_ID, "/admin")).message_id)

@@ -20,6 +20,7 @@ from kiebot.testing.media import png
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 JobMaker = Callable[..., Awaitable[int]]
 
 ANN = 5_000_001
@@ -85,13 +86,10 @@ async def test_dashboard_figures(
             assert unknown.texts == [t("ru", "common.unknown_command")]
 
 
-async def test_search_and_job_card(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver], make_finished_job: JobMaker
-) -> None:
+async def test_search_and_job_card(admin_driver: DriverFactory, make_finished_job: JobMaker) -> None:
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             await d.start(ANN, "Ann", username="ann_k")
             async with world.app.db.connection() as conn:
                 await money.credit(conn, ANN, 10_000, kind="welcome", key="seed")
@@ -148,13 +146,10 @@ async def test_search_and_job_card(
             assert "Ann" in again.texts[-1]
 
 
-async def test_models_switch_breaker_and_free_tier(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
-) -> None:
+async def test_models_switch_breaker_and_free_tier(admin_driver: DriverFactory) -> None:
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             bot = world.app.bot
             model = bot.free_tier[0]
             code = bot.codes.code(model)
@@ -202,12 +197,11 @@ async def test_models_switch_breaker_and_free_tier(
 
 
 async def test_pending_topups_open_with_approve_and_the_audit_log_shows_it(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
+    admin_driver: DriverFactory
 ) -> None:
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             await d.start(ANN, "Ann")
             photo, _ = await d.send_photo(ANN, png(4, 4))
             async with world.app.db.connection() as conn:

@@ -19,6 +19,7 @@ from kiebot.testing.harness import ADMIN_ID, World
 
 Driver = Any  # tests/admin/conftest.py's Driver (conftest modules are not importable)
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
+DriverFactory = Callable[..., AbstractAsyncContextManager[Driver]]  # conftest.py's admin_driver
 
 ANN = 5_000_001
 
@@ -69,8 +70,12 @@ async def test_ban_refuses_the_users_actions_and_unban_restores_them(
             assert tap.answer.show_alert
             assert tap.screens == []
 
-            # A repeated ban changes nothing and writes no second audit row.
-            await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:1")
+            # A repeated ban changes nothing and writes no second audit row (the double-tap guard
+            # is off, so the repeat reaches the handler).
+            d.allow_repeated_taps()
+            again = await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:1")
+            assert again.answer is None or again.answer.text != t("ru", "common.wait")
+            assert "Забанен" in d.tg.message(ADMIN_ID, card).content
             reaction = await d.tap(ADMIN_ID, card, f"adm.ban:{ANN}:0")
             assert reaction.texts[-1].startswith(t("ru", "admin.user.unbanned_now"))
             restored = await d.send(ANN, "/menu")
@@ -173,13 +178,10 @@ async def pay_stars(d: Driver, world: World, stars: int) -> str:
             await trio.sleep(0.02)
 
 
-async def test_stars_refund_from_the_user_card_and_a_second_refund(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
-) -> None:
+async def test_stars_refund_from_the_user_card_and_a_second_refund(admin_driver: DriverFactory) -> None:
     with trio.fail_after(90):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             await start_users(d)
             first = await pay_stars(d, world, 100)
             assert (await account(world)).balance == 10000
@@ -247,15 +249,12 @@ async def test_stars_refund_from_the_user_card_and_a_second_refund(
             assert (await account(world)) == money.Account(user_id=ANN, balance=4000, held=1000)
 
 
-async def test_refund_when_telegram_refuses_or_does_not_answer(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
-) -> None:
+async def test_refund_when_telegram_refuses_or_does_not_answer(admin_driver: DriverFactory) -> None:
     """Refused, or unanswered and not listed by getStarTransactions: nothing is debited. Refunded
     but the answer lost: the ledger lookup finds it, the debit is kept, and the rubles leave once."""
     with trio.fail_after(60):
-        async with admin_world() as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver() as d:
+            world = d.world
             await start_users(d)
             charge = await pay_stars(d, world, 100)
             db, tg = world.app.db, world.app.bot.tg
@@ -304,15 +303,12 @@ async def test_refund_when_telegram_refuses_or_does_not_answer(
             assert (await account(world)).balance == 0
 
 
-async def test_a_refund_whose_answer_is_lost_is_settled_from_the_panel(
-    admin_world: WorldFactory, driver_for: Callable[[World], Driver]
-) -> None:
+async def test_a_refund_whose_answer_is_lost_is_settled_from_the_panel(admin_driver: DriverFactory) -> None:
     """Issue 13 item 10 through the panel: Telegram refunds, its answer never comes; the refund
     transaction looks the charge up with getStarTransactions, keeps the debit and says "refunded"."""
     with trio.fail_after(60):
-        async with admin_world(env={"KIEBOT_LIMITS": '{"stars_refund_timeout_s": 1.0}'}) as world:
-            d = driver_for(world)
-            d.allow_repeated_taps()
+        async with admin_driver(env={"KIEBOT_LIMITS": '{"stars_refund_timeout_s": 1.0}'}) as d:
+            world = d.world
             await start_users(d)
             charge = await pay_stars(d, world, 100)
             card = await open_card(d)

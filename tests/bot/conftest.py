@@ -141,6 +141,17 @@ class BotUser:
         milliseconds per screen instead of a second."""
         world.app.bot.tg.limiter = FloodLimiter(per_chat_rate=1000.0, per_chat_burst=1000)
 
+    @classmethod
+    async def ready(cls, world: World, user_id: int, name: str = "Ann", *, credit: int = 0) -> BotUser:
+        """Where most flow tests begin: a user who has sent /start, flood spacing relaxed (see
+        ``relax_flood_limits``) and ``credit`` kopecks topped up when given."""
+        user = cls(world, user_id, name)
+        await user.start()
+        cls.relax_flood_limits(world)
+        if credit:
+            await user.credit(credit)
+        return user
+
     # ---- the wizard --------------------------------------------------------------------------------
 
     async def open_model(self, model_id: str, origin: str = "m") -> SimMessage:

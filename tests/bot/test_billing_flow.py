@@ -16,14 +16,22 @@ import pytest
 import trio
 
 from kiebot.store import admin as admin_store
-from kiebot.store import money, variant_pauses
+from kiebot.store import variant_pauses
 from kiebot.testing.harness import ADMIN_ID, open_world
+from tests.support.books import assert_books_balance
 
 USER = 5_300_001
 PRO = "nano-banana-pro"  # 18 credits at 1K/2K, 24 at 4K: 18 × 0.005 × 78 × 2 = 14.04 ₽
 PRO_KOPECKS = 1404
 ULTRA = "google/imagen4-ultra"  # 12 credits: 9.36 ₽
 ZIMAGE = "z-image"  # 0.8 credits, in the free tier
+
+
+async def _boss_and_ann(world, bot_user, *, credit: int = 0):
+    """Max, the admin who gets the drift alarms, and Ann, who buys (``credit`` kopecks topped up)."""
+    boss = bot_user(world, ADMIN_ID, "Max")
+    await boss.start()
+    return boss, await bot_user.ready(world, USER, credit=credit)
 
 
 async def _pauses(world) -> list[tuple[str, str]]:
@@ -39,12 +47,7 @@ def _drift_messages(world) -> list[str]:
 async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_variant(database_url: str, bot_user) -> None:
     with trio.fail_after(90):
         async with open_world(database_url) as world:
-            boss = bot_user(world, ADMIN_ID, "Max")
-            await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(10_000)
+            boss, ann = await _boss_and_ann(world, bot_user, credit=10_000)
 
             world.kie.bill_next(PRO, credits=200)
             summary = await ann.walk(PRO)
@@ -117,20 +120,14 @@ async def test_a_task_billed_far_above_its_quote_alarms_admins_and_pauses_the_va
             assert audit[0].target == f"model:{PRO}:resolution=1K"
             summary = await ann.walk(PRO)
             assert [d for d in summary.callback_data() if ":ok:" in d]
-            async with world.app.db.connection() as conn:
-                assert await money.check_invariants(conn) == []
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
 async def test_a_small_drift_alarms_once_a_day_and_pauses_nothing(database_url: str, bot_user) -> None:
     with trio.fail_after(90):
         async with open_world(database_url) as world:
-            boss = bot_user(world, ADMIN_ID, "Max")
-            await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(10_000)
+            boss, ann = await _boss_and_ann(world, bot_user, credit=10_000)
             # 13 credits for a 12-credit quote: +8 %, still far below the price (×2 markup).
             world.kie.bill_next(ULTRA, credits=13, times=3)
             # The first alarm reaches nobody (Telegram fails it): the day's claim is given back.
@@ -165,11 +162,7 @@ async def test_credits_consumed_by_polling_pause_a_free_variant(database_url: st
     with trio.fail_after(90):
         async with open_world(database_url) as world:
             world.app.gen.callback_base_override = None  # no callback URL: recordInfo is the only news
-            boss = bot_user(world, ADMIN_ID, "Max")
-            await boss.start()
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
+            boss, ann = await _boss_and_ann(world, bot_user)
             assert ZIMAGE in world.app.bot.free_tier
             world.kie.bill_next(ZIMAGE, credits=0.9)  # +12.5 % on a model users get for free
             summary = await ann.walk(ZIMAGE)
@@ -180,7 +173,7 @@ async def test_credits_consumed_by_polling_pause_a_free_variant(database_url: st
             assert task.callback_url is None
             assert job.billed_credits == pytest.approx(0.9)
             alarm = await boss.wait_for(contains="Kie списал больше цены")
-            assert "0.9 кредитов" in alarm.content
+            assert "0,9 кредита" in alarm.content
             assert "снят с продажи" in alarm.content
             assert await _pauses(world) == [(ZIMAGE, "default")]
             card = await ann.open_model(ZIMAGE)

@@ -19,10 +19,7 @@ async def test_the_confirm_past_the_cap_is_refused_with_the_count_and_holds_noth
     with trio.fail_after(90):
         # Kie takes ~800 s per image at this speed: the first two jobs stay unfinished throughout.
         async with open_world(database_url, env={"MAX_ACTIVE_JOBS_PER_USER": "2"}, kie_speed=100.0) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(10_000)
+            ann = await bot_user.ready(world, USER, credit=10_000)
             for n in range(2):
                 summary = await ann.walk(ULTRA, prompt=f"a tram number {n}")
                 ann.forget_taps()

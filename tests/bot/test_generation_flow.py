@@ -66,9 +66,7 @@ async def test_new_user_gets_a_free_picture_and_the_free_counter_goes_down(datab
 async def test_dry_run_walks_the_whole_flow_without_kie_or_money(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url, env={"DRY_RUN": "1"}) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
+            ann = await bot_user.ready(world, USER)
             summary = await ann.walk("google/imagen4-ultra", prompt="a quiet harbour")
             await ann.confirm(summary)
             job = await ann.wait_job("delivered")

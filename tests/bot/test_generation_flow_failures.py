@@ -11,6 +11,7 @@ import trio
 from kiebot.i18n import t
 from kiebot.store import money
 from kiebot.testing.harness import ADMIN_ID, open_world
+from tests.support.books import assert_books_balance
 
 USER = 5_300_001
 ULTRA = "google/imagen4-ultra"
@@ -22,18 +23,9 @@ async def _release_entries(world, user_id: int) -> list[str]:
         return sorted(e.kind for e in await money.recent_ledger(conn, user_id, limit=50))
 
 
-async def _invariants(world) -> None:
-    async with world.app.db.connection() as conn:
-        assert await money.check_invariants(conn) == []
-
-
 async def _prepared(world, bot_user):
     world.tg.add_user(ADMIN_ID, "Admin")
-    ann = bot_user(world, USER)
-    await ann.start()
-    bot_user.relax_flood_limits(world)
-    await ann.credit(2000)
-    return ann
+    return await bot_user.ready(world, USER, credit=2000)
 
 
 @pytest.mark.slow
@@ -56,7 +48,7 @@ async def test_provider_failure_releases_the_hold_and_tells_the_user_and_the_adm
             alert = await world.tg.wait_for_message(ADMIN_ID, contains=ULTRA)
             assert str(job.id) in alert.content
             assert "safety filter" in alert.content
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
@@ -77,7 +69,7 @@ async def test_a_task_that_never_finishes_times_out_with_the_money_back(database
             assert (account.balance, account.held) == (2000, 0)
             alert = await world.tg.wait_for_message(ADMIN_ID, contains="timeout")
             assert ULTRA in alert.content
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
@@ -105,4 +97,4 @@ async def test_cancel_while_queued_releases_at_once_and_never_reaches_kie(databa
             assert world.kie.create_count == 1
             account = await ann.account()
             assert (account.balance, account.held) == (2000 - first.quote_kopecks, 0)
-            await _invariants(world)
+            await assert_books_balance(world.app.db)

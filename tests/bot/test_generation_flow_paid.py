@@ -9,6 +9,7 @@ import trio
 from kiebot.bot.guards import RateGuard
 from kiebot.store import money
 from kiebot.testing.harness import open_world
+from tests.support.books import assert_books_balance
 
 USER = 5_200_001
 #: google/imagen4-ultra: 12 credits × $0.005 × 78 ₽/$ × markup 2 = 9.36 ₽.
@@ -22,18 +23,11 @@ async def _ledger_kinds(world, user_id: int) -> list[tuple[str, int, int]]:
     return sorted((e.kind, e.amount, e.held_delta) for e in entries)
 
 
-async def _invariants(world) -> None:
-    async with world.app.db.connection() as conn:
-        assert await money.check_invariants(conn) == []
-
-
 @pytest.mark.slow
 async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
+            ann = await bot_user.ready(world, USER)
             summary = await ann.walk(ULTRA, prompt="an old tram in Lisbon, golden hour")
             assert "9,36" in summary.content
             assert "Не хватает" in summary.content
@@ -63,17 +57,14 @@ async def test_not_enough_money_then_topped_up_is_held_delivered_and_captured(da
             done = await ann.wait_for(contains="Списано")
             assert done.message_id == progress.message_id
             assert "9,36" in done.content
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
 async def test_double_confirm_makes_one_job_and_one_hold(database_url: str, bot_user) -> None:
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(5000)
+            ann = await bot_user.ready(world, USER, credit=5000)
             summary = await ann.walk(ULTRA)
             confirm = next(d for d in summary.callback_data() if ":ok:" in d)
             await ann.tap_twice(summary, confirm)
@@ -86,7 +77,7 @@ async def test_double_confirm_makes_one_job_and_one_hold(database_url: str, bot_
             assert len(await ann.jobs()) == 1
             holds = [k for k in await _ledger_kinds(world, USER) if k[0] == "hold"]
             assert holds == [("hold", 0, ULTRA_KOPECKS)]
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 @pytest.mark.slow
@@ -95,10 +86,7 @@ async def test_confirm_retried_after_a_telegram_outage_finds_the_first_job(datab
     key of the confirm button finds the job created the first time — one job, one hold."""
     with trio.fail_after(60):
         async with open_world(database_url) as world:
-            ann = bot_user(world, USER)
-            await ann.start()
-            bot_user.relax_flood_limits(world)
-            await ann.credit(5000)
+            ann = await bot_user.ready(world, USER, credit=5000)
             summary = await ann.walk(ULTRA)
             world.app.bot.tg.max_retries = 0
             world.tg.inject("editMessageText", status=500, times=1, chat_id=USER)
@@ -113,4 +101,4 @@ async def test_confirm_retried_after_a_telegram_outage_finds_the_first_job(datab
             assert holds == [("hold", 0, ULTRA_KOPECKS)]
             job = (await ann.jobs())[0]
             assert job.progress_message_id == summary.message_id
-            await _invariants(world)
+            await assert_books_balance(world.app.db)

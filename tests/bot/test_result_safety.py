@@ -15,8 +15,9 @@ import pytest
 import trio
 
 from kiebot.i18n import t
-from kiebot.store import kv, money
+from kiebot.store import kv
 from kiebot.testing.harness import ADMIN_ID, open_world
+from tests.support.books import assert_books_balance
 
 ULTRA = "google/imagen4-ultra"
 ULTRA_KOPECKS = 936
@@ -24,11 +25,6 @@ ANN = 5_310_001
 BOB = 5_310_002
 
 pytestmark = pytest.mark.slow
-
-
-async def _invariants(world) -> None:
-    async with world.app.db.connection() as conn:
-        assert await money.check_invariants(conn) == []
 
 
 def _alerts(world, host: str) -> list[str]:
@@ -86,7 +82,7 @@ async def test_results_pointing_inside_fail_with_the_money_back_and_one_alert_pe
             async with world.app.db.connection() as conn:
                 marked = await kv.get(conn, "alert.result_host_refused:127.0.0.1")
             assert marked is not None  # durable: a restart or another instance will not alert again
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 
 
 async def test_a_trusted_local_host_is_fetched_over_plain_http(database_url: str, bot_user) -> None:
@@ -112,5 +108,5 @@ async def test_a_trusted_local_host_is_fetched_over_plain_http(database_url: str
             assert failed.error_code == "result_refused"
             account = await ann.account()
             assert (account.balance, account.held) == (2_000 - ULTRA_KOPECKS, 0)
-            await _invariants(world)
+            await assert_books_balance(world.app.db)
 

@@ -79,6 +79,7 @@ def test_variant_of_old_jobs_is_worked_out_from_their_params() -> None:
 )
 def test_credits_are_written_as_kie_writes_them(value: float, text: str) -> None:
     assert credits_text(value) == text
+    assert credits_text(value, "ru") == text.replace(".", ",")  # the decimal comma for a Russian reader
 
 
 def test_only_the_free_variant_of_a_free_tier_model_is_given_away() -> None:

@@ -9,7 +9,7 @@ when each world closes (see conftest).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -18,6 +18,7 @@ import trio
 
 from kiebot.bot.screens import stars as stars_screen
 from kiebot.store import money, payments, users
+from kiebot.store.db import Conn
 from kiebot.testing.harness import World
 from kiebot.testing.telegram import users as sim_users
 from kiebot.testing.telegram.server import PaymentResult
@@ -133,18 +134,33 @@ async def test_paying_the_same_invoice_again_is_declined_as_already_paid(payment
             assert (await balance_of(world, USER)).balance == 50_00
 
 
-async def test_expired_order_is_declined_with_a_message(payments_world: WorldFactory) -> None:
+async def _expire_the_order(conn: Conn) -> None:
+    await conn.execute("UPDATE invoice_orders SET expires_at = now() - interval '1 second' WHERE user_id = $1", USER)
+
+
+async def _ban_the_user(conn: Conn) -> None:
+    await users.set_banned(conn, USER, True)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "because", "outcome"),
+    [(_expire_the_order, "истёк", "expired"), (_ban_the_user, "недоступна", "banned")],
+    ids=["expired order", "banned user"],
+)
+async def test_an_expired_order_or_a_banned_user_is_declined_with_a_message(
+    payments_world: WorldFactory, spoil: Callable[[Conn], Awaitable[None]], because: str, outcome: str
+) -> None:
     with trio.fail_after(60):
         async with payments_world() as world:
             world.tg.add_user(USER, "Ann")
             invoice = await buy_package(world, USER, 50)
             async with world.app.db.connection() as conn:
-                await conn.execute("UPDATE invoice_orders SET expires_at = now() - interval '1 second' WHERE user_id = $1", USER)
+                await spoil(conn)
             result = await world.tg.pay_invoice(USER, invoice.message_id)
-            assert_declined(result, because="истёк")
+            assert_declined(result, because=because)
             assert world.tg.payment_attempts[-1].status == "declined"
             assert (await balance_of(world, USER)).balance == 0
-            assert metric(world, "kiebot_precheckout_total", outcome="expired") == 1
+            assert metric(world, "kiebot_precheckout_total", outcome=outcome) == 1
 
 
 async def test_someone_elses_order_is_declined(payments_world: WorldFactory) -> None:
@@ -162,19 +178,6 @@ async def test_someone_elses_order_is_declined(payments_world: WorldFactory) -> 
             assert (await balance_of(world, USER)).balance == 0
             assert (await balance_of(world, OTHER)).balance == 0
             assert world.tg.payments == []
-
-
-async def test_banned_user_is_declined(payments_world: WorldFactory) -> None:
-    with trio.fail_after(60):
-        async with payments_world() as world:
-            world.tg.add_user(USER, "Ann")
-            invoice = await buy_package(world, USER, 50)
-            async with world.app.db.connection() as conn:
-                await users.set_banned(conn, USER, True)
-            result = await world.tg.pay_invoice(USER, invoice.message_id)
-            assert_declined(result, because="недоступна")
-            assert (await balance_of(world, USER)).balance == 0
-            assert metric(world, "kiebot_precheckout_total", outcome="banned") == 1
 
 
 async def test_custom_amount_bounds_then_invoice(payments_world: WorldFactory) -> None:

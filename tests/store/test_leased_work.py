@@ -71,6 +71,15 @@ def _loop(queue: Queue, work, *, concurrency: int = 4, renew=None, cancel_on_los
     )
 
 
+@contextlib.asynccontextmanager
+async def _running(loop: LeasedWork[int]) -> AsyncIterator[None]:
+    """The loop runs while the block does and is stopped at its end."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(loop.run)
+        yield
+        loop.stop()
+
+
 async def test_runs_everything_at_most_concurrency_at_once(autojump_clock: trio.testing.MockClock) -> None:
     queue = Queue(10)
     peak = 0
@@ -83,10 +92,8 @@ async def test_runs_everything_at_most_concurrency_at_once(autojump_clock: trio.
 
     loop = _loop(queue, work, concurrency=4)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(loop.run)
+        async with _running(loop):
             await loop.wait_finished(10)
-            loop.stop()
     assert peak == 4
     assert queue.pending == []
     assert loop.finished == 10
@@ -104,13 +111,11 @@ async def test_a_partial_batch_is_not_followed_by_an_empty_claim(autojump_clock:
 
     loop = _loop(queue, work, concurrency=8, poll_s=30.0)
     with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(loop.run)
+        async with _running(loop):
             await trio.sleep(10)  # well inside the poll interval
             assert queue.claims == [3]
             release.set()
             await loop.wait_finished(3)
-            loop.stop()
 
 
 async def test_a_finished_item_lets_its_successor_be_claimed_at_once(autojump_clock: trio.testing.MockClock) -> None:
@@ -126,10 +131,8 @@ async def test_a_finished_item_lets_its_successor_be_claimed_at_once(autojump_cl
 
     loop = _loop(queue, work, poll_s=30.0)
     with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(loop.run)
+        async with _running(loop):
             await loop.wait_finished(2)
-            loop.stop()
     assert len(started_at) == 2
     assert started_at[1] - started_at[0] < 2.0
 
@@ -150,10 +153,8 @@ async def test_a_lost_lease_cancels_the_work_only_when_asked(autojump_clock: tri
 
     loop = _loop(queue, work, renew=renew, cancel_on_lost_lease=cancel)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(loop.run)
+        async with _running(loop):
             await loop.wait_finished(1)
-            loop.stop()
     if cancel:
         assert completed == []
     else:
@@ -170,10 +171,8 @@ async def test_a_failing_item_does_not_stop_the_loop(autojump_clock: trio.testin
 
     loop = _loop(queue, work)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(loop.run)
+        async with _running(loop):
             await loop.wait_finished(3)
-            loop.stop()
     assert loop.finished == 3
 
 

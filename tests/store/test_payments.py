@@ -27,6 +27,12 @@ async def _ledger(conn: Conn) -> list[tuple[str, int, str]]:
     return [(r["kind"], r["amount"], r["idempotency_key"]) for r in rows]
 
 
+async def _order_status(conn: Conn, payload: str) -> str:
+    order = await payments.get_order(conn, payload)
+    assert order is not None
+    return order.status
+
+
 async def test_order_validation_for_pre_checkout(db: Database) -> None:
     with trio.fail_after(10):
         async with db.connection() as conn:
@@ -55,12 +61,8 @@ async def test_orders_expire(db: Database) -> None:
             )
             assert await payments.expire_orders(conn, T0 + timedelta(minutes=10)) == 1
             assert await payments.expire_orders(conn, T0 + timedelta(minutes=10)) == 0
-            expired = await payments.get_order(conn, old.payload)
-            assert expired is not None
-            assert expired.status == "expired"
-            still_open = await payments.get_order(conn, fresh.payload)
-            assert still_open is not None
-            assert still_open.status == "open"
+            assert await _order_status(conn, old.payload) == "expired"
+            assert await _order_status(conn, fresh.payload) == "open"
             with pytest.raises(payments.OrderRefused) as info:
                 await payments.check_order(conn, old.payload, user_id=1, stars=50, now=T0)
             assert info.value.problem == "expired"
@@ -80,9 +82,7 @@ async def test_duplicate_successful_payment_credits_once(db: Database) -> None:
             assert (again.credited, again.balance) == (False, 10_000)
             assert again.payment == first.payment
             assert await _ledger(conn) == [("topup_stars", 10_000, "stars:ch_1")]
-            paid = await payments.get_order(conn, order.payload)
-            assert paid is not None
-            assert paid.status == "paid"
+            assert await _order_status(conn, order.payload) == "paid"
             with pytest.raises(payments.OrderRefused) as info:
                 await payments.check_order(conn, order.payload, user_id=1, stars=100, now=T0)
             assert info.value.problem == "already_paid"

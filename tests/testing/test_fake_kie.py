@@ -57,6 +57,11 @@ async def create_id(http: httpx.AsyncClient, fake: FakeKie, path: str, body: Map
     return task_id
 
 
+async def market_with_callback(http: httpx.AsyncClient, fake: FakeKie, callback_url: str) -> str:
+    """A market task that asks for its result at ``callback_url``; its task id."""
+    return await create_id(http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": callback_url})
+
+
 def sample(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((DATA / name).read_text())
     return loaded
@@ -110,9 +115,7 @@ async def test_records_and_callbacks_have_kies_fields(
     """Every field of Kie's documented samples is present in what the fake sends."""
     with trio.fail_after(10):
         fake.speed = 0.002
-        market = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url("m")}
-        )
+        market = await market_with_callback(http, fake, receiver.url("m"))
         veo = await create_id(http, fake, "/api/v1/veo/generate", {**VEO, "callBackUrl": receiver.url("v")})
         suno = await create_id(http, fake, "/api/v1/generate", {**SUNO, "callBackUrl": receiver.url("s")})
         for task_id in (market, veo, suno):
@@ -287,9 +290,7 @@ async def test_callbacks_are_signed_and_retried(
 ) -> None:
     with trio.fail_after(10):
         receiver.fail_first = 2
-        task_id = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
-        )
+        task_id = await market_with_callback(http, fake, receiver.url())
         await fake.wait_final(task_id)
         assert [a.status for a in fake.callbacks] == [503, 503, 200]
         [delivered] = receiver.accepted
@@ -304,9 +305,7 @@ async def test_callbacks_give_up_after_three_attempts(
 ) -> None:
     with trio.fail_after(10):
         receiver.fail_first = 10
-        task_id = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
-        )
+        task_id = await market_with_callback(http, fake, receiver.url())
         await fake.wait_final(task_id)
         assert [a.delivered for a in fake.callbacks] == [False, False, False]
         assert fake.tasks[task_id].succeeded  # the task is done all the same: poll to find out
@@ -314,14 +313,10 @@ async def test_callbacks_give_up_after_three_attempts(
 
 async def test_unreachable_callback_url_is_recorded(fake: FakeKie, http: httpx.AsyncClient) -> None:
     with trio.fail_after(10):
-        task_id = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "http://127.0.0.1:9/cb"}
-        )
+        task_id = await market_with_callback(http, fake, "http://127.0.0.1:9/cb")
         await fake.wait_final(task_id)
         assert [a.error for a in fake.callbacks] == ["ConnectError"] * 3
-        broken = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": "http://:80/cb"}
-        )
+        broken = await market_with_callback(http, fake, "http://:80/cb")
         await fake.wait_final(broken)  # a URL httpx cannot even use does not take the fake down
         assert [a.error for a in fake.callbacks[3:]] == ["UnsupportedProtocol"] * 3
 
@@ -331,9 +326,7 @@ async def test_duplicate_callbacks(
 ) -> None:
     with trio.fail_after(10):
         fake.duplicate_callbacks = True
-        task_id = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
-        )
+        task_id = await market_with_callback(http, fake, receiver.url())
         await fake.wait_final(task_id)
         first, second = await receiver.wait_for(2)
         assert first.body == second.body
@@ -361,9 +354,7 @@ async def test_no_hmac_headers_without_a_key(
     with trio.fail_after(10):
         fake = FakeKie(api_key=KEY, speed=0.01)
         await nursery.start(fake.serve)
-        task_id = await create_id(
-            http, fake, "/api/v1/jobs/createTask", {**MARKET, "callBackUrl": receiver.url()}
-        )
+        task_id = await market_with_callback(http, fake, receiver.url())
         await fake.wait_final(task_id)
         [delivered] = await receiver.wait_for(1)
         assert "X-Webhook-Signature" not in delivered.headers

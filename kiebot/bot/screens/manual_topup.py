@@ -34,12 +34,13 @@ from kiebot.bot.screens.manual_topup_review import (
     send_topup_to_admin,
     view_data,
 )
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.chat.format import Safe, rub
 from kiebot.logs import mask_user_id
 from kiebot.payments import rules
 from kiebot.store import conversations, payments
-from kiebot.store.conversations import ANY_VERSION, ConversationState
+from kiebot.store.conversations import ConversationState
 from kiebot.telegram.errors import TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
 from kiebot.telegram.types import Message
@@ -68,10 +69,7 @@ async def amount_screen(ctx: Ctx, args: list[str]) -> None:
     if not ctx.deps.settings.manual_topup_enabled:
         await _unavailable(ctx)
         return
-    async with ctx.tx() as conn:
-        await conversations.set_state(
-            conn, ctx.user_id, AMOUNT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
-        )
+    await expect_typed_input(ctx, AMOUNT_STATE)
     presets = [
         Button.callback(rub(rubles * 100, ctx.lang), cb("mta", rubles * 100)) for rubles in rules.MANUAL_PRESETS_RUB
     ]
@@ -137,15 +135,7 @@ async def paid_pressed(ctx: Ctx, args: list[str]) -> None:
     if not ctx.deps.settings.manual_topup_enabled:
         await _unavailable(ctx)
         return
-    async with ctx.tx() as conn:
-        await conversations.set_state(
-            conn,
-            ctx.user_id,
-            RECEIPT_STATE,
-            {"kopecks": kopecks},
-            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
-            expected_version=ANY_VERSION,
-        )
+    await expect_typed_input(ctx, RECEIPT_STATE, {"kopecks": kopecks})
     text = ctx.t("payments.manual.ask_receipt", amount=Safe(rub(kopecks, ctx.lang)))
     await ctx.send(text, [[Button.callback(ctx.t("common.cancel"), cb("bal"))]])
 

@@ -26,13 +26,14 @@ from datetime import datetime
 
 from kiebot.bot.context import BotDeps, Ctx, Keyboard, markup
 from kiebot.bot.router import routes, show_main_menu
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, escape, render, rub
 from kiebot.logs import mask_user_id
 from kiebot.payments import rules
 from kiebot.store import conversations, money, payments, users
-from kiebot.store.conversations import ANY_VERSION, ConversationState
+from kiebot.store.conversations import ConversationState
 from kiebot.store.payments import ManualTopup
 from kiebot.telegram.errors import BadRequest, Forbidden
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -273,15 +274,7 @@ async def reject_pressed(ctx: Ctx, args: list[str]) -> None:
         await _settle_copies_for(ctx, topup)
         return
     await ctx.answer()
-    async with ctx.tx() as conn:
-        await conversations.set_state(
-            conn,
-            ctx.user_id,
-            REASON_STATE,
-            {"request_id": request_id},
-            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
-            expected_version=ANY_VERSION,
-        )
+    await expect_typed_input(ctx, REASON_STATE, {"request_id": request_id})
     await ctx.send(
         ctx.t("payments.manual.admin.ask_reason", id=request_id),
         [[Button.callback(ctx.t("payments.manual.admin.keep_pending"), cb("mtkeep", request_id))]],

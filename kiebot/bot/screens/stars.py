@@ -32,13 +32,14 @@ import trio
 
 from kiebot.bot.context import BotDeps, Ctx, Keyboard, markup
 from kiebot.bot.router import routes
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, render, rub
 from kiebot.i18n import normalize_lang
 from kiebot.logs import mask_user_id
 from kiebot.payments import rules
 from kiebot.store import conversations, money, payments, users
-from kiebot.store.conversations import ANY_VERSION, ConversationState
+from kiebot.store.conversations import ConversationState
 from kiebot.store.db import DatabaseUnavailable
 from kiebot.telegram.errors import Forbidden, TelegramError
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -97,10 +98,7 @@ async def package_chosen(ctx: Ctx, args: list[str]) -> None:
 
 @routes.callback("starsc")
 async def custom_amount(ctx: Ctx, args: list[str]) -> None:
-    async with ctx.tx() as conn:
-        await conversations.set_state(
-            conn, ctx.user_id, AMOUNT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
-        )
+    await expect_typed_input(ctx, AMOUNT_STATE)
     text = ctx.t("payments.stars.ask_amount", min=rules.MIN_STARS, max=rules.MAX_STARS, rate=Safe(rate_text(ctx)))
     await ctx.show(text, [[Button.callback(ctx.t("common.cancel"), cb("topup"))]])
 

@@ -21,6 +21,7 @@ import logging
 
 from kiebot.bot.context import Ctx, Keyboard, markup
 from kiebot.bot.router import routes
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat import clock
 from kiebot.chat.callback_data import cb, int_arg
 from kiebot.chat.format import Safe, duration, escape, render, rub
@@ -88,10 +89,7 @@ async def paysupport_command(ctx: Ctx, arg: str) -> None:
     if not verdict.allowed:
         await ctx.send(await _limited_text(ctx, verdict))
         return
-    async with ctx.tx() as conn:
-        await conversations.set_state(
-            conn, ctx.user_id, SUPPORT_STATE, {}, ttl_s=ctx.deps.settings.fsm_state_ttl_s, expected_version=ANY_VERSION
-        )
+    await expect_typed_input(ctx, SUPPORT_STATE)
     text = ctx.t("terms.support.prompt")
     if ctx.deps.settings.support_telegram:
         text += "\n\n" + ctx.t("terms.contact", contact=ctx.deps.settings.support_telegram)

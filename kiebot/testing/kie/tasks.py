@@ -254,42 +254,35 @@ def _suno_tracks(task: FakeTask, base_url: str, *, snake: bool) -> list[dict[str
     ready = _SUNO_READY[task.phase] if task.outcome == "success" or task.phase != "done" else 0
     urls = task.result_urls(base_url)
     title = str(task.body.get("title") or "Fake track")
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(task.created_ms / 1000))
+    model_name = "chirp-" + task.model.lower()
     tracks = []
     for n in range(task.result_count):
         audio = urls[n] if n < ready else ""
+        # The fields whose names differ: the callback spells them snake_case, with source_* copies.
         if snake:
-            tracks.append(
-                {
-                    "id": f"{task.task_id}-{n}",
-                    "audio_url": audio,
-                    "source_audio_url": audio,
-                    "stream_audio_url": urls[n],
-                    "source_stream_audio_url": urls[n],
-                    "image_url": "",
-                    "source_image_url": "",
-                    "prompt": task.prompt,
-                    "model_name": "chirp-" + task.model.lower(),
-                    "title": title,
-                    "tags": str(task.body.get("style") or ""),
-                    "createTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(task.created_ms / 1000)),
-                    "duration": 1.07 if audio else None,
-                }
-            )
-        else:
-            tracks.append(
-                {
-                    "id": f"{task.task_id}-{n}",
-                    "audioUrl": audio,
-                    "streamAudioUrl": urls[n],
-                    "imageUrl": "",
-                    "prompt": task.prompt,
-                    "modelName": "chirp-" + task.model.lower(),
-                    "title": title,
-                    "tags": str(task.body.get("style") or ""),
-                    "createTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(task.created_ms / 1000)),
-                    "duration": 1.07 if audio else None,
-                }
-            )
+            spelled: dict[str, Any] = {
+                "audio_url": audio,
+                "source_audio_url": audio,
+                "stream_audio_url": urls[n],
+                "source_stream_audio_url": urls[n],
+                "image_url": "",
+                "source_image_url": "",
+                "model_name": model_name,
+            }
+        else:  # recordInfo spells them camelCase
+            spelled = {"audioUrl": audio, "streamAudioUrl": urls[n], "imageUrl": "", "modelName": model_name}
+        tracks.append(
+            {
+                "id": f"{task.task_id}-{n}",
+                **spelled,
+                "prompt": task.prompt,
+                "title": title,
+                "tags": str(task.body.get("style") or ""),
+                "createTime": created,
+                "duration": 1.07 if audio else None,
+            }
+        )
     return tracks
 
 

@@ -27,6 +27,7 @@ from kiebot.bot.screens.admin.common import (
 )
 from kiebot.bot.screens.admin.compose import entities_to_html
 from kiebot.bot.screens.admin.jobcard import MAX_ID
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat.broadcast import (
     BroadcastSender,
     ProgressTarget,
@@ -38,7 +39,7 @@ from kiebot.chat.broadcast import (
 from kiebot.chat.callback_data import BadCallback, cb, int_arg
 from kiebot.store import admin, broadcasts, conversations, stats
 from kiebot.store.broadcasts import Broadcast
-from kiebot.store.conversations import ANY_VERSION, ConversationState
+from kiebot.store.conversations import ConversationState
 from kiebot.telegram.errors import BadRequest
 from kiebot.telegram.limits import MAX_TEXT_CHARS
 from kiebot.telegram.types import InlineKeyboardButton as Button
@@ -103,14 +104,7 @@ def _line(ctx: Ctx, b: Broadcast) -> str:
 async def compose_prompt(ctx: Ctx, args: list[str]) -> None:
     async with ctx.conn() as conn:
         reachable = await stats.reachable_users(conn)
-        await conversations.set_state(
-            conn,
-            ctx.user_id,
-            STATE,
-            {},
-            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
-            expected_version=ANY_VERSION,
-        )
+    await expect_typed_input(ctx, STATE)
     await ctx.show(ctx.t("admin_broadcast.ask_text", reachable=reachable), [cancel_row(ctx, cb("adm.b"))])
 
 

@@ -84,10 +84,10 @@ def _price_text(ctx: Ctx, job: Job) -> str:
 def credits_line(ctx: Ctx, job: Job) -> str:
     """Quoted and billed Kie credits (issue 15 item 1); a billed figure over the quote by more
     than the drift tolerance is marked with the difference."""
-    quoted = credits_text(job.credits)
+    quoted = credits_text(job.credits, ctx.lang)
     if job.billed_credits is None:
         return ctx.t("billing.job.credits_unbilled", quoted=quoted)
-    line = ctx.t("billing.job.credits", quoted=quoted, billed=credits_text(job.billed_credits))
+    line = ctx.t("billing.job.credits", quoted=quoted, billed=credits_text(job.billed_credits, ctx.lang))
     if job.billed_credits > job.credits * (1 + float(DRIFT_TOLERANCE)):
         over = "∞" if job.credits <= 0 else f"{(job.billed_credits - job.credits) / job.credits * 100:+.0f}%"
         line += ctx.t("billing.job.drift", percent=over)

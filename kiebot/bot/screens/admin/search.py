@@ -15,9 +15,10 @@ from kiebot.bot.router import routes
 from kiebot.bot.screens.admin.common import cancel_row, nav_row, require_admin
 from kiebot.bot.screens.admin.jobcard import MAX_ID, job_button, show_job_card
 from kiebot.bot.screens.admin.users import show_user_card
+from kiebot.bot.screens.typed_input import expect_typed_input
 from kiebot.chat.callback_data import cb
 from kiebot.store import conversations, jobs, stats, users
-from kiebot.store.conversations import ANY_VERSION, ConversationState
+from kiebot.store.conversations import ConversationState
 from kiebot.store.jobs import Job
 from kiebot.telegram.types import InlineKeyboardButton as Button
 from kiebot.telegram.types import Message
@@ -32,15 +33,7 @@ _USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_]{3,32}$")
 
 @routes.callback("adm.s", admin=True)
 async def search_prompt(ctx: Ctx, args: list[str]) -> None:
-    async with ctx.conn() as conn:
-        await conversations.set_state(
-            conn,
-            ctx.user_id,
-            STATE,
-            {},
-            ttl_s=ctx.deps.settings.fsm_state_ttl_s,
-            expected_version=ANY_VERSION,
-        )
+    await expect_typed_input(ctx, STATE)
     await ctx.show(ctx.t("admin.search.prompt"), [cancel_row(ctx)])
 
 

@@ -46,8 +46,8 @@ def pause_lines(ctx: Ctx, pauses: list[VariantPause]) -> list[str]:
             ctx.t(
                 "billing.models.variant_line",
                 variant=shown_variant(ctx, p),
-                quoted=credits_text(p.quoted_credits),
-                billed=credits_text(p.billed_credits),
+                quoted=credits_text(p.quoted_credits, ctx.lang),
+                billed=float(p.billed_credits),
                 at=zoned_when(ctx, p.paused_at),
             )
         )
@@ -78,8 +78,8 @@ async def show_paused(ctx: Ctx, notice: str | None = None) -> None:
                 "billing.models.variant_model_line",
                 model=title(spec, ctx.lang) if spec is not None else p.model_id,
                 variant=shown_variant(ctx, p),
-                quoted=credits_text(p.quoted_credits),
-                billed=credits_text(p.billed_credits),
+                quoted=credits_text(p.quoted_credits, ctx.lang),
+                billed=float(p.billed_credits),
                 at=zoned_when(ctx, p.paused_at),
             )
         )

@@ -123,12 +123,7 @@ async def _set_param(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, w
         return
     await ctx.answer()
     draft.params[wire] = value
-    draft.step = ws.PARAMS
-    new_version = await store(ctx, draft, version)
-    if new_version is None:
-        await stale(ctx)
-        return
-    await present(ctx, spec, draft, new_version, new_message=False)
+    await _show_step(ctx, spec, draft, version, ws.PARAMS)
 
 
 async def _go_to(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args: list[str]) -> None:

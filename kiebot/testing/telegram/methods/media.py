@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kiebot.testing.media import image_size
-from kiebot.testing.telegram.methods.messages import reply_target, sent
+from kiebot.testing.telegram.methods.messages import formatted_param, reply_target, sent
 from kiebot.testing.telegram.model.state import State
 from kiebot.testing.telegram.model.world import SimFile, SimMessage
 from kiebot.testing.telegram.rules import errors as E
@@ -129,19 +129,15 @@ def _attributes(kind: str, source: Params | dict[str, Any]) -> dict[str, Any]:
 def _send_media(kind: str) -> Any:
     async def handler(state: State, params: Params) -> dict[str, Any]:
         chat_id = params.chat_id()
-        raw = params.text("caption")
-        parse_mode = params.text("parse_mode")
-        caption, entities = formatted(raw, parse_mode, params.json("caption_entities"), caption=True)
+        raw, parse_mode, caption, entities = formatted_param(params, caption=True)
         markup = reply_markup(params.json("reply_markup", "reply keyboard markup"))
         chat = writable_chat(state.world, chat_id)
         value: Upload | str | None = params.files.get(kind) or params.text(kind)
         if value is None or value == "":
             raise missing(kind)
         file = await resolve_file(state, params, kind, value, _attributes(kind, params))
-        message = state.world.new_message(
+        message = state.world.new_bot_message(
             chat.id,
-            from_bot=True,
-            sender_id=state.world.bot.id,
             kind=kind,
             file=file,
             caption=caption or None,
@@ -198,10 +194,8 @@ async def send_media_group(state: State, params: Params) -> list[dict[str, Any]]
     messages: list[SimMessage] = []
     for (item, kind, caption, entities), file in zip(prepared, files, strict=True):
         messages.append(
-            state.world.new_message(
+            state.world.new_bot_message(
                 chat.id,
-                from_bot=True,
-                sender_id=state.world.bot.id,
                 kind=kind,
                 file=file,
                 caption=caption or None,

@@ -10,7 +10,7 @@ be deleted only within 48 hours; a callback query is answered once, and only wit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
@@ -66,17 +66,33 @@ def sent(state: State, message: SimMessage) -> dict[str, Any]:
     return state.message_to_api(message)
 
 
+class Formatted(NamedTuple):
+    """A method's ``text`` or ``caption`` argument: as the bot sent it (``raw``, kept as the
+    message's source) and as Telegram stores it (``text`` and ``entities``)."""
+
+    raw: str | None
+    parse_mode: str | None
+    text: str
+    entities: list[dict[str, Any]]
+
+
+def formatted_param(params: Params, *, caption: bool) -> Formatted:
+    """``caption`` (with ``caption_entities``) or ``text`` (with ``entities``), parsed and checked
+    by :func:`formatted`; raises Telegram's errors."""
+    field, entities_field = ("caption", "caption_entities") if caption else ("text", "entities")
+    raw = params.text(field)
+    parse_mode = params.text("parse_mode")
+    text, entities = formatted(raw, parse_mode, params.json(entities_field), caption=caption)
+    return Formatted(raw, parse_mode, text, entities)
+
+
 async def send_message(state: State, params: Params) -> dict[str, Any]:
     chat_id = params.chat_id()
-    raw = params.text("text")
-    parse_mode = params.text("parse_mode")
-    text, entities = formatted(raw, parse_mode, params.json("entities"), caption=False)
+    raw, parse_mode, text, entities = formatted_param(params, caption=False)
     markup = reply_markup(params.json("reply_markup", "reply keyboard markup"))
     chat = writable_chat(state.world, chat_id)
-    message = state.world.new_message(
+    message = state.world.new_bot_message(
         chat.id,
-        from_bot=True,
-        sender_id=state.world.bot.id,
         kind="text",
         text=text,
         entities=entities,
@@ -119,9 +135,7 @@ def edited(state: State, message: SimMessage, markup: dict[str, Any] | None) -> 
 
 async def edit_message_text(state: State, params: Params) -> dict[str, Any]:
     message = editable(state, params)
-    raw = params.text("text")
-    parse_mode = params.text("parse_mode")
-    text, entities = formatted(raw, parse_mode, params.json("entities"), caption=False)
+    raw, parse_mode, text, entities = formatted_param(params, caption=False)
     markup = reply_markup(params.json("reply_markup", "reply keyboard markup"), inline_only=True)
     if message.kind != "text":
         raise bad_request(E.NO_TEXT_TO_EDIT)
@@ -137,9 +151,7 @@ async def edit_message_text(state: State, params: Params) -> dict[str, Any]:
 
 async def edit_message_caption(state: State, params: Params) -> dict[str, Any]:
     message = editable(state, params)
-    raw = params.text("caption")
-    parse_mode = params.text("parse_mode")
-    caption, entities = formatted(raw, parse_mode, params.json("caption_entities"), caption=True)
+    raw, parse_mode, caption, entities = formatted_param(params, caption=True)
     markup = reply_markup(params.json("reply_markup", "reply keyboard markup"), inline_only=True)
     if message.file is None:
         raise bad_request(E.NO_CAPTION_TO_EDIT)

@@ -73,10 +73,8 @@ async def send_invoice(state: State, params: Params) -> dict[str, Any]:
         params.json("reply_markup", "reply keyboard markup"), inline_only=True, allow_pay=True
     )
     chat = writable_chat(state.world, chat_id)
-    message = state.world.new_message(
+    message = state.world.new_bot_message(
         chat.id,
-        from_bot=True,
-        sender_id=state.world.bot.id,
         kind="invoice",
         invoice=invoice.to_api(),
         reply_markup=markup,

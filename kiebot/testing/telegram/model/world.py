@@ -230,6 +230,10 @@ class World:
         chat.messages[message.message_id] = message
         return message
 
+    def new_bot_message(self, chat_id: int, *, kind: str, **fields: Any) -> SimMessage:
+        """A message the bot sent (every ``send*`` method makes one)."""
+        return self.new_message(chat_id, from_bot=True, sender_id=self.bot.id, kind=kind, **fields)
+
     def chat_to_api(self, chat_id: int) -> dict[str, Any]:
         chat = self.chats[chat_id]
         if chat.type == "private":
