@@ -346,7 +346,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FSM_STATE_TTL_S", "2700", "Seconds a half-finished wizard is kept"),
     Variable("GENERATION_CONCURRENCY", "32", "Generations handled at once by this instance"),
     Variable("MEDIA_MEMORY_MB", "128", "MiB of media (results, user files) held in memory at once across all jobs; larger files go through temporary files in `TMPDIR`"),
-    Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance (two while webhook requests are arriving)"),
+    Variable("DISPATCH_CONCURRENCY", "16", "Chats whose updates are handled at once by this instance (two while webhook requests wait for a busy core)"),
     Variable("SHUTDOWN_GRACE_S", "20", "Seconds in-flight work gets to finish after SIGTERM"),
     Variable("KIEBOT_LIMITS", "", "JSON object overriding tunable rates and durations (`kiebot/limits.py`), for tests and benchmarks; never needed in production"),
     Variable(
