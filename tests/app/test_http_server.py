@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from kiebot.runtime.http_server import serve_asgi
+from tests.support.asgi import read_body
 
 Scope = dict[str, Any]
 
@@ -42,12 +43,7 @@ class App:
             await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if path == "/slow":
             self.started_slow.set()
             await self.release.wait()

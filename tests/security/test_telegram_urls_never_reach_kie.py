@@ -28,6 +28,7 @@ from kiebot.store import jobs, money
 from kiebot.testing import media
 from kiebot.testing.harness import TOKEN, World, eventually, open_world
 from kiebot.testing.kie import media as kie_media
+from tests.support.asgi import read_body
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,7 @@ class RecordingProxy:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
         headers = [(k, v) for k, v in scope["headers"]]
         self.requests.append(Recorded(scope["method"], target, headers, body))

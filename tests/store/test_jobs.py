@@ -12,6 +12,7 @@ import trio.lowlevel
 
 from kiebot.store import free_tier, jobs, money, users
 from kiebot.store.db import Conn, Database
+from tests.support.jobs import z_image_job
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -27,15 +28,12 @@ async def db(store_db: Database) -> Database:
 
 
 async def _create(conn: Conn, key: str, *, user_id: int = 1, quote: int = 300, **kw: Any) -> jobs.CreatedJob:
-    return await jobs.create_job(
+    return await z_image_job(
         conn,
-        user_id=user_id,
-        chat_id=user_id,
-        model_id="z-image",
-        kind="text_to_image",
+        user_id,
+        key,
         params={"prompt": "a cat", "aspect_ratio": "1:1"},
         quote_kopecks=quote,
-        idempotency_key=key,
         timeout_s=600,
         credits=0.8,
         fx_rate=78.0,

@@ -23,14 +23,24 @@ async def paid_z_image_job(
 ) -> jobs.CreatedJob:
     """A 20 ₽ manual top-up (``credit_key``), then a z-image job (``key``) holding 15 ₽ of it."""
     await money.credit(conn, user_id, TOPUP_KOPECKS, kind="topup_manual", key=credit_key)
+    params = {"params": params or {}, "prompt": prompt, "media": {}, "lang": "en"}
+    return await z_image_job(conn, user_id, key, params=params, quote_kopecks=QUOTE_KOPECKS, timeout_s=3600)
+
+
+async def z_image_job(
+    conn: Conn, user_id: int, key: str, *, params: dict[str, Any], quote_kopecks: int, timeout_s: float, **more: Any
+) -> jobs.CreatedJob:
+    """A z-image job of ``user_id`` in their own chat, holding ``quote_kopecks`` (``more``: any
+    other :func:`kiebot.store.jobs.create_job` argument)."""
     return await jobs.create_job(
         conn,
         user_id=user_id,
         chat_id=user_id,
         model_id="z-image",
         kind="text_to_image",
-        params={"params": params or {}, "prompt": prompt, "media": {}, "lang": "en"},
-        quote_kopecks=QUOTE_KOPECKS,
+        params=params,
+        quote_kopecks=quote_kopecks,
         idempotency_key=key,
-        timeout_s=3600,
+        timeout_s=timeout_s,
+        **more,
     )
