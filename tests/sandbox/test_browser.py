@@ -305,7 +305,7 @@ def test_admin_approves_a_bank_transfer_top_up(chat: Chat) -> None:
     chat.bot_message("Top up by bank transfer")
     chat.press("500 ₽", data="mta:50000")
     chat.bot_message("Transfer exactly")
-    chat.press("I've paid")
+    chat.press("I’ve paid")
     chat.bot_message("receipt")
     chat.attach_photo(png(300, 420))
     expect(chat.page.locator('.msg.out[data-kind="photo"] img.photo')).to_be_visible()
