@@ -99,7 +99,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        body = await request.aread()
+        # A body already in memory (JSON, small forms) goes out with the head in one write; a
+        # streamed one (a multipart upload from a temporary file) is sent piece by piece, so an
+        # upload of a 50 MB result never sits in memory whole (MEDIA_MEMORY_MB, issue 17).
+        streamed = not isinstance(request.stream, httpx.ByteStream)
+        body = b"" if streamed else await request.aread()
         head = h11.Request(method=request.method, target=url.raw_path, headers=list(request.headers.raw))
 
         slot = object()
@@ -112,11 +116,17 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             conn = self._take_idle(origin) or await self._connect(origin, request, timeouts)
             data = conn.h11.send(head) or b""
-            if body:
-                data += conn.h11.send(h11.Data(data=body)) or b""
-            data += conn.h11.send(h11.EndOfMessage()) or b""
-            with _errors(request, httpx.WriteTimeout, httpx.WriteError), trio.fail_after(_seconds(timeouts, "write")):
-                await conn.stream.send_all(data)
+            if streamed:
+                await _send(conn, request, timeouts, data)
+                async for chunk in request.stream:  # type: ignore[union-attr]
+                    if chunk:
+                        await _send(conn, request, timeouts, conn.h11.send(h11.Data(data=chunk)) or b"")
+                await _send(conn, request, timeouts, conn.h11.send(h11.EndOfMessage()) or b"")
+            else:
+                if body:
+                    data += conn.h11.send(h11.Data(data=body)) or b""
+                data += conn.h11.send(h11.EndOfMessage()) or b""
+                await _send(conn, request, timeouts, data)
             event = await _next_event(conn, request, _seconds(timeouts, "read"))
             while isinstance(event, h11.InformationalResponse):
                 event = await _next_event(conn, request, _seconds(timeouts, "read"))
@@ -221,6 +231,12 @@ class _ResponseBody(httpx.AsyncByteStream):
         if not self._released:
             self._released = True
             self._transport._release(self._origin, self._conn, self._slot, reuse=reuse and self._done)
+
+
+async def _send(conn: _Connection, request: httpx.Request, timeouts: dict[str, Any], data: bytes) -> None:
+    """One write, within the write timeout (per write, as httpcore counts it)."""
+    with _errors(request, httpx.WriteTimeout, httpx.WriteError), trio.fail_after(_seconds(timeouts, "write")):
+        await conn.stream.send_all(data)
 
 
 async def _next_event(conn: _Connection, request: httpx.Request, read_s: float) -> Any:
