@@ -39,6 +39,7 @@ class Server:
     requests: list[tuple[str, bytes]] = field(default_factory=list)
     plans: dict[str, Plan] = field(default_factory=dict)
     close_idle: bool = False  # close each connection once its response is sent (without saying so)
+    body_arrived: trio.Event = field(default_factory=trio.Event)  # set at the first piece of any request body
 
     async def handle(self, stream: trio.SocketStream) -> None:
         self.connections += 1
@@ -64,6 +65,7 @@ class Server:
                             conn.receive_data(await stream.receive_some(65536))
                         elif isinstance(ev, h11.Data):
                             body += ev.data
+                            self.body_arrived.set()
                     self.requests.append((target, body))
                     plan = self.plans.get(target, Plan())
                     await trio.sleep(plan.stall_s)
@@ -110,6 +112,23 @@ async def test_requests_reuse_one_connection_and_carry_their_bodies(server: Serv
                 assert response.json() == {"ok": True}
     assert server.connections == 1
     assert server.requests == [(f"/sendMessage?i={i}", json.dumps({"n": i}).encode()) for i in range(5)]
+
+
+async def test_a_streamed_request_body_is_sent_as_it_comes_not_read_whole_first(server: Server) -> None:
+    """An upload from a temporary file must not be gathered in memory (MEDIA_MEMORY_MB): the
+    second piece is produced only once the server has the first, so reading the whole body
+    before sending it would never finish."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield b"a" * 70_000
+        await server.body_arrived.wait()
+        yield b"b" * 70_000
+
+    with trio.fail_after(10):
+        async with _client() as http:
+            response = await http.post(f"{server.url}/sendVideo", content=pieces())
+            assert response.status_code == 200
+    assert server.requests == [("/sendVideo", b"a" * 70_000 + b"b" * 70_000)]
 
 
 async def test_concurrent_requests_open_their_own_connections(server: Server) -> None:
