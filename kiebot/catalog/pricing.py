@@ -239,11 +239,14 @@ def has_paid_variants(spec: ModelSpec) -> bool:
     return spec.pricing.metered or any(s.credits > cheapest for s in spec.pricing.skus)
 
 
-def is_free_variant(spec: ModelSpec, quoted: Quote) -> bool:
-    """Whether ``quoted`` is at the free price of a free-tier model: the cheapest variant at the
-    smallest quantity. A dearer variant (Infinitalk at 720p, four times 480p) is paid from the
-    balance even for a free-tier model; giving it away would hand out the dear variant for free."""
-    return quoted.credits <= free_variant(spec).credits * spec.pricing.quantity_min
+def is_free_variant(spec: ModelSpec, credits: Decimal | float) -> bool:
+    """Whether a quote of ``credits`` is at the free price of a free-tier model: the cheapest
+    variant at the smallest quantity. A dearer variant (Infinitalk at 720p, four times 480p) is
+    paid from the balance even for a free-tier model; giving it away would hand out the dear
+    variant for free. (The confirm screens and the billing judge both ask this.)"""
+    # Compared as decimals of their written values: a float 0.8 (a job's stored credits) is a hair
+    # above Decimal("0.8") (a quote's), and the same variant must be free either way.
+    return Decimal(str(credits)) <= Decimal(str(free_variant(spec).credits)) * spec.pricing.quantity_min
 
 
 def free_tier(registry: Registry, fx: Number, markup: Number, override: tuple[str, ...] = ()) -> tuple[str, ...]:

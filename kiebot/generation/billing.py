@@ -33,7 +33,7 @@ from kiebot.catalog.pricing import (
     PricingError,
     exact,
     find_sku,
-    free_variant,
+    is_free_variant,
     kopecks_for,
     sku_key,
 )
@@ -91,7 +91,7 @@ def given_away(deps: GenDeps, spec: ModelSpec | None, job: Job) -> bool:
         return True
     if spec is None or job.model_id not in deps.free_tier:
         return False
-    return exact(job.credits) <= Fraction(free_variant(spec).credits) * spec.pricing.quantity_min
+    return is_free_variant(spec, job.credits)
 
 
 async def note_billed(deps: GenDeps, notifier: Notifier, job: Job, status: TaskStatus) -> None:

@@ -62,7 +62,7 @@ async def confirm(ctx: Ctx, spec: ModelSpec, draft: ws.Draft, version: int, args
     if quote.sku_key in await ctx.deps.availability.paused_variants(spec.id):
         await _variant_unavailable(ctx, spec, draft, version)
         return
-    if mode == "f" and not is_free_variant(spec, quote):
+    if mode == "f" and not is_free_variant(spec, quote.credits):
         # Free means the cheapest variant only (issue 13 item 8): a dearer one is paid; show the
         # summary again with its price instead of giving it away.
         await ctx.answer(ctx.t("wizard.price_changed"), alert=True)

@@ -91,7 +91,7 @@ def free_variant_text(ctx: Ctx, spec: ModelSpec) -> str:
 def free_here(ctx: Ctx, spec: ModelSpec, quoted: Quote | None) -> bool:
     """Whether the draft, priced ``quoted``, is a free-tier model at its free variant (issue 13
     item 8: free means the cheapest variant; the others are paid from the balance)."""
-    return spec.id in ctx.deps.free_tier and quoted is not None and is_free_variant(spec, quoted)
+    return spec.id in ctx.deps.free_tier and quoted is not None and is_free_variant(spec, quoted.credits)
 
 
 def free_only_note(ctx: Ctx, spec: ModelSpec) -> str:
