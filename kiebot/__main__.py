@@ -28,8 +28,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # The edge chooses the fake Kie; the runtime never imports kiebot.testing.
         from kiebot.testing.kie.stub import start_stub_kie
 
-        return app_main(kie_stub=start_stub_kie)
-    return app_main()
+        return app_main(settings, kie_stub=start_stub_kie)
+    return app_main(settings)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:

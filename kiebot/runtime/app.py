@@ -43,7 +43,7 @@ from kiebot.catalog.fx import FxCache, FxRate, fallback_rate
 from kiebot.catalog.pricing import free_tier
 from kiebot.chat.broadcast import BroadcastSender
 from kiebot.chat.callback_data import ModelCodes
-from kiebot.config import Settings, check_runnable, load_settings
+from kiebot.config import Settings, check_runnable
 from kiebot.generation.deps import GenDeps
 from kiebot.generation.kie_news import handle_kie_callback
 from kiebot.generation.media_budget import MIB, MediaBudget
@@ -503,9 +503,9 @@ async def _watch_signals(handle: AppHandle) -> None:
                 return
 
 
-def main(kie_stub: KieStub | None = None) -> int:
-    """``python -m kiebot run``; ``kie_stub`` is chosen by the entry point when ``KIE_STUB`` is set."""
-    settings = load_settings()
+def main(settings: Settings, kie_stub: KieStub | None = None) -> int:
+    """``python -m kiebot run`` with the settings the entry point loaded; ``kie_stub`` is chosen
+    there too when ``KIE_STUB`` is set."""
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
     check_runnable(settings)
     try:
