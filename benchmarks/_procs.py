@@ -49,8 +49,14 @@ PLACEMENT = os.environ.get("KIEBOT_BENCH_PLACEMENT", "split")
 DB_CORE = APP_CORE if PLACEMENT == "db-with-app" else HARNESS_CORE
 
 
+#: The cores this machine gives the benchmarks, read once at import: the driver later narrows its
+#: own affinity to the harness core, and a check made after that would see one core and pin nothing
+#: (every process would then inherit the driver's core and share it).
+_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
 def can_pin() -> bool:
-    return PLACEMENT != "none" and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    return PLACEMENT != "none" and hasattr(os, "sched_setaffinity") and len(_CORES) >= 2
 
 
 def placement() -> str:
@@ -351,6 +357,7 @@ async def running_app(
     try:
         ready_s = await wait_ready(process, url, timeout_s=ready_timeout_s)
         pin(process.pid, APP_CORE)  # threads started after the spawn (asyncpg, trio workers)
+        _check_placement(process.pid, APP_CORE)
         profiler = await _start_profiler(process, log_path)
         yield process, url, ready_s
     finally:
@@ -360,6 +367,13 @@ async def running_app(
                 with trio.move_on_after(30):
                     await profiler.wait()
             await process.stop()
+
+
+def _check_placement(pid: int, core: int) -> None:
+    """Refuse to measure a bot that is not where the table says it is (a figure taken with the bot
+    sharing the harness core describes a different machine)."""
+    if can_pin() and os.sched_getaffinity(pid) != {core}:
+        raise RuntimeError(f"the bot process is on cores {sorted(os.sched_getaffinity(pid))}, not on core {core}")
 
 
 async def _start_profiler(process: Process, log_path: Path) -> trio.Process | None:
