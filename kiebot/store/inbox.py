@@ -180,35 +180,59 @@ async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
     return {int(r["update_id"]) for r in rows}
 
 
-# Heads: each chat's lowest unfinished update, claimable when pending, not delayed, and no update of
-# the chat is claimed; plus claims whose lease expired (at most one per chat, by the unique index).
-# The locking SELECT re-checks status on the row it locks (READ COMMITTED re-evaluates its WHERE on
-# the newest row version), so a row another worker claimed or finished meanwhile is skipped, and
-# its LIMIT counts only rows actually locked.
+# The claim walks pending updates oldest first, one index probe per step (``walk``: the next
+# pending id after the last, on ``updates_pending_by_id``), and keeps a row only when it is its
+# chat's head — no older unfinished update in the chat, none of the chat claimed — and not
+# delayed; the walk stops as soon as ``$1`` rows are locked, so a claim costs about ``$1`` probes
+# whatever the backlog (issue 18: the earlier form worked out every chat's head over the whole
+# backlog on each call — O(N) per claim, O(N^2) to drain a burst; 1,000 queued /starts kept
+# PostgreSQL at 90% for 20 s). The shape is forced, not left to statistics (a fresh table has
+# none, and before a burst they say nothing is pending): the head test is a LATERAL subquery with
+# a row lock, which the planner can neither flatten nor put before the walk, and the recursive
+# walk is read only as far as the LIMIT asks (tests/store/test_inbox_claim_cost.py).
+# Claims whose lease expired are taken too (at most one per chat, by the unique index), first.
+# ``FOR UPDATE ... SKIP LOCKED`` is on each row as the walk reaches it: a row another claimer holds
+# is passed over without counting against the limit, and READ COMMITTED re-checks the row's
+# conditions on its newest version when it is locked, so a row claimed or finished meanwhile is
+# skipped.
 _CLAIM_CTES = """
-WITH heads AS (
-    SELECT DISTINCT ON (chat_key) update_id, chat_key, status, not_before
-    FROM updates
-    WHERE status IN ('pending', 'claimed')
-    ORDER BY chat_key, update_id
-), ready AS (
-    SELECT h.update_id FROM heads h
-    WHERE h.status = 'pending'
-      AND (h.not_before IS NULL OR h.not_before <= now())
-      AND NOT EXISTS (SELECT 1 FROM updates c WHERE c.chat_key = h.chat_key AND c.status = 'claimed')
+WITH RECURSIVE walk (update_id) AS (
+    SELECT min(update_id) FROM updates WHERE status = 'pending'
     UNION ALL
-    SELECT update_id FROM updates WHERE status = 'claimed' AND lease_expires_at <= now()
-), locked AS (
+    SELECT (SELECT min(n.update_id) FROM updates n WHERE n.status = 'pending' AND n.update_id > w.update_id)
+    FROM walk w
+    WHERE w.update_id IS NOT NULL
+), expired AS (
     SELECT u.update_id, u.attempts >= $3 AS exhausted
     FROM updates u
-    WHERE u.update_id IN (SELECT update_id FROM ready)
-      AND (
-            (u.status = 'pending' AND (u.not_before IS NULL OR u.not_before <= now()))
-         OR (u.status = 'claimed' AND u.lease_expires_at <= now())
-      )
-    ORDER BY u.update_id
+    WHERE u.status = 'claimed' AND u.lease_expires_at <= now()
+    ORDER BY u.lease_expires_at
     LIMIT $1
     FOR UPDATE OF u SKIP LOCKED
+), heads AS (
+    SELECT h.update_id, h.exhausted
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT p.update_id, p.attempts >= $3 AS exhausted
+        FROM updates p
+        WHERE p.update_id = w.update_id
+          AND p.status = 'pending'
+          AND (p.not_before IS NULL OR p.not_before <= now())
+          AND NOT EXISTS (SELECT 1 FROM updates o
+                          WHERE o.chat_key = p.chat_key AND o.status IN ('pending', 'claimed')
+                            AND o.update_id < p.update_id)
+          AND NOT EXISTS (SELECT 1 FROM updates o WHERE o.chat_key = p.chat_key AND o.status = 'claimed')
+        FOR UPDATE OF p SKIP LOCKED
+    ) h
+    LIMIT $1
+), locked AS (
+    SELECT update_id, exhausted FROM (
+        SELECT update_id, exhausted, 0 AS turn FROM expired
+        UNION ALL
+        SELECT update_id, exhausted, 1 AS turn FROM heads
+    ) e
+    ORDER BY turn, update_id
+    LIMIT $1
 ), claimed AS (
     UPDATE updates u SET
         status           = CASE WHEN l.exhausted THEN 'failed' ELSE 'claimed' END,
