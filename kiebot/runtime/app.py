@@ -65,6 +65,7 @@ from kiebot.runtime.duties import leader_duties, with_retries
 from kiebot.runtime.handle import AppHandle as AppHandle  # re-exported: callers start the app from here
 from kiebot.runtime.health import refresh_gauges
 from kiebot.runtime.health import summary as health_summary
+from kiebot.runtime.heap import freeze_startup_heap
 from kiebot.runtime.leader import Leadership, run_while_leader
 from kiebot.runtime.scheduler import Periodic
 from kiebot.runtime.supervisor import supervise
@@ -166,6 +167,7 @@ async def _serve(
         )
         if install_signals:
             root.start_soon(_watch_signals, handle)
+            freeze_startup_heap()  # the process's own loop only (kiebot.runtime.heap)
         _log_ready(handle, parts)
         task_status.started(handle)
 
