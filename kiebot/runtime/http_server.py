@@ -12,7 +12,11 @@ What it does, and the limits it keeps:
 * ASGI 3 ``http`` and ``lifespan`` scopes (Quart's ``before_serving``/``after_serving`` run);
   no websockets, no HTTP/2, no TLS (Render terminates TLS in front of the service);
 * keep-alive, with a connection closed after ``keep_alive_s`` of silence (Telegram keeps its
-  webhook connections open), and a request head bounded by h11 (16 KiB);
+  webhook connections open), and a request head bounded by h11 (16 KiB) that must arrive within
+  that same time;
+* a request body must arrive within ``body_timeout_s`` of its head: a client that trickles it (or
+  stops half-way) gets 408 and a closed connection, so it cannot hold a connection, a task and a
+  slot of the application for ever (the application sees ``http.disconnect`` and stores nothing);
 * a request body is handed to the application as it arrives (the application bounds it:
   ``WEBHOOK_MAX_BODY_BYTES``); a connection whose request body was not read to its end, or whose
   answer says ``Connection: close``, is closed after the answer;
@@ -95,9 +99,10 @@ class _Lifespan:
 
 
 class _Server:
-    def __init__(self, app: ASGIApp, *, keep_alive_s: float, lifespan_state: dict[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, *, keep_alive_s: float, body_timeout_s: float, lifespan_state: dict[str, Any]) -> None:
         self._app = app
         self._keep_alive_s = keep_alive_s
+        self.body_timeout_s = body_timeout_s
         self._state = lifespan_state
         self.closing = False
         self.idle: set[trio.CancelScope] = set()
@@ -191,6 +196,7 @@ class _Exchange:
             "extensions": {},
         }
         self._body_done = False
+        self._body_deadline = trio.current_time() + server.body_timeout_s
         self._start: dict[str, Any] | None = None
         self._head_sent = False
         self._status = 0
@@ -233,10 +239,20 @@ class _Exchange:
             if event is h11.NEED_DATA:
                 if self._conn.they_are_waiting_for_100_continue:  # it waits before sending its body (curl does)
                     await self._write(self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-                try:
-                    data = await self._stream.receive_some(_READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    data = b""
+                data = b""
+                with trio.move_on_at(self._body_deadline) as waiting:
+                    try:
+                        data = await self._stream.receive_some(_READ_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                        data = b""
+                if waiting.cancelled_caught:
+                    log.info("request body too slow; closing the connection", extra={"path": self.scope["path"]})
+                    if not self._head_sent:
+                        self._head_sent = True
+                        await self._write(_simple(self._conn, 408))
+                    self._broken = True
+                    self._answered.set()
+                    return {"type": "http.disconnect"}
                 if not data:
                     self._broken = True
                     self._answered.set()
@@ -321,6 +337,7 @@ async def serve_asgi(
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_s: float = 5.0,
     keep_alive_s: float = 75.0,
+    body_timeout_s: float = 30.0,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns; reports the bound URL
@@ -329,7 +346,7 @@ async def serve_asgi(
     async with trio.open_nursery() as outer:
         await outer.start(lifespan.run)
         await lifespan.startup()
-        server = _Server(app, keep_alive_s=keep_alive_s, lifespan_state=lifespan.state)
+        server = _Server(app, keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s, lifespan_state=lifespan.state)
         listeners = await trio.open_tcp_listeners(port, host=host)
         bound = listeners[0].socket.getsockname()
         shown = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])

@@ -152,3 +152,34 @@ async def test_shutdown_lets_requests_in_flight_finish_then_runs_the_lifespan_sh
         assert running.app.lifespan == ["lifespan.startup", "lifespan.shutdown"]
 
 
+
+
+async def test_a_body_that_trickles_is_cut_off_with_408() -> None:
+    """A client that sends its head and then too little of its body within ``body_timeout_s``
+    gets 408 and a closed connection; the application sees a disconnect, not a body."""
+    app = App()
+    stop = trio.Event()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(
+                lambda task_status: serve_asgi(
+                    app, "127.0.0.1", 0, shutdown_trigger=stop.wait, keep_alive_s=5.0, body_timeout_s=0.3, task_status=task_status
+                )
+            )
+            host, port = url.removeprefix("http://").split(":")
+            async with await trio.open_tcp_stream(host, int(port)) as stream:
+                began = trio.current_time()
+                await stream.send_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+                await trio.sleep(0.15)
+                await stream.send_all(b"4")  # still trickling: it does not buy more time
+                answer = b""
+                while chunk := await stream.receive_some(65536):  # ends when the server closes
+                    answer += chunk
+                waited = trio.current_time() - began
+            assert answer.startswith(b"HTTP/1.1 408")
+            assert b"POST /echo" not in answer  # the application never got the body
+            assert 0.25 <= waited < 3
+            # A prompt client on the same server is served as usual.
+            async with httpx.AsyncClient() as http:
+                assert (await http.post(url + "/echo", content=b"0123456789")).text == "POST /echo? 0123456789"
+            stop.set()
