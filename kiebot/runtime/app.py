@@ -87,11 +87,11 @@ log = logging.getLogger(__name__)
 KieStub = Callable[[trio.Nursery, Settings, Metrics, httpx.AsyncClient], Awaitable[tuple[object, KieClient]]]
 
 
-def _http(timeout: httpx.Timeout, *, lean: bool = False) -> httpx.AsyncClient:
+def _http(timeout: httpx.Timeout, *, lean: LeanTransport | None = None) -> httpx.AsyncClient:
     """``lean``: the Telegram client's transport (:mod:`kiebot.telegram.lean_http`, issue 18): its
     calls are most of a handler's own CPU time, and httpcore's pool costs more than the request."""
-    if lean:
-        return httpx.AsyncClient(timeout=timeout, transport=LeanTransport(max_connections=200, max_idle_per_origin=50))
+    if lean is not None:
+        return httpx.AsyncClient(timeout=timeout, transport=lean)
     return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
 
 
@@ -196,10 +196,12 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
     fx = FxCache(fallback=fallback, client=fx_http)
     await _seed_fx(db, fx)
     tiers = free_tier(registry, fallback, settings.pricing_markup, settings.free_tier_model_ids)
-    tg_http = _http(httpx.Timeout(connect=10.0, read=70.0, write=60.0, pool=10.0), lean=True)
+    tg_transport = LeanTransport(max_connections=200, max_idle_per_origin=50)
+    tg_http = _http(httpx.Timeout(connect=10.0, read=70.0, write=60.0, pool=10.0), lean=tg_transport)
     tg = TelegramClient(
         tg_http,
         settings.telegram_bot_token,
+        json_poster=tg_transport,
         base_url=settings.telegram_api_url,
         limiter=FloodLimiter(
             per_chat_rate=limits.telegram_chat_per_second,

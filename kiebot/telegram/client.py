@@ -125,6 +125,14 @@ class _BytesSink:
         self.data = bytearray()
 
 
+class JsonPoster(Protocol):
+    """Sends one JSON POST and returns (status, body), raising httpx's transport exceptions:
+    :meth:`kiebot.telegram.lean_http.LeanTransport.post_json`, the JSON calls' path around
+    httpx's client layers (issue 18)."""
+
+    async def post_json(self, url: str, body: bytes, phases: httpx.Timeout) -> tuple[int, bytes]: ...
+
+
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
@@ -146,13 +154,17 @@ class TelegramClient(BotApiMethods):
         on_call: OnCall | None = None,
         on_retry_after: OnRetryAfter | None = None,
         rng: random.Random | None = None,
+        json_poster: JsonPoster | None = None,
     ) -> None:
+        """``json_poster``: sends the JSON calls (all but uploads and downloads) instead of
+        ``http``; the same transport's path without httpx's client around it."""
         if not _TOKEN_RE.match(token):
             raise ValueError("the bot token does not look like <digits>:<secret>")
         _HIDE_TOKEN.tokens.add(token)
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self._http = http
+        self._json_poster = json_poster
         self._token = token
         self._base_url = base_url.rstrip("/")
         self._api_prefix = f"{self._base_url}/bot{token}/"
@@ -279,6 +291,8 @@ class TelegramClient(BotApiMethods):
             timeout = httpx.Timeout(connect=base.connect, read=read_timeout, write=base.write, pool=base.pool)
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
+            if self._json_poster is not None and body.json is not None and not body.is_multipart:
+                return await self._json_poster.post_json(url, body.json, timeout or self._http.timeout)
             if body.is_multipart:
                 response = await self._http.post(url, data=body.form, files=body.files, **kwargs)
             else:

@@ -18,6 +18,12 @@ Telegram client needs and nothing else:
 
 No proxies, no HTTP/2, no ``Expect: 100-continue``: the Bot API needs none of them. A connection
 whose response was not read to the end, or whose request was cancelled, is closed, never reused.
+
+:meth:`LeanTransport.post_json` is the same exchange without httpx's client around it — no
+``Request``/``Response`` objects, no URL parsing per call, no auth, redirect or cookie machinery —
+for the Bot API's JSON calls (all but uploads and downloads), which the Telegram client makes
+twice per ``/start``: measured in ``benchmarks/e2e.py``, httpx's client layers were about a tenth
+of the bot's CPU per update. It raises the same httpx exceptions, so retries mean the same.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ import trio
 
 _READ_SIZE = 65_536
 _Origin = tuple[str, str, int]
+#: Distinct URLs whose parts are kept (the Bot API's methods: a few dozen).
+_URL_CACHE_SIZE = 256
+_USER_AGENT = b"kiebot"
 
 
 @dataclass(eq=False)
@@ -84,6 +93,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._closed = False
+        self._urls: dict[str, tuple[_Origin, bytes, bytes]] = {}
 
     def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -146,6 +156,76 @@ class LeanTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason},
         )
 
+    async def post_json(self, url: str, body: bytes, phases: httpx.Timeout) -> tuple[int, bytes]:
+        """POST ``body`` as JSON to ``url``; returns (status, response body). Raises httpx's
+        transport exceptions (``ConnectError``, ``PoolTimeout``, ``ReadTimeout``, ...) like
+        :meth:`handle_async_request` — without a ``request`` attached, as none was built."""
+        if self._closed:
+            raise httpx.ConnectError("the transport is closed")
+        origin, target, host = self._url_parts(url)
+        timeouts = phases.as_dict()  # connect, write, read and pool time-outs, as httpx counts them
+        head = h11.Request(
+            method=b"POST",
+            target=target,
+            headers=[
+                (b"host", host),
+                (b"user-agent", _USER_AGENT),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        )
+        slot = object()
+        with trio.move_on_after(_seconds(timeouts, "pool")) as waited:
+            await self._slots.acquire_on_behalf_of(slot)
+        if waited.cancelled_caught:
+            raise httpx.PoolTimeout("no connection free in time")
+        conn: _Connection | None = None
+        reuse = False
+        try:
+            conn = self._take_idle(origin) or await self._connect(origin, None, timeouts)
+            data = (conn.h11.send(head) or b"") + (conn.h11.send(h11.Data(data=body)) or b"") + (conn.h11.send(h11.EndOfMessage()) or b"")
+            await _send(conn, None, timeouts, data)
+            read_s = _seconds(timeouts, "read")
+            event = await _next_event(conn, None, read_s)
+            while isinstance(event, h11.InformationalResponse):
+                event = await _next_event(conn, None, read_s)
+            if not isinstance(event, h11.Response):
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response")
+            status = event.status_code
+            chunks: list[bytes] = []
+            while True:
+                event = await _next_event(conn, None, read_s)
+                if isinstance(event, h11.Data):
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a response body")
+            reuse = conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE
+            return status, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            if conn is None:
+                self._slots.release_on_behalf_of(slot)
+            else:  # failed or cancelled half-way: the connection's state is unknown, it is closed
+                self._release(origin, conn, slot, reuse=reuse)
+
+    def _url_parts(self, url: str) -> tuple[_Origin, bytes, bytes]:
+        """(origin, request target, Host header) of ``url``, parsed once per distinct URL."""
+        parts = self._urls.get(url)
+        if parts is None:
+            parsed = httpx.URL(url)
+            scheme = parsed.scheme
+            if scheme not in ("http", "https"):
+                raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}")
+            default_port = 443 if scheme == "https" else 80
+            port = parsed.port or default_port
+            name = b"[" + parsed.raw_host + b"]" if b":" in parsed.raw_host else parsed.raw_host  # IPv6
+            host = name + (b"" if port == default_port else b":%d" % port)
+            parts = ((scheme, parsed.host, port), parsed.raw_path, host)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[url] = parts
+        return parts
+
     def _take_idle(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = trio.current_time()
@@ -156,7 +236,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, origin: _Origin, request: httpx.Request, timeouts: dict[str, Any]) -> _Connection:
+    async def _connect(self, origin: _Origin, request: httpx.Request | None, timeouts: dict[str, Any]) -> _Connection:
         scheme, host, port = origin
         with _errors(request, httpx.ConnectTimeout, httpx.ConnectError), trio.fail_after(_seconds(timeouts, "connect")):
             tcp = await trio.open_tcp_stream(host, port)
@@ -233,13 +313,13 @@ class _ResponseBody(httpx.AsyncByteStream):
             self._transport._release(self._origin, self._conn, self._slot, reuse=reuse and self._done)
 
 
-async def _send(conn: _Connection, request: httpx.Request, timeouts: dict[str, Any], data: bytes) -> None:
+async def _send(conn: _Connection, request: httpx.Request | None, timeouts: dict[str, Any], data: bytes) -> None:
     """One write, within the write timeout (per write, as httpcore counts it)."""
     with _errors(request, httpx.WriteTimeout, httpx.WriteError), trio.fail_after(_seconds(timeouts, "write")):
         await conn.stream.send_all(data)
 
 
-async def _next_event(conn: _Connection, request: httpx.Request, read_s: float) -> Any:
+async def _next_event(conn: _Connection, request: httpx.Request | None, read_s: float) -> Any:
     while True:
         with _errors(request, httpx.RemoteProtocolError, httpx.RemoteProtocolError):
             event = conn.h11.next_event()
@@ -252,7 +332,7 @@ async def _next_event(conn: _Connection, request: httpx.Request, read_s: float) 
 
 
 @contextlib.contextmanager
-def _errors(request: httpx.Request, timeout: type[httpx.TransportError], error: type[httpx.TransportError]) -> Any:
+def _errors(request: httpx.Request | None, timeout: type[httpx.TransportError], error: type[httpx.TransportError]) -> Any:
     """trio, OS, TLS and h11 failures as the httpx exceptions the client already handles."""
     try:
         yield

@@ -24,6 +24,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.lean_http import LeanTransport
 from kiebot.telegram.limiter import FloodLimiter
 
 TOKEN = "123456789:AAH-test_SECRET-token-value_0123456789"
@@ -160,9 +161,16 @@ async def bot_api(nursery: trio.Nursery) -> ScriptedBotApi:
     return server
 
 
-@pytest.fixture
-def tg(bot_api: ScriptedBotApi, http: httpx.AsyncClient) -> TelegramClient:
-    return TelegramClient(http, TOKEN, base_url=bot_api.base_url, limiter=FloodLimiter())
+@pytest.fixture(params=["httpx", "lean"])
+async def tg(request: pytest.FixtureRequest, bot_api: ScriptedBotApi, http: httpx.AsyncClient) -> AsyncIterator[TelegramClient]:
+    """The client over real HTTP, both ways the app can send: through httpx's client, and (as the
+    app does) its JSON calls through :meth:`LeanTransport.post_json` and the rest through httpx."""
+    if request.param == "httpx":
+        yield TelegramClient(http, TOKEN, base_url=bot_api.base_url, limiter=FloodLimiter())
+        return
+    transport = LeanTransport()
+    async with httpx.AsyncClient(transport=transport, timeout=10) as lean_http:
+        yield TelegramClient(lean_http, TOKEN, base_url=bot_api.base_url, limiter=FloodLimiter(), json_poster=transport)
 
 
 class MockBotApi(Replies):

@@ -15,6 +15,7 @@ from trio.testing import MockClock
 
 from kiebot.telegram import errors
 from kiebot.telegram.client import TelegramClient
+from kiebot.telegram.lean_http import LeanTransport
 
 TOKEN = "123456789:AAH-test_SECRET-token-value_0123456789"
 SECRET = TOKEN.split(":", 1)[1]
@@ -36,10 +37,12 @@ def closed_port() -> int:
     return port
 
 
-async def test_connection_refused_over_a_real_socket(caplog: pytest.LogCaptureFixture) -> None:
-    async with httpx.AsyncClient(timeout=5) as http:
+@pytest.mark.parametrize("lean", [False, True], ids=["httpx", "lean"])
+async def test_connection_refused_over_a_real_socket(caplog: pytest.LogCaptureFixture, lean: bool) -> None:
+    transport = LeanTransport() if lean else None
+    async with httpx.AsyncClient(timeout=5, transport=transport) as http:
         client = TelegramClient(
-            http, TOKEN, base_url=f"http://127.0.0.1:{closed_port()}", max_retries=1, backoff_base=0.01
+            http, TOKEN, base_url=f"http://127.0.0.1:{closed_port()}", max_retries=1, backoff_base=0.01, json_poster=transport
         )
         with caplog.at_level(logging.DEBUG), trio.fail_after(10):
             with pytest.raises(errors.NetworkError) as caught:

@@ -37,6 +37,7 @@ class Server:
     url: str = ""
     connections: int = 0
     requests: list[tuple[str, bytes]] = field(default_factory=list)
+    heads: list[list[tuple[bytes, bytes]]] = field(default_factory=list)  # each request's headers
     plans: dict[str, Plan] = field(default_factory=dict)
     close_idle: bool = False  # close each connection once its response is sent (without saying so)
     body_arrived: trio.Event = field(default_factory=trio.Event)  # set at the first piece of any request body
@@ -60,6 +61,7 @@ class Server:
                     continue
                 if isinstance(event, h11.Request):
                     target, body = event.target.decode(), b""
+                    self.heads.append([(bytes(k), bytes(v)) for k, v in event.headers])
                     while not isinstance(ev := conn.next_event(), h11.EndOfMessage):
                         if ev is h11.NEED_DATA:
                             conn.receive_data(await stream.receive_some(65536))
@@ -197,6 +199,83 @@ async def test_a_cancelled_request_leaves_no_half_used_connection(server: Server
     assert server.connections == 2
 
 
+
+
+# -- post_json: the JSON calls' path without httpx's client (issue 18) ---------------------------
+
+_TIMEOUT = httpx.Timeout(5.0)
+
+
+async def test_post_json_reuses_one_connection_and_sends_what_the_bot_api_expects(server: Server) -> None:
+    with trio.fail_after(10):
+        transport = LeanTransport()
+        for i in range(5):
+            status, body = await transport.post_json(f"{server.url}/bot1:x/sendMessage", json.dumps({"n": i}).encode(), _TIMEOUT)
+            assert (status, json.loads(body)) == (200, {"ok": True})
+        await transport.aclose()
+    assert server.connections == 1
+    assert server.requests == [("/bot1:x/sendMessage", json.dumps({"n": i}).encode()) for i in range(5)]
+    host = server.url.removeprefix("http://").encode()
+    assert (b"host", host) in server.heads[0]
+    assert (b"content-type", b"application/json") in server.heads[0]
+
+
+async def test_post_json_reads_a_chunked_answer_whole(server: Server) -> None:
+    big = json.dumps({"ok": True, "result": ["x" * 50] * 200}).encode()
+    server.plans["/getUpdates"] = Plan(body=big, chunked=True)
+    with trio.fail_after(10):
+        transport = LeanTransport()
+        assert await transport.post_json(f"{server.url}/getUpdates", b"{}", _TIMEOUT) == (200, big)
+        assert (await transport.post_json(f"{server.url}/again", b"{}", _TIMEOUT))[0] == 200
+        await transport.aclose()
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("why", ["connection close", "closed while idle"])
+async def test_post_json_does_not_reuse_a_connection_the_server_closed(server: Server, why: str) -> None:
+    if why == "connection close":
+        server.plans["/a"] = Plan(close=True)
+    else:
+        server.close_idle = True
+    with trio.fail_after(10):
+        transport = LeanTransport()
+        assert (await transport.post_json(f"{server.url}/a", b"{}", _TIMEOUT))[0] == 200
+        await trio.sleep(0.05)
+        assert (await transport.post_json(f"{server.url}/b", b"{}", _TIMEOUT))[0] == 200
+        await transport.aclose()
+    assert server.connections == 2
+
+
+async def test_post_json_time_outs_and_refusals_are_httpx_errors(server: Server) -> None:
+    """The same exceptions as the httpx path, so the client's retry rules (sent or not) hold."""
+    server.plans["/stall"] = Plan(stall_s=2.0)
+    with trio.fail_after(10):
+        transport = LeanTransport()
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.post_json(f"{server.url}/stall", b"{}", httpx.Timeout(5.0, read=0.2))
+        assert (await transport.post_json(f"{server.url}/fine", b"{}", _TIMEOUT))[0] == 200
+        with trio.socket.socket() as sock:
+            await sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]  # bound, not listening: connections are refused
+            with pytest.raises(httpx.ConnectError):
+                await transport.post_json(f"http://127.0.0.1:{port}/x", b"{}", _TIMEOUT)
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await transport.post_json("ftp://127.0.0.1/x", b"{}", _TIMEOUT)
+        await transport.aclose()
+        with pytest.raises(httpx.ConnectError):  # closed: nothing is sent any more
+            await transport.post_json(f"{server.url}/late", b"{}", _TIMEOUT)
+
+
+async def test_post_json_cancelled_leaves_no_half_used_connection(server: Server) -> None:
+    server.plans["/stall"] = Plan(stall_s=1.0)
+    with trio.fail_after(10):
+        transport = LeanTransport(max_connections=1)
+        with trio.move_on_after(0.1):
+            await transport.post_json(f"{server.url}/stall", b"{}", _TIMEOUT)
+        # The one slot came back (else this would wait for the pool), on a new connection.
+        assert await transport.post_json(f"{server.url}/next", b"{}", _TIMEOUT) == (200, b'{"ok":true}')
+        await transport.aclose()
+    assert server.connections == 2
 
 
 @pytest.fixture
