@@ -156,7 +156,7 @@ class Dispatcher:
             nursery.cancel_scope.cancel()  # the work has ended: no finish is waiting any more
 
     async def _claim(self, limit: int) -> list[inbox.ClaimedUpdate]:
-        async with self._db.connection() as conn:
+        async with self._db.fixed_plan_connection() as conn:
             return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s, touch_senders=True)
 
     async def _renew(self, item: inbox.ClaimedUpdate) -> bool:

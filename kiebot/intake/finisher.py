@@ -65,7 +65,7 @@ class Finisher:
         else:
             waiter.alone = True
         if waiter.alone:
-            async with self._db.connection() as conn:
+            async with self._db.fixed_plan_connection() as conn:
                 return await inbox.done_and_next(conn, update_id, token)
         if waiter.error is not None:
             raise waiter.error
@@ -96,7 +96,7 @@ class Finisher:
             self._writing = batch
             try:
                 self.statements += 1
-                async with self._db.connection() as conn:
+                async with self._db.fixed_plan_connection() as conn:
                     finished = await inbox.done_many(conn, [(w.update_id, w.token) for w in batch])
             except DatabaseUnavailable as exc:
                 error = exc

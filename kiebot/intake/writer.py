@@ -142,7 +142,7 @@ class InboxWriter:
         if self._conn is not None:
             return self._conn, False
         closer = contextlib.AsyncExitStack()
-        self._conn = await closer.enter_async_context(self._db.dedicated())
+        self._conn = await closer.enter_async_context(self._db.dedicated(fixed_plans=True))
         self._closer = closer
         self.connections += 1
         return self._conn, True

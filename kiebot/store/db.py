@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import asyncpg
 import trio
@@ -203,15 +203,23 @@ class Conn:
 NOTIFY_OVERFLOW = triopg.NOTIFY_OVERFLOW
 
 
+#: Session settings of the connections for statements whose plan is fixed by their text.
+GENERIC_PLANS: Final = {"plan_cache_mode": "force_generic_plan"}
+#: Connections for those statements at most: the dispatcher's claim and the finisher each send
+#: one statement at a time (the intake writer has a dedicated connection).
+FIXED_PLAN_POOL_SIZE: Final = 4
+
+
 class Database:
     """A connection pool plus a way to open dedicated connections.
 
     Use :meth:`open` (an async context manager) inside ``trio_asyncio.open_loop()``.
     """
 
-    def __init__(self, url: str, pool: Any) -> None:
+    def __init__(self, url: str, pool: Any, fixed_plan_pool: Any = None) -> None:
         self.url = url
         self._pool = pool
+        self._fixed_plan_pool = fixed_plan_pool if fixed_plan_pool is not None else pool
         #: Set to observe every statement sent on this database's connections (tests count them).
         self.on_statement: StatementHook | None = None
 
@@ -224,14 +232,19 @@ class Database:
         start-up, with :class:`DatabaseUnavailable` rather than at the first request.
         """
         pool = TrioPool(url, max_size=max_size, init=_init_connection, command_timeout=60)
+        # Opened on demand: a process that never dispatches updates never opens one.
+        fixed = TrioPool(
+            url, max_size=FIXED_PLAN_POOL_SIZE, init=_init_connection, command_timeout=60, server_settings=dict(GENERIC_PLANS)
+        )
         try:
             with _translate():
                 async with contextlib.AsyncExitStack() as warm:
                     for _ in range(max(0, min(min_size, max_size))):
                         raw = await warm.enter_async_context(pool.acquire())
                         await raw.fetchval("SELECT 1")
-            yield cls(url, pool)
+            yield cls(url, pool, fixed)
         finally:
+            await fixed.close()
             await pool.close()
 
     @contextlib.asynccontextmanager
@@ -241,16 +254,35 @@ class Database:
                 yield Conn(raw, self)
 
     @contextlib.asynccontextmanager
+    async def fixed_plan_connection(self) -> AsyncIterator[Conn]:
+        """A pooled connection whose session plans prepared statements once, generically
+        (``plan_cache_mode = force_generic_plan``), for the inbox's hot statements only: the
+        claim, the finish, the intake INSERT.
+
+        Why (issue 18): PostgreSQL re-plans a prepared statement on every call while its "custom"
+        plan looks cheaper than the generic one, and for the claim (its ``LIMIT $1``) it always
+        does: in a perf profile of ``benchmarks/e2e.py`` planning was over 40% of PostgreSQL's CPU.
+        Not for every statement: a generic plan cannot use a partial index whose predicate depends
+        on a parameter, so a statement written for custom plans (``state = ANY($1)``) could turn
+        into a scan. The inbox's statements are written so that their one shape is the right one
+        (tests/store/test_inbox_claim_cost.py checks the claim's generic plan)."""
+        with _translate():
+            async with self._fixed_plan_pool.acquire() as raw:
+                yield Conn(raw, self)
+
+    @contextlib.asynccontextmanager
     async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[Conn]:
         """Acquire a pooled connection and run one transaction on it."""
         async with self.connection() as conn, conn.transaction(isolation=isolation):
             yield conn
 
     @contextlib.asynccontextmanager
-    async def dedicated(self) -> AsyncIterator[Conn]:
-        """A connection outside the pool (advisory locks, LISTEN); closed on exit."""
+    async def dedicated(self, *, fixed_plans: bool = False) -> AsyncIterator[Conn]:
+        """A connection outside the pool (advisory locks, LISTEN); closed on exit. ``fixed_plans``:
+        its session plans generically, as :meth:`fixed_plan_connection`'s."""
+        extra: dict[str, Any] = {"server_settings": dict(GENERIC_PLANS)} if fixed_plans else {}
         with _translate():
-            async with triopg.connect(self.url, command_timeout=60) as raw:
+            async with triopg.connect(self.url, command_timeout=60, **extra) as raw:
                 for typ in ("jsonb", "json"):
                     await raw.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
                 yield Conn(raw, self)

@@ -188,8 +188,10 @@ async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
 # backlog on each call — O(N) per claim, O(N^2) to drain a burst; 1,000 queued /starts kept
 # PostgreSQL at 90% for 20 s). The shape is forced, not left to statistics (a fresh table has
 # none, and before a burst they say nothing is pending): the head test is a LATERAL subquery with
-# a row lock, which the planner can neither flatten nor put before the walk, and the recursive
-# walk is read only as far as the LIMIT asks (tests/store/test_inbox_claim_cost.py).
+# a row lock, which the planner can neither flatten nor put before the walk, the recursive walk
+# is read only as far as the LIMIT asks, and the chat checks are scalar subqueries (not NOT EXISTS,
+# which a plan made on an empty table turned into a scan of every open update per row), so each
+# is a probe of the chat's index (tests/store/test_inbox_claim_cost.py).
 # Claims whose lease expired are taken too (at most one per chat, by the unique index), first.
 # ``FOR UPDATE ... SKIP LOCKED`` is on each row as the walk reaches it: a row another claimer holds
 # is passed over without counting against the limit, and READ COMMITTED re-checks the row's
@@ -218,10 +220,10 @@ WITH RECURSIVE walk (update_id) AS (
         WHERE p.update_id = w.update_id
           AND p.status = 'pending'
           AND (p.not_before IS NULL OR p.not_before <= now())
-          AND NOT EXISTS (SELECT 1 FROM updates o
-                          WHERE o.chat_key = p.chat_key AND o.status IN ('pending', 'claimed')
-                            AND o.update_id < p.update_id)
-          AND NOT EXISTS (SELECT 1 FROM updates o WHERE o.chat_key = p.chat_key AND o.status = 'claimed')
+          AND (SELECT o.update_id FROM updates o
+               WHERE o.chat_key = p.chat_key AND o.status IN ('pending', 'claimed') AND o.update_id < p.update_id
+               LIMIT 1) IS NULL
+          AND (SELECT o.update_id FROM updates o WHERE o.chat_key = p.chat_key AND o.status = 'claimed' LIMIT 1) IS NULL
         FOR UPDATE OF p SKIP LOCKED
     ) h
     LIMIT $1
@@ -422,7 +424,7 @@ SET status = 'done', finished_at = now(), claim_token = NULL, lease_expires_at =
 WHERE u.update_id = $1 AND u.status = 'claimed' AND u.claim_token = $2::uuid
   AND EXISTS (SELECT 1 FROM async_commit)
 RETURNING EXISTS (
-    SELECT 1 FROM updates n WHERE n.chat_key = u.chat_key AND n.status = 'pending' AND n.update_id > u.update_id
+    SELECT 1 FROM updates n WHERE n.chat_key = u.chat_key AND n.status IN ('pending', 'claimed') AND n.update_id > u.update_id
 ) AS more
 """
 
@@ -449,10 +451,14 @@ finished AS (
     RETURNING u.update_id, u.chat_key
 )
 SELECT d.update_id, EXISTS (
-    SELECT 1 FROM updates n WHERE n.chat_key = d.chat_key AND n.status = 'pending' AND n.update_id > d.update_id
+    SELECT 1 FROM updates n WHERE n.chat_key = d.chat_key AND n.status IN ('pending', 'claimed') AND n.update_id > d.update_id
 ) AS more
 FROM finished d
 """
+# ``IN ('pending', 'claimed')`` rather than ``= 'pending'`` (the same rows: the chat's one claimed
+# update is the one being finished, and it is not after itself): only ``updates_open_by_chat`` then
+# fits, so the check is an index probe on the chat even in a plan made while the table was empty
+# (tests/store/test_inbox_claim_cost.py) — ``updates_pending_by_id`` would scan every later update.
 
 
 async def done_many(conn: Conn, claims: Sequence[tuple[int, str]]) -> dict[int, bool]:

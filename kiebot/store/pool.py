@@ -47,12 +47,14 @@ class TrioPool:
         init: InitConnection,
         command_timeout: float = 60.0,
         max_idle_s: float = 300.0,
+        server_settings: dict[str, str] | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._url = url
         self._init = init
         self._command_timeout = command_timeout
+        self._server_settings = server_settings
         self._max_idle_s = max_idle_s
         self._slots = trio.Semaphore(max_size)
         self._idle: list[tuple[Any, float]] = []
@@ -65,7 +67,8 @@ class TrioPool:
         return len(self._open)
 
     async def _connect(self) -> Any:
-        proxy = triopg.connect(self._url, command_timeout=self._command_timeout)
+        extra: dict[str, Any] = {} if self._server_settings is None else {"server_settings": self._server_settings}
+        proxy = triopg.connect(self._url, command_timeout=self._command_timeout, **extra)
         raw = await proxy.__aenter__()
         initialised = False
         try:

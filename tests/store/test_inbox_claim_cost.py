@@ -97,3 +97,39 @@ async def test_a_claim_passes_over_chats_in_flight_without_reading_the_backlog(s
             await _fill(conn, 1000, 1)  # a fifth chat, newest of all
             second = await inbox.claim(conn, "w1", limit=16)
             assert [c.update_id for c in second] == [1000]
+
+
+async def _executed_buffers(conn: Conn, name: str, args: str) -> int:
+    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {name}({args})")
+    plan = "\n".join(str(r["QUERY PLAN"]) for r in rows)
+    first = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
+    assert first is not None
+    return int(first.group(1)) + int(first.group(2) or 0)
+
+
+async def test_the_inbox_statements_keep_a_plan_made_on_an_empty_table(store_db: Database) -> None:
+    """The worst case of the connections that plan once (``Database.fixed_plan_connection``): the
+    generic plan is made while the table is empty, and kept while the table grows (no ANALYZE
+    has run yet). A claim and a finish must still cost about what they cost on the empty table."""
+    with trio.fail_after(60):
+        async with store_db.fixed_plan_connection() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            await conn.execute(f"PREPARE kb_claim (int, text, int, float8) AS {inbox._CLAIM_TOUCH_SQL}")
+            await conn.execute(f"PREPARE kb_done (bigint[], uuid[]) AS {inbox._DONE_MANY_SQL}")
+            async with conn.transaction():
+                await _fill(conn, 1, 20)
+                small_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0")
+                claimed = await conn.fetch("SELECT update_id, claim_token::text AS t FROM updates WHERE status = 'claimed'")
+                ids = ",".join(str(r["update_id"]) for r in claimed)
+                tokens = ",".join(str(r["t"]) for r in claimed)
+                small_done = await _executed_buffers(conn, "kb_done", f"'{{{ids}}}', '{{{tokens}}}'")
+            await _history(conn, 20_000)  # a long-running bot's finished updates
+            await _fill(conn, 1, 5000)  # and a burst (no ANALYZE since the history)
+            async with conn.transaction():
+                large_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0")
+                claimed = await conn.fetch("SELECT update_id, claim_token::text AS t FROM updates WHERE status = 'claimed'")
+                ids = ",".join(str(r["update_id"]) for r in claimed)
+                tokens = ",".join(str(r["t"]) for r in claimed)
+                large_done = await _executed_buffers(conn, "kb_done", f"'{{{ids}}}', '{{{tokens}}}'")
+    assert large_claim < 3 * small_claim + 300, (small_claim, large_claim)
+    assert large_done < 3 * small_done + 300, (small_done, large_done)
