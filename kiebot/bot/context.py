@@ -27,6 +27,7 @@ from kiebot.generation.media_budget import MediaBudget
 from kiebot.generation.notify import Notifier
 from kiebot.metrics import Metrics
 from kiebot.store.db import Conn, Database
+from kiebot.store.menu import MenuSnapshot
 from kiebot.store.users import User
 from kiebot.telegram.client import TelegramClient
 from kiebot.telegram.errors import BadRequest, ChatNotFound, Forbidden, MessageToEditNotFound
@@ -96,6 +97,9 @@ class Ctx:
     message: Message | None = None
     query: CallbackQuery | None = None
     _answered: bool = False
+    #: The sender's menu figures as the claim read them (:class:`kiebot.store.menu.MenuSnapshot`),
+    #: used at most once, by a screen that changed nothing before drawing the menu.
+    menu_snapshot: MenuSnapshot | None = None
 
     @property
     def lang(self) -> str:

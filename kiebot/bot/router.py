@@ -28,6 +28,7 @@ from kiebot.i18n import normalize_lang
 from kiebot.store import conversations, users
 from kiebot.store.conversations import ConversationState
 from kiebot.store.db import DatabaseUnavailable
+from kiebot.store.menu import MenuSnapshot
 from kiebot.telegram.errors import NetworkError, RetryAfter, ServerError
 from kiebot.telegram.types import CallbackQuery, ChatMemberUpdated, Message, PreCheckoutQuery, Update
 from kiebot.telegram.types import User as TgUser
@@ -150,9 +151,12 @@ async def outdated(ctx: Ctx) -> None:
     await show_main_menu(ctx)
 
 
-async def handle_update(deps: BotDeps, update: Update, sender: users.User | None = None) -> None:
+async def handle_update(
+    deps: BotDeps, update: Update, sender: users.User | None = None, menu: MenuSnapshot | None = None
+) -> None:
     """Entry point for the dispatcher. Unknown kinds are ignored (they are already stored).
-    ``sender`` is the update's sender as the claim upserted it, when it did."""
+    ``sender`` is the update's sender as the claim upserted it, when it did, and ``menu`` the
+    sender's menu figures the same statement read."""
     if update.pre_checkout_query is not None:
         if routes.precheckout is not None:
             await routes.precheckout(deps, update.pre_checkout_query)
@@ -161,7 +165,7 @@ async def handle_update(deps: BotDeps, update: Update, sender: users.User | None
         await _on_membership(deps, update.my_chat_member)
         return
     if update.message is not None:
-        await _on_message(deps, update, update.message, sender)
+        await _on_message(deps, update, update.message, sender, menu)
         return
     if update.callback_query is not None:
         await _on_callback(deps, update, update.callback_query, sender)
@@ -195,12 +199,16 @@ async def _guarded(ctx: Ctx, work: Callable[[], Awaitable[None]]) -> None:
         await ctx.send(ctx.t("common.error"))
 
 
-async def _on_message(deps: BotDeps, update: Update, message: Message, sender: users.User | None) -> None:
+async def _on_message(
+    deps: BotDeps, update: Update, message: Message, sender: users.User | None, menu: MenuSnapshot | None = None
+) -> None:
     who = message.from_
     if who is None or who.is_bot or message.chat.type != "private":
         return
     user = await _touch(deps, who, sender)
     ctx = Ctx(deps=deps, update=update, user=user, chat_id=message.chat.id, message=message)
+    if menu is not None and user is sender:  # the figures are the claimed sender's
+        ctx.menu_snapshot = menu
     # Money first: a payment must be recorded whatever else is true about the user.
     if message.successful_payment is not None:
         if routes.successful_payment is not None:

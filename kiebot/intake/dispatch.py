@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from functools import partial
 
 import msgspec
@@ -27,6 +28,7 @@ from kiebot.metrics import Metrics
 from kiebot.store import inbox
 from kiebot.store.db import Database, DatabaseUnavailable
 from kiebot.store.leased_work import Admission, LeasedWork, LeaseWatch
+from kiebot.store.menu import MenuSnapshot
 from kiebot.store.users import User
 from kiebot.telegram.errors import Conflict, TelegramError
 from kiebot.telegram.polling import Poller
@@ -34,7 +36,7 @@ from kiebot.telegram.types import Update, decode_update
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, User | None], Awaitable[None]]
+Handler = Callable[[Update, User | None, MenuSnapshot | None], Awaitable[None]]
 """Runs one update; the second argument is its sender, already upserted by the claim (or None:
 the handler upserts the sender itself, as ``kiebot.bot.router`` does)."""
 
@@ -98,6 +100,8 @@ class Dispatcher:
             never runs twice at once.
         handler_timeout_s: a handler running longer is cancelled and the update retried later.
         poll_s: how often to look for work without a NOTIFY (a notification is only a hint).
+        clock: the app's clock, for the senders' menu figures the claim reads (the free tier's
+            24 h window); the real one by default.
     """
 
     def __init__(
@@ -113,8 +117,10 @@ class Dispatcher:
         poll_s: float = 1.0,
         retry_delay_s: float = 2.0,
         admission: Admission | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._db = db
+        self._clock = clock
         self._handler = handler
         self._metrics = metrics
         self._worker = worker
@@ -157,7 +163,8 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[inbox.ClaimedUpdate]:
         async with self._db.fixed_plan_connection() as conn:
-            return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s, touch_senders=True)
+            now = self._clock() if self._clock is not None else None
+            return await inbox.claim(conn, self._worker, limit=limit, lease_s=self._lease_s, touch_senders=True, now=now)
 
     async def _renew(self, item: inbox.ClaimedUpdate) -> bool:
         async with self._db.connection() as conn:
@@ -177,7 +184,7 @@ class Dispatcher:
             else:
                 with trio.move_on_after(self._handler_timeout_s) as scope:
                     try:
-                        await self._handler(update, item.sender)
+                        await self._handler(update, item.sender, item.menu)
                     except Exception as exc:
                         outcome = "failed"
                         error = f"{type(exc).__name__}: {exc}"

@@ -312,6 +312,7 @@ async def _build(db: Database, settings: Settings, root: trio.Nursery, kie_stub:
         lease_s=limits.dispatch_lease_s,
         poll_s=limits.dispatch_poll_s,
         admission=gate,
+        clock=lambda: bot.now(),  # read at each claim: tests replace the bot's clock
     )
     handle.dispatcher = dispatcher
     return _Parts(

@@ -36,7 +36,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -52,6 +52,8 @@ from kiebot.store.db import (
     Record,
     UniqueViolation,
 )
+from kiebot.store.free_tier import DAY
+from kiebot.store.menu import SNAPSHOT_COLUMNS, MenuSnapshot
 from kiebot.store.users import User
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class ClaimedUpdate(msgspec.Struct, frozen=True):
     #: The sender, already created or refreshed by a claim with ``touch_senders`` (None otherwise,
     #: or when the update has no sender the bot keeps, or it could not be read in SQL).
     sender: User | None = None
+    #: The sender's menu figures, read by the same statement (with ``sender``).
+    menu: MenuSnapshot | None = None
 
 
 class ParkedUpdate(msgspec.Struct, frozen=True):
@@ -305,7 +309,7 @@ SELECT """ + _CLAIMED_COLUMNS + """,
        t.user_id AS s_user_id, t.first_name AS s_first_name, t.last_name AS s_last_name,
        t.username AS s_username, t.language AS s_language, t.referrer_id AS s_referrer_id,
        t.created_at AS s_created_at, t.last_seen_at AS s_last_seen_at, t.blocked_bot AS s_blocked_bot,
-       t.banned AS s_banned, t.free_bonus_uses AS s_free_bonus_uses
+       t.banned AS s_banned, t.free_bonus_uses AS s_free_bonus_uses,""" + SNAPSHOT_COLUMNS + """
 FROM claimed c
 LEFT JOIN senders s ON s.update_id = c.update_id
 LEFT JOIN touched t ON t.user_id = s.user_id
@@ -318,9 +322,21 @@ def _sender(row: Record) -> User | None:
     return User(**{k: row["s_" + k] for k in User.__struct_fields__})
 
 
+def _menu(row: Record) -> MenuSnapshot | None:
+    if row.get("s_user_id") is None:
+        return None
+    return MenuSnapshot(
+        balance=int(row["m_balance"]),
+        bonus_left=int(row["s_free_bonus_uses"]),
+        uses=list(zip(row["m_used_at"], row["m_bonus"], strict=True)),
+        has_state=bool(row["m_has_state"]),
+    )
+
+
 def _claimed(row: Record) -> ClaimedUpdate:
     return ClaimedUpdate(
         sender=_sender(row),
+        menu=_menu(row),
         update_id=row["update_id"],
         chat_key=row["chat_key"],
         kind=row["kind"],
@@ -341,12 +357,15 @@ async def claim(
     lease_s: float = DEFAULT_LEASE_S,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     touch_senders: bool = False,
+    now: datetime | None = None,
 ) -> list[ClaimedUpdate]:
     """Claim the next update of up to ``limit`` distinct chats, oldest first, in one round trip.
 
     With ``touch_senders`` the same statement creates or refreshes each claimed update's sender
-    (``kiebot.store.users.touch_user``) and returns it as ``ClaimedUpdate.sender``; should that
-    part be refused, the claim is made again without it (the handler then upserts the sender).
+    (``kiebot.store.users.touch_user``) and returns it as ``ClaimedUpdate.sender``, with the
+    sender's menu figures at ``now`` (the app's clock; default the real one) as
+    ``ClaimedUpdate.menu``; should that part be refused, the claim is made again without it (the
+    handler then upserts the sender and reads the figures itself).
 
     Run it outside an explicit transaction (it is one statement; its row locks end with it).
     ``worker`` names the claimer in the row (for operators). An expired claim that already used
@@ -360,7 +379,11 @@ async def claim(
     sql = _CLAIM_TOUCH_SQL if touch_senders else _CLAIM_SQL
     for attempt in range(_CLAIM_RETRIES):
         try:
-            rows = await conn.fetch(sql, limit, worker, max_attempts, float(lease_s))
+            args: tuple[Any, ...] = (limit, worker, max_attempts, float(lease_s))
+            if sql is _CLAIM_TOUCH_SQL:
+                at = now if now is not None else datetime.now(UTC)
+                args += (at - DAY, at)
+            rows = await conn.fetch(sql, *args)
             break
         except (UniqueViolation, DeadlockDetected):
             # Another claimer took a different update of one of our chats in the same instant

@@ -37,6 +37,37 @@ SELECT
 """
 
 
+#: The same figures for each sender an inbox claim touches (``kiebot.store.inbox``, issue 18): so
+#: a ``/start`` needs no statement of its own. ``t`` is the sender's users row, ``$5``/``$6`` the
+#: window (now - 24 h, now] on the app's clock.
+SNAPSHOT_COLUMNS = """
+       coalesce((SELECT a.balance FROM accounts a WHERE a.user_id = t.user_id), 0) AS m_balance,
+       ARRAY(SELECT f.used_at FROM free_usage f
+             WHERE f.user_id = t.user_id AND f.returned_at IS NULL AND f.used_at > $5 AND f.used_at <= $6
+             ORDER BY f.used_at, f.id) AS m_used_at,
+       ARRAY(SELECT f.bonus FROM free_usage f
+             WHERE f.user_id = t.user_id AND f.returned_at IS NULL AND f.used_at > $5 AND f.used_at <= $6
+             ORDER BY f.used_at, f.id) AS m_bonus,
+       EXISTS (SELECT 1 FROM conversation_state cs WHERE cs.user_id = t.user_id AND cs.state IS NOT NULL) AS m_has_state"""
+
+
+class MenuSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The menu's figures as the claim read them, with whether a conversation state was set.
+
+    Read in the claim's statement, milliseconds before the handler runs; a handler that changed
+    money or bonus uses itself, or must clear a state, reads the figures again
+    (:func:`kiebot.bot.screens.start.prefetched_figures`). A payment or a refund landing in those
+    milliseconds shows at the next screen, as one landing just after the menu was drawn would."""
+
+    balance: int
+    bonus_left: int
+    uses: list[tuple[datetime, bool]]
+    has_state: bool
+
+    def figures(self, now: datetime, limits: FreeLimits) -> MenuFigures:
+        return MenuFigures(balance=self.balance, free=status_of(self.bonus_left, self.uses, now, limits))
+
+
 class MenuFigures(msgspec.Struct, frozen=True, kw_only=True):
     """``balance`` in kopecks (0 without an account); ``free`` as :func:`free_tier.free_status`."""
 

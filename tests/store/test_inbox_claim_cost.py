@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import trio
@@ -19,6 +20,9 @@ import trio
 from kiebot.store import inbox
 from kiebot.store.db import Conn, Database
 from kiebot.store.inbox import InboxItem
+
+#: The free tier's window the claim reads the senders' menu figures in.
+_WINDOW = (datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
 
 
 def _item(update_id: int, chat: int) -> InboxItem:
@@ -44,7 +48,7 @@ async def _claim_buffers(conn: Conn, plan_mode: str, limit: int = 16) -> tuple[i
         with contextlib.suppress(_Rollback):
             async with conn.transaction():
                 rows = await conn.fetch(
-                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + inbox._CLAIM_TOUCH_SQL, limit, "w", 5, 30.0
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + inbox._CLAIM_TOUCH_SQL, limit, "w", 5, 30.0, *_WINDOW
                 )
                 plan = [str(r["QUERY PLAN"]) for r in rows]
                 claimed = int(await conn.fetchval("SELECT count(*) FROM updates WHERE status = 'claimed'"))
@@ -114,11 +118,11 @@ async def test_the_inbox_statements_keep_a_plan_made_on_an_empty_table(store_db:
     with trio.fail_after(60):
         async with store_db.fixed_plan_connection() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
-            await conn.execute(f"PREPARE kb_claim (int, text, int, float8) AS {inbox._CLAIM_TOUCH_SQL}")
+            await conn.execute(f"PREPARE kb_claim (int, text, int, float8, timestamptz, timestamptz) AS {inbox._CLAIM_TOUCH_SQL}")
             await conn.execute(f"PREPARE kb_done (bigint[], uuid[]) AS {inbox._DONE_MANY_SQL}")
             async with conn.transaction():
                 await _fill(conn, 1, 20)
-                small_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0")
+                small_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0, now() - interval '1 day', now()")
                 claimed = await conn.fetch("SELECT update_id, claim_token::text AS t FROM updates WHERE status = 'claimed'")
                 ids = ",".join(str(r["update_id"]) for r in claimed)
                 tokens = ",".join(str(r["t"]) for r in claimed)
@@ -126,7 +130,7 @@ async def test_the_inbox_statements_keep_a_plan_made_on_an_empty_table(store_db:
             await _history(conn, 20_000)  # a long-running bot's finished updates
             await _fill(conn, 1, 5000)  # and a burst (no ANALYZE since the history)
             async with conn.transaction():
-                large_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0")
+                large_claim = await _executed_buffers(conn, "kb_claim", "16, 'w', 5, 30.0, now() - interval '1 day', now()")
                 claimed = await conn.fetch("SELECT update_id, claim_token::text AS t FROM updates WHERE status = 'claimed'")
                 ids = ",".join(str(r["update_id"]) for r in claimed)
                 tokens = ",".join(str(r["t"]) for r in claimed)

@@ -5,12 +5,13 @@ and must never fail a claim because of what a sender looks like."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trio
 
-from kiebot.store import inbox, users
-from kiebot.store.db import Database
+from kiebot.store import conversations, free_tier, inbox, jobs, menu, money, users
+from kiebot.store.db import Conn, Database
 from kiebot.store.inbox import InboxItem
 
 
@@ -94,3 +95,48 @@ async def test_one_user_in_two_chats_of_one_claim_is_upserted_once(store_db: Dat
         async with store_db.connection() as conn:
             claimed = await inbox.claim(conn, "w", limit=20, touch_senders=True)
             assert [c.sender.user_id if c.sender else None for c in claimed] == [21, 21]
+
+
+async def test_the_claim_reads_each_senders_menu_figures_as_the_menu_does(store_db: Database) -> None:
+    """The figures a claim hands the handler (``ClaimedUpdate.menu``) are the ones
+    ``menu.menu_figures`` reads on its own, on the app's clock: balance, bonus uses, the free uses
+    of the last 24 h (returned ones and older ones left out) — and whether a state must be cleared."""
+    now = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
+    limits = free_tier.FreeLimits(daily=5, hourly=2)
+    keys = iter(range(1000))
+
+    async def free_job(conn: Conn, user_id: int, at: datetime) -> int:
+        created = await jobs.create_job(
+            conn, user_id=user_id, chat_id=user_id, model_id="z-image", kind="text_to_image", params={},
+            quote_kopecks=0, idempotency_key=f"k{next(keys)}", timeout_s=600, free=True, free_limits=limits, now=at,
+        )
+        return created.job.id
+
+    with trio.fail_after(30):
+        async with store_db.connection() as conn:
+            for uid in (21, 22, 23):
+                await users.touch_user(conn, uid, first_name="U")
+            async with conn.transaction():
+                await money.credit(conn, 21, 123_45, kind="topup_manual", key="t21")
+            await conn.execute("UPDATE users SET free_bonus_uses = 3 WHERE user_id = 21")
+            await free_job(conn, 21, now - timedelta(hours=30))  # outside the window
+            await free_job(conn, 21, now - timedelta(hours=5))
+            returned = await free_job(conn, 21, now - timedelta(minutes=30))
+            await free_tier.return_free_use(conn, returned, now=now - timedelta(minutes=20))
+            await free_job(conn, 21, now - timedelta(minutes=10))
+            await conversations.set_state(conn, 22, "wizard", {"model": "z-image"}, ttl_s=600, expected_version=conversations.ANY_VERSION)
+        await _store(store_db, [(_message(30 + uid, _who(uid)), uid) for uid in (21, 22, 23)])
+        async with store_db.connection() as conn:
+            claimed = await inbox.claim(conn, "w", limit=10, touch_senders=True, now=now)
+            assert len(claimed) == 3
+            for item in claimed:
+                assert item.menu is not None
+                assert item.sender is not None
+                alone = await menu.menu_figures(conn, item.sender.user_id, now, limits)
+                assert item.menu.figures(now, limits) == alone, item.sender.user_id
+                assert item.menu.has_state == (item.sender.user_id == 22)
+    by_user = {c.chat_key: c.menu for c in claimed}
+    assert by_user[21] is not None
+    assert by_user[21].balance == 123_45
+    assert by_user[21].bonus_left == 3
+    assert by_user[21].figures(now, limits).free.left_today == 3  # two regular uses in the window

@@ -28,6 +28,17 @@ async def menu_figures(ctx: Ctx, *, clear_state: bool = False) -> MenuFigures:
         return await menu.menu_figures(conn, ctx.user_id, ctx.deps.now(), _limits(ctx), clear_state=clear_state)
 
 
+def prefetched_figures(ctx: Ctx, *, clear_state: bool = False) -> MenuFigures | None:
+    """The figures the claim read with the update (no statement of this screen's own), or None:
+    none were read, they were used already, or a state must be cleared (that takes a statement,
+    which reads the figures too). Callers use them only when this update changed nothing the
+    menu shows before drawing it."""
+    snapshot, ctx.menu_snapshot = ctx.menu_snapshot, None
+    if snapshot is None or (clear_state and snapshot.has_state):
+        return None
+    return snapshot.figures(ctx.deps.now(), _limits(ctx))
+
+
 async def free_left(ctx: Ctx) -> int:
     return (await menu_figures(ctx)).free_left
 
@@ -69,7 +80,8 @@ routes.main_menu = _show_main_menu
 
 @routes.command("menu")
 async def menu_command(ctx: Ctx, arg: str) -> None:
-    await send_menu(ctx, clear_state=True)
+    figures = prefetched_figures(ctx, clear_state=True) or await menu_figures(ctx, clear_state=True)
+    await ctx.send(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
 
 
 @routes.callback("menu")
@@ -114,10 +126,13 @@ async def start(ctx: Ctx, arg: str) -> None:
     if welcomed:
         lines.append(ctx.t("menu.welcome_bonus", amount=Safe(rub(settings.welcome_balance_kopecks, ctx.lang))))
     lines.append(ctx.t("menu.how_it_works"))
-    # The state is cleared (a /start leaves any wizard) by the statement that reads the menu's
-    # figures: /start costs four statements with the claim, the sender's upsert in it, and the
-    # finish (tests/app/test_statement_counts.py).
-    figures = await menu_figures(ctx, clear_state=True)
+    # The menu's figures come with the claim (the sender's upsert and its balance and free uses
+    # are read by that statement), unless this /start credited the welcome balance or recorded a
+    # referral, or there is a state to clear (a /start leaves any wizard): then one statement
+    # clears it and reads them. A returning or new user's /start costs three statements — intake's
+    # INSERT, the claim, the finish (tests/app/test_statement_counts.py).
+    unchanged = not welcomed and referrer is None
+    figures = (prefetched_figures(ctx, clear_state=True) if unchanged else None) or await menu_figures(ctx, clear_state=True)
     await ctx.send("\n\n".join(lines))
     await ctx.send(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
 
