@@ -1,7 +1,7 @@
 """The peer of the end-to-end benchmark: a minimal aiogram 3 webhook bot that answers ``/start``.
 
 It does what kiebot does for ``/start`` as far as Telegram can see — a welcome message, then a
-menu message with a 5×2 inline keyboard (texts of the same length) — and nothing else: no
+menu message with a 6×2 inline keyboard, the same texts and buttons — and nothing else: no
 database, no update log, aiogram's defaults (aiohttp server, ``SimpleRequestHandler`` with
 ``handle_in_background=True``, which answers Telegram *before* the update is handled, so an update
 in flight is lost if the process dies; kiebot answers only after the update is stored).
@@ -16,24 +16,30 @@ from __future__ import annotations
 import os
 import sys
 
+# Exactly what kiebot sends a new Russian-speaking user for /start (its locale files, welcome
+# balance 0): the welcome, then the menu with its 6x2 keyboard. The fake Telegram parses and
+# checks every message, so equal texts mean equal work on the harness's side.
 WELCOME = (
-    "Здравствуйте, {name}! Это бот генераций: картинки, видео, речь, звуки и музыка от лучших моделей. "
-    "Пополните баланс звёздами Telegram и платите только за готовый результат.\n\n"
-    "Как это работает: выберите модель, задайте параметры кнопками, отправьте запрос — "
-    "бот покажет точную цену и пришлёт результат сюда же."
+    "👋 {name}, добро пожаловать!\nЗдесь нейросети рисуют картинки, снимают видео, озвучивают текст и пишут музыку."
+    "\n\n"
+    "Как это работает:\n1. Выберите раздел и модель.\n2. Настройте параметры кнопками и отправьте описание "
+    "(и фото, если нужно).\n3. Увидите точную цену — подтвердите, и результат придёт сюда.\n"
+    "Если генерация не удалась, деньги сразу вернутся на баланс."
 )
-MENU = "<b>Главное меню</b>\nБаланс: <b>0,00 ₽</b>"
+MENU = "🏠 <b>Главное меню</b>\nБаланс: 0\u00a0₽\n\nВыберите раздел:"
 BUTTONS = (
-    ("🖼 Картинки", "cat:image"),
+    ("🖼 Изображения", "cat:image"),
     ("🎬 Видео", "cat:video"),
-    ("🎧 Аудио", "cat:audio"),
-    ("🧰 Инструменты", "cat:tools"),
-    ("⭐ Популярное", "pop:0"),
-    ("🎁 Бесплатно: 5", "free"),
+    ("🎵 Аудио и музыка", "cat:audio"),
+    ("🛠 Инструменты", "cat:tools"),
+    ("⭐ Мои модели", "my"),
+    ("🔎 Найти модель", "find"),
+    ("🔥 Популярное", "pop:0"),
+    ("🎁 Бесплатно: 5 генераций", "free"),
     ("💰 Баланс", "bal"),
-    ("🕘 История", "hist:0"),
-    ("🤝 Пригласить", "ref"),
-    ("❓ Помощь", "help"),
+    ("📜 История", "hist:0"),
+    ("👥 Пригласить друга", "ref"),
+    ("🆘 Помощь", "help"),
 )
 
 
