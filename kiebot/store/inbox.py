@@ -202,7 +202,7 @@ async def put_many_new(conn: Conn, items: Sequence[InboxItem]) -> set[int]:
 # conditions on its newest version when it is locked, so a row claimed or finished meanwhile is
 # skipped.
 _CLAIM_CTES = """
-WITH RECURSIVE walk (update_id) AS (
+WITH RECURSIVE {async_commit_cte}walk (update_id) AS (
     SELECT min(update_id) FROM updates WHERE status = 'pending'
     UNION ALL
     SELECT (SELECT min(n.update_id) FROM updates n WHERE n.status = 'pending' AND n.update_id > w.update_id)
@@ -252,7 +252,7 @@ WITH RECURSIVE walk (update_id) AS (
                                 ELSE u.last_error END,
         finished_at      = CASE WHEN l.exhausted THEN now() ELSE NULL END
     FROM locked l
-    WHERE u.update_id = l.update_id
+    WHERE u.update_id = l.update_id{async_commit_check}
     RETURNING u.update_id, u.chat_key, u.kind, u.raw, u.source, u.attempts, u.status,
               u.claim_token, u.received_at, u.lease_expires_at
 )"""
@@ -260,7 +260,7 @@ WITH RECURSIVE walk (update_id) AS (
 _CLAIMED_COLUMNS = """c.update_id, c.chat_key, c.kind, c.raw::text AS raw, c.source, c.attempts, c.status,
        c.claim_token::text AS token, c.received_at, c.lease_expires_at"""
 
-_CLAIM_SQL = _CLAIM_CTES + f"\nSELECT {_CLAIMED_COLUMNS} FROM claimed c\n"
+_CLAIM_PLAIN = _CLAIM_CTES + f"\nSELECT {_CLAIMED_COLUMNS} FROM claimed c\n"
 
 # The same claim, and in the same statement the user upsert every handler starts with
 # (kiebot.bot.router: the sender of a private message or of a callback query is created or
@@ -272,7 +272,7 @@ _CLAIM_SQL = _CLAIM_CTES + f"\nSELECT {_CLAIMED_COLUMNS} FROM claimed c\n"
 # user_id order, once each (one user may be the sender in two chats of one batch), so two claimers
 # take the row locks in the same order. Must match ``kiebot.store.users.touch_user`` and
 # ``kiebot.i18n.normalize_lang``; tests/store/test_inbox_claim_touch.py compares them.
-_CLAIM_TOUCH_SQL = _CLAIM_CTES + r""", sources AS (
+_CLAIM_TOUCH = _CLAIM_CTES + r""", sources AS (
     SELECT c.update_id, x.f
     FROM claimed c
     CROSS JOIN LATERAL (
@@ -314,6 +314,27 @@ FROM claimed c
 LEFT JOIN senders s ON s.update_id = c.update_id
 LEFT JOIN touched t ON t.user_id = s.user_id
 """
+
+
+# A claim outside a transaction commits without waiting for the WAL flush, as a finish does
+# (``_DONE_ASYNC_COMMIT_SQL``): should a server crash lose it, its updates are pending again and are
+# handled again — the inbox's at-least-once, as after a lost lease — and any later durable commit
+# (the next intake INSERT, a payment) flushes it too. Intake's INSERT stays durable: Telegram is
+# answered only once an update is stored. Inside a caller's transaction, the caller's commit decides.
+_ASYNC_COMMIT_CTE = "async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS v),\n"
+_ASYNC_COMMIT_CHECK = "\n      AND EXISTS (SELECT 1 FROM async_commit)"
+
+
+def _committed(sql: str, *, lazily: bool) -> str:
+    return sql.replace("{async_commit_cte}", _ASYNC_COMMIT_CTE if lazily else "").replace(
+        "{async_commit_check}", _ASYNC_COMMIT_CHECK if lazily else ""
+    )
+
+
+_CLAIM_SQL = _committed(_CLAIM_PLAIN, lazily=False)
+_CLAIM_TOUCH_SQL = _committed(_CLAIM_TOUCH, lazily=False)
+_CLAIM_LAZY_SQL = _committed(_CLAIM_PLAIN, lazily=True)
+_CLAIM_TOUCH_LAZY_SQL = _committed(_CLAIM_TOUCH, lazily=True)
 
 
 def _sender(row: Record) -> User | None:
@@ -376,11 +397,13 @@ async def claim(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     rows: list[Record] = []
-    sql = _CLAIM_TOUCH_SQL if touch_senders else _CLAIM_SQL
+    lazily = not conn.in_transaction()
+    plain = _CLAIM_LAZY_SQL if lazily else _CLAIM_SQL
+    sql = (_CLAIM_TOUCH_LAZY_SQL if lazily else _CLAIM_TOUCH_SQL) if touch_senders else plain
     for attempt in range(_CLAIM_RETRIES):
         try:
             args: tuple[Any, ...] = (limit, worker, max_attempts, float(lease_s))
-            if sql is _CLAIM_TOUCH_SQL:
+            if sql is not plain:
                 at = now if now is not None else datetime.now(UTC)
                 args += (at - DAY, at)
             rows = await conn.fetch(sql, *args)
@@ -391,11 +414,11 @@ async def claim(
             log.debug("inbox claim raced, retrying", extra={"attempt": attempt + 1})
             await trio.lowlevel.checkpoint()
         except PostgresError as exc:
-            if sql is _CLAIM_SQL:
+            if sql is plain:
                 raise
             # Nothing was written (one statement); the senders' upserts fall back to the handlers.
             log.warning("claim with sender upsert refused; claiming without it", extra={"error": type(exc).__name__})
-            sql = _CLAIM_SQL
+            sql = plain
     else:
         log.warning("inbox claim kept racing with other claimers; claimed nothing this round")
     claimed = [_claimed(r) for r in rows if r["status"] == "claimed"]

@@ -137,3 +137,17 @@ async def test_the_inbox_statements_keep_a_plan_made_on_an_empty_table(store_db:
                 large_done = await _executed_buffers(conn, "kb_done", f"'{{{ids}}}', '{{{tokens}}}'")
     assert large_claim < 3 * small_claim + 300, (small_claim, large_claim)
     assert large_done < 3 * small_done + 300, (small_done, large_done)
+
+
+async def test_a_claim_in_a_callers_transaction_leaves_its_durability_alone(store_db: Database) -> None:
+    """Outside a transaction a claim commits without waiting for the WAL flush (a lost claim only
+    means the update is handled again); inside a caller's transaction it must not switch the
+    caller's commit to that."""
+    with trio.fail_after(20):
+        async with store_db.connection() as conn:
+            await _fill(conn, 1, 3)
+            async with conn.transaction():
+                assert len(await inbox.claim(conn, "w", limit=1, touch_senders=True)) == 1
+                assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == "on"
+            assert len(await inbox.claim(conn, "w", limit=1, touch_senders=True)) == 1
+            assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == "on"  # local to its statement
