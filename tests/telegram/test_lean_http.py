@@ -142,20 +142,6 @@ async def test_concurrent_requests_open_their_own_connections(server: Server) ->
     assert server.connections == 3
 
 
-@pytest.mark.parametrize("why", ["connection close", "closed while idle"])
-async def test_a_connection_the_server_closed_is_not_reused(server: Server, why: str) -> None:
-    if why == "connection close":
-        server.plans["/a"] = Plan(close=True)
-    else:
-        server.close_idle = True
-    with trio.fail_after(10):
-        async with _client() as http:
-            assert (await http.post(f"{server.url}/a")).status_code == 200
-            await trio.sleep(0.05)  # the close reaches us while the connection is idle
-            assert (await http.post(f"{server.url}/b")).status_code == 200
-    assert server.connections == 2
-
-
 async def test_a_streamed_body_can_be_read_in_pieces_or_abandoned(server: Server) -> None:
     big = bytes(range(256)) * 400  # 100 KiB, chunked
     server.plans["/file"] = Plan(body=big, chunked=True)
@@ -169,36 +155,6 @@ async def test_a_streamed_body_can_be_read_in_pieces_or_abandoned(server: Server
                     break  # stop early: this connection must not be reused
             assert (await http.get(f"{server.url}/after")).status_code == 200
     assert server.connections == 2
-
-
-async def test_time_outs_and_refusals_are_httpx_errors(server: Server) -> None:
-    server.plans["/stall"] = Plan(stall_s=2.0)
-    with trio.fail_after(10):
-        async with _client(read=0.2) as http:
-            with pytest.raises(httpx.ReadTimeout):
-                await http.post(f"{server.url}/stall")
-            assert (await http.post(f"{server.url}/fine")).status_code == 200
-        with trio.socket.socket() as sock:
-            await sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]  # bound, not listening: connections are refused
-            async with _client() as http:
-                with pytest.raises(httpx.ConnectError):
-                    await http.post(f"http://127.0.0.1:{port}/x")
-        async with _client() as http:
-            with pytest.raises(httpx.UnsupportedProtocol):
-                await http.post("ftp://127.0.0.1/x")
-
-
-async def test_a_cancelled_request_leaves_no_half_used_connection(server: Server) -> None:
-    server.plans["/stall"] = Plan(stall_s=1.0)
-    with trio.fail_after(10):
-        async with _client() as http:
-            with trio.move_on_after(0.1):
-                await http.post(f"{server.url}/stall")
-            assert (await http.post(f"{server.url}/next")).json() == {"ok": True}
-    assert server.connections == 2
-
-
 
 
 # -- post_json: the JSON calls' path without httpx's client (issue 18) ---------------------------
@@ -231,50 +187,83 @@ async def test_post_json_reads_a_chunked_answer_whole(server: Server) -> None:
     assert server.connections == 1
 
 
+class Poster:
+    """A POST either way the Telegram client sends one over this transport: through httpx's client
+    (uploads, downloads) or through :meth:`LeanTransport.post_json` (the JSON calls)."""
+
+    def __init__(self, way: str, *, max_connections: int = 200, **timeouts: float) -> None:
+        self.way = way
+        self.transport = LeanTransport(max_connections=max_connections)
+        self.http = httpx.AsyncClient(transport=self.transport, timeout=httpx.Timeout(5.0, **timeouts))  # type: ignore[arg-type]
+
+    async def post(self, url: str) -> tuple[int, bytes]:
+        if self.way == "httpx":
+            response = await self.http.post(url, content=b"{}")
+            return response.status_code, response.content
+        return await self.transport.post_json(url, b"{}", self.http.timeout)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+WAYS = pytest.mark.parametrize("way", ["httpx", "post_json"])
+
+
+@WAYS
 @pytest.mark.parametrize("why", ["connection close", "closed while idle"])
-async def test_post_json_does_not_reuse_a_connection_the_server_closed(server: Server, why: str) -> None:
+async def test_a_connection_the_server_closed_is_not_reused(server: Server, why: str, way: str) -> None:
     if why == "connection close":
         server.plans["/a"] = Plan(close=True)
     else:
         server.close_idle = True
     with trio.fail_after(10):
-        transport = LeanTransport()
-        assert (await transport.post_json(f"{server.url}/a", b"{}", _TIMEOUT))[0] == 200
-        await trio.sleep(0.05)
-        assert (await transport.post_json(f"{server.url}/b", b"{}", _TIMEOUT))[0] == 200
-        await transport.aclose()
+        poster = Poster(way)
+        assert (await poster.post(f"{server.url}/a"))[0] == 200
+        await trio.sleep(0.05)  # the close reaches us while the connection is idle
+        assert (await poster.post(f"{server.url}/b"))[0] == 200
+        await poster.aclose()
     assert server.connections == 2
 
 
-async def test_post_json_time_outs_and_refusals_are_httpx_errors(server: Server) -> None:
-    """The same exceptions as the httpx path, so the client's retry rules (sent or not) hold."""
+@WAYS
+async def test_time_outs_and_refusals_are_httpx_errors(server: Server, way: str) -> None:
+    """The same exceptions both ways, so the client's retry rules (sent or not) hold."""
     server.plans["/stall"] = Plan(stall_s=2.0)
     with trio.fail_after(10):
-        transport = LeanTransport()
+        impatient = Poster(way, read=0.2)
         with pytest.raises(httpx.ReadTimeout):
-            await transport.post_json(f"{server.url}/stall", b"{}", httpx.Timeout(5.0, read=0.2))
-        assert (await transport.post_json(f"{server.url}/fine", b"{}", _TIMEOUT))[0] == 200
+            await impatient.post(f"{server.url}/stall")
+        assert (await impatient.post(f"{server.url}/fine"))[0] == 200
+        await impatient.aclose()
+        poster = Poster(way)
         with trio.socket.socket() as sock:
             await sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]  # bound, not listening: connections are refused
             with pytest.raises(httpx.ConnectError):
-                await transport.post_json(f"http://127.0.0.1:{port}/x", b"{}", _TIMEOUT)
+                await poster.post(f"http://127.0.0.1:{port}/x")
         with pytest.raises(httpx.UnsupportedProtocol):
-            await transport.post_json("ftp://127.0.0.1/x", b"{}", _TIMEOUT)
-        await transport.aclose()
-        with pytest.raises(httpx.ConnectError):  # closed: nothing is sent any more
-            await transport.post_json(f"{server.url}/late", b"{}", _TIMEOUT)
+            await poster.post("ftp://127.0.0.1/x")
+        await poster.aclose()
 
 
-async def test_post_json_cancelled_leaves_no_half_used_connection(server: Server) -> None:
+async def test_post_json_on_a_closed_transport_sends_nothing(server: Server) -> None:
+    transport = LeanTransport()
+    await transport.aclose()
+    with trio.fail_after(10), pytest.raises(httpx.ConnectError):
+        await transport.post_json(f"{server.url}/late", b"{}", _TIMEOUT)
+    assert server.connections == 0
+
+
+@WAYS
+async def test_a_cancelled_request_leaves_no_half_used_connection(server: Server, way: str) -> None:
     server.plans["/stall"] = Plan(stall_s=1.0)
     with trio.fail_after(10):
-        transport = LeanTransport(max_connections=1)
+        poster = Poster(way, max_connections=1)
         with trio.move_on_after(0.1):
-            await transport.post_json(f"{server.url}/stall", b"{}", _TIMEOUT)
+            await poster.post(f"{server.url}/stall")
         # The one slot came back (else this would wait for the pool), on a new connection.
-        assert await transport.post_json(f"{server.url}/next", b"{}", _TIMEOUT) == (200, b'{"ok":true}')
-        await transport.aclose()
+        assert await poster.post(f"{server.url}/next") == (200, b'{"ok":true}')
+        await poster.aclose()
     assert server.connections == 2
 
 
