@@ -56,7 +56,7 @@ class MenuSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
     Read in the claim's statement, milliseconds before the handler runs; a handler that changed
     money or bonus uses itself, or must clear a state, reads the figures again
-    (:func:`kiebot.bot.screens.start.prefetched_figures`). A payment or a refund landing in those
+    (:func:`kiebot.bot.screens.start.figures_leaving_state`). A payment or a refund landing in those
     milliseconds shows at the next screen, as one landing just after the menu was drawn would."""
 
     balance: int

@@ -116,11 +116,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         body = b"" if streamed else await request.aread()
         head = h11.Request(method=request.method, target=url.raw_path, headers=list(request.headers.raw))
 
-        slot = object()
-        with trio.move_on_after(_seconds(timeouts, "pool")) as waited:
-            await self._slots.acquire_on_behalf_of(slot)
-        if waited.cancelled_caught:
-            raise httpx.PoolTimeout("no connection free in time", request=request)
+        slot = await self._acquire(timeouts, request)
         conn: _Connection | None = None
         answered = False
         try:
@@ -137,11 +133,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     data += conn.h11.send(h11.Data(data=body)) or b""
                 data += conn.h11.send(h11.EndOfMessage()) or b""
                 await _send(conn, request, timeouts, data)
-            event = await _next_event(conn, request, _seconds(timeouts, "read"))
-            while isinstance(event, h11.InformationalResponse):
-                event = await _next_event(conn, request, _seconds(timeouts, "read"))
-            if not isinstance(event, h11.Response):
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response", request=request)
+            event = await _response_head(conn, request, _seconds(timeouts, "read"))
             answered = True
         finally:
             if not answered:  # failed or cancelled half-way: the connection's state is unknown
@@ -174,11 +166,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 (b"content-length", str(len(body)).encode()),
             ],
         )
-        slot = object()
-        with trio.move_on_after(_seconds(timeouts, "pool")) as waited:
-            await self._slots.acquire_on_behalf_of(slot)
-        if waited.cancelled_caught:
-            raise httpx.PoolTimeout("no connection free in time")
+        slot = await self._acquire(timeouts, None)
         conn: _Connection | None = None
         reuse = False
         try:
@@ -186,21 +174,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             data = (conn.h11.send(head) or b"") + (conn.h11.send(h11.Data(data=body)) or b"") + (conn.h11.send(h11.EndOfMessage()) or b"")
             await _send(conn, None, timeouts, data)
             read_s = _seconds(timeouts, "read")
-            event = await _next_event(conn, None, read_s)
-            while isinstance(event, h11.InformationalResponse):
-                event = await _next_event(conn, None, read_s)
-            if not isinstance(event, h11.Response):
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response")
-            status = event.status_code
+            status = (await _response_head(conn, None, read_s)).status_code
             chunks: list[bytes] = []
-            while True:
-                event = await _next_event(conn, None, read_s)
-                if isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                else:
-                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a response body")
+            while (piece := await _body_piece(conn, None, read_s)) is not None:
+                chunks.append(piece)
             reuse = conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE
             return status, chunks[0] if len(chunks) == 1 else b"".join(chunks)
         finally:
@@ -208,6 +185,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 self._slots.release_on_behalf_of(slot)
             else:  # failed or cancelled half-way: the connection's state is unknown, it is closed
                 self._release(origin, conn, slot, reuse=reuse)
+
+    async def _acquire(self, timeouts: dict[str, Any], request: httpx.Request | None) -> object:
+        """A connection slot (the token to release it with), within the pool time-out."""
+        slot = object()
+        with trio.move_on_after(_seconds(timeouts, "pool")) as waited:
+            await self._slots.acquire_on_behalf_of(slot)
+        if waited.cancelled_caught:
+            raise httpx.PoolTimeout("no connection free in time", request=request)
+        return slot
 
     def _url_parts(self, url: str) -> tuple[_Origin, bytes, bytes]:
         """(origin, request target, Host header) of ``url``, parsed once per distinct URL."""
@@ -293,13 +279,11 @@ class _ResponseBody(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             while not self._done:
-                event = await _next_event(self._conn, self._request, self._read_s)
-                if isinstance(event, h11.Data):
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
+                piece = await _body_piece(self._conn, self._request, self._read_s)
+                if piece is None:
                     self._done = True
                 else:
-                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a response body", request=self._request)
+                    yield piece
         finally:
             state = self._conn.h11
             self._finish(reuse=self._done and state.our_state is h11.DONE and state.their_state is h11.DONE)
@@ -317,6 +301,26 @@ async def _send(conn: _Connection, request: httpx.Request | None, timeouts: dict
     """One write, within the write timeout (per write, as httpcore counts it)."""
     with _errors(request, httpx.WriteTimeout, httpx.WriteError), trio.fail_after(_seconds(timeouts, "write")):
         await conn.stream.send_all(data)
+
+
+async def _response_head(conn: _Connection, request: httpx.Request | None, read_s: float) -> h11.Response:
+    """The response's status line and headers (informational answers skipped)."""
+    event = await _next_event(conn, request, read_s)
+    while isinstance(event, h11.InformationalResponse):
+        event = await _next_event(conn, request, read_s)
+    if not isinstance(event, h11.Response):
+        raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response", request=request)
+    return event
+
+
+async def _body_piece(conn: _Connection, request: httpx.Request | None, read_s: float) -> bytes | None:
+    """The next piece of the response body, or None at its end."""
+    event = await _next_event(conn, request, read_s)
+    if isinstance(event, h11.Data):
+        return bytes(event.data)
+    if isinstance(event, h11.EndOfMessage):
+        return None
+    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a response body", request=request)
 
 
 async def _next_event(conn: _Connection, request: httpx.Request | None, read_s: float) -> Any:

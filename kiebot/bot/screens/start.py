@@ -28,14 +28,13 @@ async def menu_figures(ctx: Ctx, *, clear_state: bool = False) -> MenuFigures:
         return await menu.menu_figures(conn, ctx.user_id, ctx.deps.now(), _limits(ctx), clear_state=clear_state)
 
 
-def prefetched_figures(ctx: Ctx, *, clear_state: bool = False) -> MenuFigures | None:
-    """The figures the claim read with the update (no statement of this screen's own), or None:
-    none were read, they were used already, or a state must be cleared (that takes a statement,
-    which reads the figures too). Callers use them only when this update changed nothing the
-    menu shows before drawing it."""
+async def figures_leaving_state(ctx: Ctx, *, changed: bool = False) -> MenuFigures:
+    """The menu's figures for a command that leaves any wizard (/start, /menu): those the claim
+    read with the update — no statement of this screen's own — unless this update ``changed``
+    what the menu shows, or a state must be cleared; then one statement clears it and reads them."""
     snapshot, ctx.menu_snapshot = ctx.menu_snapshot, None
-    if snapshot is None or (clear_state and snapshot.has_state):
-        return None
+    if snapshot is None or changed or snapshot.has_state:
+        return await menu_figures(ctx, clear_state=True)
     return snapshot.figures(ctx.deps.now(), _limits(ctx))
 
 
@@ -65,9 +64,8 @@ async def show_menu(ctx: Ctx, *, clear_state: bool = False) -> None:
     await ctx.show(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
 
 
-async def send_menu(ctx: Ctx, *, clear_state: bool = False) -> None:
+async def send_menu(ctx: Ctx, figures: MenuFigures) -> None:
     """The main menu as a new message."""
-    figures = await menu_figures(ctx, clear_state=clear_state)
     await ctx.send(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
 
 
@@ -80,8 +78,7 @@ routes.main_menu = _show_main_menu
 
 @routes.command("menu")
 async def menu_command(ctx: Ctx, arg: str) -> None:
-    figures = prefetched_figures(ctx, clear_state=True) or await menu_figures(ctx, clear_state=True)
-    await ctx.send(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
+    await send_menu(ctx, await figures_leaving_state(ctx))
 
 
 @routes.callback("menu")
@@ -131,10 +128,9 @@ async def start(ctx: Ctx, arg: str) -> None:
     # referral, or there is a state to clear (a /start leaves any wizard): then one statement
     # clears it and reads them. A returning or new user's /start costs three statements — intake's
     # INSERT, the claim, the finish (tests/app/test_statement_counts.py).
-    unchanged = not welcomed and referrer is None
-    figures = (prefetched_figures(ctx, clear_state=True) if unchanged else None) or await menu_figures(ctx, clear_state=True)
+    figures = await figures_leaving_state(ctx, changed=welcomed or referrer is not None)
     await ctx.send("\n\n".join(lines))
-    await ctx.send(main_menu_text(ctx, figures), main_menu_keyboard(ctx, figures))
+    await send_menu(ctx, figures)
 
 
 async def _tell_referrer(ctx: Ctx, referrer_id: int, bonus: int) -> None:
